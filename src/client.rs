@@ -1,0 +1,366 @@
+//! The public face: [`Client`], its builder, streaming response [`Body`]
+//! and the [`Batch`] API for many requests on one loop.
+//!
+//! A `Client` owns one runtime (event loop, pool, resolver) behind a mutex,
+//! so it is `Send` and `Sync` and cheap to clone. Whoever waits drives the
+//! loop on their own thread: `send` until the response head, `Body::read`
+//! until body bytes, `Batch::wait` until any request has its head. There
+//! are no background threads.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::{HeaderMap, Request, Response};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Phase, Result};
+use crate::h1::ResponseHead;
+use crate::runtime::Runtime;
+use crate::send_body::SendBody;
+use crate::trace::{RequestId, Trace};
+
+/// An HTTP/1.1 client: one event loop, one connection pool.
+///
+/// ```no_run
+/// let client = roundtrip::Client::new();
+/// let text = client.get("http://127.0.0.1:8080/")?.into_body().text()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Mutex<Runtime>>,
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new()
+    }
+}
+
+/// Builds a [`Client`] with a [`Config`] and a client-wide [`Trace`].
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    config: Config,
+    trace: Trace,
+}
+
+impl ClientBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Changes the configuration in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Sets the client-wide trace: it sees every request's events (after
+    /// the request's own hooks) and connection events such as
+    /// `conn_closed` that belong to no request.
+    pub fn trace(mut self, trace: Trace) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// Builds the client. Nothing is opened until the first request.
+    pub fn build(self) -> Client {
+        let config = Arc::new(self.config);
+        Client {
+            inner: Arc::new(Mutex::new(Runtime::new(config.clone(), self.trace))),
+            config,
+        }
+    }
+}
+
+fn lock(rt: &Mutex<Runtime>) -> MutexGuard<'_, Runtime> {
+    // A panic in a user hook poisons the lock; the runtime's own state is
+    // still consistent between calls, so carry on.
+    rt.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn into_response(head: ResponseHead, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = head.headers;
+    resp
+}
+
+impl Client {
+    /// A client with the default [`Config`].
+    pub fn new() -> Client {
+        ClientBuilder::default().build()
+    }
+
+    /// A builder for a client with its own configuration or trace.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> Result<Response<Body>> {
+        let req = Request::get(url)
+            .body(SendBody::empty())
+            .map_err(|e| Error::new(Phase::Request, ErrorKind::InvalidUri(e.to_string())))?;
+        self.send(req)
+    }
+
+    /// Sends a request and waits for the final response head. The body
+    /// streams as it is read.
+    pub fn send<B: Into<SendBody>>(&self, request: Request<B>) -> Result<Response<Body>> {
+        self.send_traced(request, Trace::new())
+    }
+
+    /// Like [`send`](Self::send), with hooks attached to this request only.
+    pub fn send_traced<B: Into<SendBody>>(
+        &self,
+        request: Request<B>,
+        trace: Trace,
+    ) -> Result<Response<Body>> {
+        let mut rt = lock(&self.inner);
+        let id = rt.submit(request.map(Into::into), trace);
+        match rt.wait_outcome(id) {
+            Ok(head) => {
+                drop(rt);
+                Ok(into_response(head, Body::new(self.inner.clone(), id)))
+            }
+            Err(e) => {
+                rt.release(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a batch: submit many requests, collect each as it completes,
+    /// all driven by this client's one loop.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            client: self,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Idle connections currently pooled.
+    pub fn idle_connections(&self) -> usize {
+        lock(&self.inner).idle_conns()
+    }
+}
+
+/// Many requests in flight on one loop (curl's multi interface).
+///
+/// ```no_run
+/// let client = roundtrip::Client::new();
+/// let mut batch = client.batch();
+/// for path in ["/a", "/b", "/c"] {
+///     let url = format!("http://127.0.0.1:8080{path}");
+///     batch.submit(http::Request::get(url).body(())?);
+/// }
+/// while let Some((id, result)) = batch.wait() {
+///     println!("{id}: {:?}", result.map(|r| r.status()));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Batch<'c> {
+    client: &'c Client,
+    pending: Vec<RequestId>,
+}
+
+impl fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("pending", &self.pending)
+            .finish()
+    }
+}
+
+impl Batch<'_> {
+    /// Submits a request; it starts at once (DNS, connect, write) and
+    /// progresses whenever the loop runs.
+    pub fn submit<B: Into<SendBody>>(&mut self, request: Request<B>) -> RequestId {
+        self.submit_traced(request, Trace::new())
+    }
+
+    /// Submits a request with its own hooks.
+    pub fn submit_traced<B: Into<SendBody>>(
+        &mut self,
+        request: Request<B>,
+        trace: Trace,
+    ) -> RequestId {
+        let id = lock(&self.client.inner).submit(request.map(Into::into), trace);
+        self.pending.push(id);
+        id
+    }
+
+    /// Requests submitted and not yet returned by [`wait`](Self::wait).
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True when every submitted request has been returned.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Drives the loop until any pending request has its response head (or
+    /// failed), and returns it; `None` when nothing is pending. Bodies of
+    /// returned responses keep streaming while other requests progress.
+    pub fn wait(&mut self) -> Option<(RequestId, Result<Response<Body>>)> {
+        let mut rt = lock(&self.client.inner);
+        let (id, outcome) = rt.wait_any(&self.pending)?;
+        self.pending.retain(|p| *p != id);
+        match outcome {
+            Ok(head) => {
+                drop(rt);
+                let body = Body::new(self.client.inner.clone(), id);
+                Some((id, Ok(into_response(head, body))))
+            }
+            Err(e) => {
+                rt.release(id);
+                Some((id, Err(e)))
+            }
+        }
+    }
+
+    /// Cancels a pending request: its socket closes at once and its trace
+    /// ends with `request_done` carrying a cancellation error.
+    pub fn cancel(&mut self, id: RequestId) -> bool {
+        let Some(i) = self.pending.iter().position(|p| *p == id) else {
+            return false;
+        };
+        self.pending.remove(i);
+        lock(&self.client.inner).release(id);
+        true
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let mut rt = lock(&self.client.inner);
+        for id in self.pending.drain(..) {
+            rt.release(id);
+        }
+    }
+}
+
+/// A response body that streams from the connection as it is read.
+///
+/// Reading drives the client's loop. Dropping it before the end cancels
+/// the request and closes the connection (unless the rest of the body was
+/// already buffered, in which case the connection is kept).
+pub struct Body {
+    rt: Arc<Mutex<Runtime>>,
+    id: RequestId,
+    trailers: Option<HeaderMap>,
+    ended: bool,
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Body")
+            .field("request", &self.id)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl Body {
+    fn new(rt: Arc<Mutex<Runtime>>, id: RequestId) -> Body {
+        Body {
+            rt,
+            id,
+            trailers: None,
+            ended: false,
+        }
+    }
+
+    /// The request this body answers.
+    pub fn request_id(&self) -> RequestId {
+        self.id
+    }
+
+    /// Reads up to `buf.len()` bytes, with the crate's error type.
+    pub fn read_body(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.ended || buf.is_empty() {
+            return Ok(0);
+        }
+        let mut rt = lock(&self.rt);
+        let n = rt.read_body(self.id, buf)?;
+        if n == 0 {
+            self.ended = true;
+            self.trailers = rt.take_trailers(self.id);
+        }
+        Ok(n)
+    }
+
+    /// The chunked trailer section, available once the body has been read
+    /// to its end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// Reads the whole body into memory.
+    pub fn bytes(mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = self.read_body(&mut buf)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Reads the whole body as UTF-8 text (invalid sequences replaced).
+    pub fn text(self) -> Result<String> {
+        let bytes = self.bytes()?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+}
+
+impl Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_body(buf).map_err(io::Error::from)
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        lock(&self.rt).release(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn client_and_body_are_send() {
+        assert_send_sync::<Client>();
+        fn assert_send<T: Send>() {}
+        assert_send::<Body>();
+    }
+}

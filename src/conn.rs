@@ -1,0 +1,241 @@
+//! A connection's protocol-side record: identity, addresses and buffers.
+//! The socket itself belongs to the runtime, which knows it by [`SockId`];
+//! this record moves between an exchange (while a request uses it) and the
+//! pool (while idle), so both stay sans-IO.
+//!
+//! The receive buffer holds, in order: body bytes already decoded and
+//! waiting for the caller, a gap left by removed chunk framing, and raw
+//! bytes not yet parsed. Decoding moves body bytes down in place, so a
+//! response is copied once from the socket and once to the caller.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::trace::ConnId;
+
+/// The runtime's handle for a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SockId(pub usize);
+
+/// Scheme part of a pool key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `http://`
+    Http,
+}
+
+/// What a connection can be reused for: scheme, host and port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The host as written in the URI, lower-cased.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl PoolKey {
+    /// True if this key is for `scheme://host:port`.
+    pub fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
+        self.scheme == scheme && self.port == port && self.host.eq_ignore_ascii_case(host)
+    }
+}
+
+/// Bytes received on a connection.
+#[derive(Debug, Default)]
+pub struct RecvBuf {
+    buf: Vec<u8>,
+    /// Start of decoded body bytes not yet given to the caller.
+    start: usize,
+    /// End of decoded body bytes.
+    decoded: usize,
+    /// Start of raw, unparsed bytes.
+    raw: usize,
+    /// End of received bytes.
+    end: usize,
+}
+
+impl RecvBuf {
+    /// True once storage is attached.
+    pub fn has_storage(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Attaches storage (a zeroed buffer from the runtime's spare list).
+    pub fn attach(&mut self, storage: Vec<u8>) {
+        debug_assert!(self.is_empty());
+        self.buf = storage;
+        self.start = 0;
+        self.decoded = 0;
+        self.raw = 0;
+        self.end = 0;
+    }
+
+    /// Detaches storage when nothing is buffered, for reuse elsewhere.
+    pub fn detach(&mut self) -> Option<Vec<u8>> {
+        if self.is_empty() && self.has_storage() {
+            Some(std::mem::take(&mut self.buf))
+        } else {
+            None
+        }
+    }
+
+    /// Grows storage to at least `size` bytes.
+    pub fn ensure(&mut self, size: usize) {
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
+        }
+    }
+
+    /// Forgets everything buffered (the connection is being closed).
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.decoded = 0;
+        self.raw = 0;
+        self.end = 0;
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.decoded && self.raw == self.end
+    }
+
+    /// Free space to read into, compacting first when that makes room.
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.end == self.buf.len() && (self.start > 0 || self.raw > self.decoded) {
+            self.compact();
+        }
+        &mut self.buf[self.end..]
+    }
+
+    fn compact(&mut self) {
+        let body = self.decoded - self.start;
+        self.buf.copy_within(self.start..self.decoded, 0);
+        self.buf.copy_within(self.raw..self.end, body);
+        self.end = body + (self.end - self.raw);
+        self.start = 0;
+        self.decoded = body;
+        self.raw = body;
+    }
+
+    /// `n` bytes were written into [`spare`](Self::spare).
+    pub fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    /// Raw bytes not yet parsed.
+    pub fn raw(&self) -> &[u8] {
+        &self.buf[self.raw..self.end]
+    }
+
+    /// Drops `n` raw bytes (a parsed head or chunk framing).
+    pub fn skip_raw(&mut self, n: usize) {
+        self.raw += n;
+        if self.start == self.decoded {
+            // Nothing waits for the caller: restart at the raw bytes so the
+            // gap never grows.
+            self.start = self.raw;
+            self.decoded = self.raw;
+        }
+    }
+
+    /// Raw bytes `data` (relative to [`raw`](Self::raw)) are body: move
+    /// them after the decoded bytes; then drop `consumed` raw bytes.
+    pub fn accept_body(&mut self, data: std::ops::Range<usize>, consumed: usize) {
+        let len = data.len();
+        if len > 0 {
+            let from = self.raw + data.start;
+            if from != self.decoded {
+                self.buf.copy_within(from..from + len, self.decoded);
+            }
+            self.decoded += len;
+        }
+        self.raw += consumed;
+    }
+
+    /// Decoded body bytes waiting for the caller.
+    pub fn body(&self) -> &[u8] {
+        &self.buf[self.start..self.decoded]
+    }
+
+    /// The caller took `n` body bytes.
+    pub fn take_body(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.decoded && self.raw == self.end {
+            self.start = 0;
+            self.decoded = 0;
+            self.raw = 0;
+            self.end = 0;
+        }
+    }
+}
+
+/// A connection record.
+#[derive(Debug)]
+pub struct Conn {
+    /// Its id in traces.
+    pub id: ConnId,
+    /// The runtime's socket.
+    pub sock: SockId,
+    /// What it may be reused for.
+    pub key: PoolKey,
+    /// Local address.
+    pub local: SocketAddr,
+    /// Remote address.
+    pub remote: SocketAddr,
+    /// Received bytes.
+    pub recv: RecvBuf,
+    /// Bytes to send (a request head, or framed body chunks).
+    pub send: Vec<u8>,
+    /// How much of `send` has been written.
+    pub sent: usize,
+    /// Requests this connection has carried.
+    pub requests: u32,
+    /// When it became idle, while in the pool.
+    pub idle_since: Option<Instant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buf(size: usize) -> RecvBuf {
+        let mut r = RecvBuf::default();
+        r.attach(vec![0; size]);
+        r
+    }
+
+    fn push(r: &mut RecvBuf, bytes: &[u8]) {
+        let s = r.spare();
+        s[..bytes.len()].copy_from_slice(bytes);
+        r.filled(bytes.len());
+    }
+
+    #[test]
+    fn body_moves_down_over_framing() {
+        let mut r = buf(32);
+        push(&mut r, b"HEAD|3\r\nabc\r\n2\r\nde");
+        r.skip_raw(5);
+        r.skip_raw(3); // "3\r\n"
+        r.accept_body(0..3, 3);
+        r.skip_raw(2); // CRLF
+        r.skip_raw(3); // "2\r\n"
+        r.accept_body(0..2, 2);
+        assert_eq!(r.body(), b"abcde");
+        assert!(r.raw().is_empty());
+        r.take_body(5);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn spare_compacts_when_full() {
+        let mut r = buf(8);
+        push(&mut r, b"12345678");
+        r.accept_body(0..4, 4);
+        r.take_body(2);
+        assert_eq!(r.spare().len(), 2);
+        assert_eq!(r.body(), b"34");
+        assert_eq!(r.raw(), b"5678");
+    }
+}

@@ -1,0 +1,305 @@
+//! The crate's one error type: a [`Phase`] on top, an exact [`ErrorKind`]
+//! underneath (the shape of rustls's `Error`).
+//!
+//! Every failure, whether caused by the caller's input (an invalid header),
+//! by the network (a refused connection) or by the peer (a malformed
+//! response, RFC 9112 §6.3 framing faults), ends in one of these. Errors are
+//! cheap to clone so that trace events can carry them by reference and
+//! recorders can keep them.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where in the round trip an error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Checking the caller's request before anything was sent.
+    Request,
+    /// Looking up the host's addresses.
+    Dns,
+    /// Opening the TCP connection.
+    Connect,
+    /// Writing the request head or body.
+    WriteRequest,
+    /// Waiting for and parsing the response head (including 1xx heads).
+    ReadResponseHead,
+    /// Reading the response body and trailers.
+    ReadResponseBody,
+}
+
+impl Phase {
+    /// The phase's snake_case name, as used in traces and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Request => "request",
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::WriteRequest => "write_request",
+            Phase::ReadResponseHead => "read_response_head",
+            Phase::ReadResponseBody => "read_response_body",
+        }
+    }
+}
+
+/// A configured limit that input exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`Config::max_head_size`](crate::Config::max_head_size).
+    HeadSize,
+    /// [`Config::max_headers`](crate::Config::max_headers).
+    HeaderCount,
+    /// [`Config::max_1xx_responses`](crate::Config::max_1xx_responses).
+    InformationalResponses,
+    /// [`Config::max_chunk_line`](crate::Config::max_chunk_line).
+    ChunkLine,
+    /// [`Config::max_trailer_size`](crate::Config::max_trailer_size).
+    TrailerSize,
+}
+
+impl Limit {
+    /// The name of the `Config` field that sets this limit.
+    pub fn config_field(self) -> &'static str {
+        match self {
+            Limit::HeadSize => "max_head_size",
+            Limit::HeaderCount => "max_headers",
+            Limit::InformationalResponses => "max_1xx_responses",
+            Limit::ChunkLine => "max_chunk_line",
+            Limit::TrailerSize => "max_trailer_size",
+        }
+    }
+}
+
+/// One failed connection attempt: where to, and why it failed.
+#[derive(Debug, Clone)]
+pub struct AttemptError {
+    /// The address that was tried.
+    pub addr: SocketAddr,
+    /// Why that attempt failed.
+    pub error: Arc<io::Error>,
+}
+
+/// What exactly went wrong.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request URI is unusable (no host, relative, bad port...).
+    InvalidUri(String),
+    /// The URI scheme is not supported (yet): only `http` is.
+    UnsupportedScheme(String),
+    /// The method is not a valid token (RFC 9110 §9.1).
+    InvalidMethod,
+    /// A header name is not a valid token, or is one the client manages.
+    InvalidHeaderName(String),
+    /// A header value contains CR, LF or NUL, or is otherwise unusable.
+    InvalidHeaderValue {
+        /// The header whose value was rejected.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The request body did not match the length the request announced.
+    BodyLengthMismatch {
+        /// Bytes announced by `Content-Length`.
+        expected: u64,
+        /// Bytes the body actually produced.
+        actual: u64,
+    },
+    /// Reading the caller's request body failed.
+    RequestBody(Arc<io::Error>),
+    /// The host is not an IP literal and is not in the hosts file, and no
+    /// other resolver is available.
+    HostNotFound {
+        /// The name that was looked up.
+        host: String,
+    },
+    /// Every connection attempt failed; each attempt's own error is kept.
+    ConnectFailed(Vec<AttemptError>),
+    /// An IO error on an established connection.
+    Io(Arc<io::Error>),
+    /// The server closed the connection before a complete response head.
+    ConnectionClosed,
+    /// A configured limit was exceeded.
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+        /// Its configured value.
+        max: usize,
+    },
+    /// The response head is not valid HTTP/1.x (RFC 9112 §4, §5).
+    MalformedHead(String),
+    /// A 101 response arrived although no upgrade was requested.
+    UnexpectedSwitchingProtocols,
+    /// A `Content-Length` value that is not a plain decimal number
+    /// (RFC 9112 §6.3 rule 5).
+    InvalidContentLength,
+    /// Several `Content-Length` values that differ (RFC 9112 §6.3 rule 5).
+    ConflictingContentLength,
+    /// A chunk-size line that is not `1*HEXDIG [chunk-ext] CRLF`
+    /// (RFC 9112 §7.1).
+    InvalidChunkSize,
+    /// A chunk size that does not fit in 64 bits.
+    ChunkSizeOverflow,
+    /// Chunk data not followed by CRLF (RFC 9112 §7.1).
+    MissingChunkTerminator,
+    /// A trailer section that is not valid field syntax (RFC 9112 §7.1.2).
+    MalformedTrailers(String),
+    /// The connection ended before the body's framing said it was complete.
+    BodyTruncated {
+        /// Body bytes received.
+        received: u64,
+        /// Bytes announced by `Content-Length`, if the body had one.
+        expected: Option<u64>,
+    },
+    /// A wait took longer than its configured limit.
+    Timeout {
+        /// The limit that ran out.
+        limit: Duration,
+    },
+    /// The caller cancelled the request (for example by dropping the body).
+    Cancelled,
+}
+
+/// The error of a round trip: the phase it happened in and its cause.
+#[derive(Debug, Clone)]
+pub struct Error {
+    phase: Phase,
+    kind: ErrorKind,
+}
+
+impl Error {
+    /// Builds an error in `phase`.
+    pub fn new(phase: Phase, kind: ErrorKind) -> Error {
+        Error { phase, kind }
+    }
+
+    pub(crate) fn io(phase: Phase, err: io::Error) -> Error {
+        Error::new(phase, ErrorKind::Io(Arc::new(err)))
+    }
+
+    /// The phase in which the error happened.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// What exactly went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// True for errors caused by the caller's request rather than the
+    /// network or the peer.
+    pub fn is_request_error(&self) -> bool {
+        self.phase == Phase::Request
+    }
+
+    /// The closest `io::ErrorKind`, for callers that want one.
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match &self.kind {
+            ErrorKind::Io(e) | ErrorKind::RequestBody(e) => e.kind(),
+            ErrorKind::ConnectFailed(a) => a
+                .last()
+                .map(|a| a.error.kind())
+                .unwrap_or(io::ErrorKind::NotConnected),
+            ErrorKind::Timeout { .. } => io::ErrorKind::TimedOut,
+            ErrorKind::ConnectionClosed | ErrorKind::BodyTruncated { .. } => {
+                io::ErrorKind::UnexpectedEof
+            }
+            ErrorKind::HostNotFound { .. } => io::ErrorKind::NotFound,
+            ErrorKind::Cancelled => io::ErrorKind::Interrupted,
+            ErrorKind::InvalidUri(_)
+            | ErrorKind::UnsupportedScheme(_)
+            | ErrorKind::InvalidMethod
+            | ErrorKind::InvalidHeaderName(_)
+            | ErrorKind::InvalidHeaderValue { .. }
+            | ErrorKind::BodyLengthMismatch { .. } => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::InvalidData,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::InvalidUri(s) => write!(f, "invalid URI: {s}"),
+            ErrorKind::UnsupportedScheme(s) => write!(f, "unsupported URI scheme {s:?}"),
+            ErrorKind::InvalidMethod => f.write_str("method is not a valid token"),
+            ErrorKind::InvalidHeaderName(n) => write!(f, "invalid header name {n:?}"),
+            ErrorKind::InvalidHeaderValue { name, reason } => {
+                write!(f, "invalid value for header {name:?}: {reason}")
+            }
+            ErrorKind::BodyLengthMismatch { expected, actual } => write!(
+                f,
+                "request body produced {actual} bytes but Content-Length is {expected}"
+            ),
+            ErrorKind::RequestBody(e) => write!(f, "reading the request body failed: {e}"),
+            ErrorKind::HostNotFound { host } => write!(
+                f,
+                "host {host:?} not found (not an IP literal and not in the hosts file)"
+            ),
+            ErrorKind::ConnectFailed(attempts) => {
+                f.write_str("could not connect")?;
+                for (i, a) in attempts.iter().enumerate() {
+                    let sep = if i == 0 { ": " } else { "; " };
+                    write!(f, "{sep}{} ({})", a.addr, a.error)?;
+                }
+                Ok(())
+            }
+            ErrorKind::Io(e) => write!(f, "{e}"),
+            ErrorKind::ConnectionClosed => {
+                f.write_str("connection closed before a complete response head")
+            }
+            ErrorKind::LimitExceeded { limit, max } => {
+                write!(f, "limit {} ({max}) exceeded", limit.config_field())
+            }
+            ErrorKind::MalformedHead(why) => write!(f, "malformed response head: {why}"),
+            ErrorKind::UnexpectedSwitchingProtocols => {
+                f.write_str("101 Switching Protocols without an upgrade request")
+            }
+            ErrorKind::InvalidContentLength => {
+                f.write_str("Content-Length is not a decimal number")
+            }
+            ErrorKind::ConflictingContentLength => {
+                f.write_str("several Content-Length values that differ")
+            }
+            ErrorKind::InvalidChunkSize => f.write_str("invalid chunk-size line"),
+            ErrorKind::ChunkSizeOverflow => f.write_str("chunk size does not fit in 64 bits"),
+            ErrorKind::MissingChunkTerminator => f.write_str("chunk data not followed by CRLF"),
+            ErrorKind::MalformedTrailers(why) => write!(f, "malformed trailer section: {why}"),
+            ErrorKind::BodyTruncated { received, expected } => match expected {
+                Some(n) => write!(f, "body truncated after {received} of {n} bytes"),
+                None => write!(f, "body truncated after {received} bytes"),
+            },
+            ErrorKind::Timeout { limit } => write!(f, "timed out after {limit:?}"),
+            ErrorKind::Cancelled => f.write_str("request cancelled"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.phase.as_str(), self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(e) | ErrorKind::RequestBody(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        io::Error::new(e.io_kind(), e)
+    }
+}

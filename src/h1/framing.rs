@@ -1,0 +1,372 @@
+//! Response body framing as one pure function, following RFC 9112 §6.3
+//! rule by rule, and the keep-alive decision of RFC 9112 §9.3.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, StatusCode, Version};
+
+use super::{list_contains, trim_ows};
+use crate::error::{Error, ErrorKind, Phase, Result};
+
+/// How the end of a response body is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body at all (HEAD, 1xx, 204, 304, or `Content-Length: 0`).
+    None,
+    /// Exactly this many bytes (RFC 9112 §6.3 rule 5).
+    Length(u64),
+    /// The chunked transfer coding (RFC 9112 §7.1).
+    Chunked,
+    /// Everything until the server closes the connection (rule 7 and the
+    /// non-chunked half of rule 4).
+    Close,
+}
+
+/// The framing of one response and whether the connection must be closed
+/// after it whatever the keep-alive fields say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    /// How the body ends.
+    pub body: BodyFraming,
+    /// True when the framing itself rules out reuse: a close-delimited body,
+    /// or a message whose framing was ambiguous (both Transfer-Encoding and
+    /// Content-Length, or Transfer-Encoding on HTTP/1.0).
+    pub must_close: bool,
+}
+
+fn framing_error(kind: ErrorKind) -> Error {
+    Error::new(Phase::ReadResponseHead, kind)
+}
+
+/// Decides the body framing of a final response to `method` (RFC 9112 §6.3).
+pub fn response_framing(
+    method: &Method,
+    status: StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<Framing> {
+    let framed = |body| Framing {
+        body,
+        must_close: body == BodyFraming::Close,
+    };
+    // Rule 1: HEAD, 1xx, 204 and 304 responses end at the head.
+    if method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(framed(BodyFraming::None));
+    }
+    // Rule 2: a 2xx answer to CONNECT is a tunnel, not a body.
+    if method == Method::CONNECT && status.is_success() {
+        return Ok(framed(BodyFraming::None));
+    }
+    // Rules 3 and 4: Transfer-Encoding overrides Content-Length.
+    let has_te = headers.contains_key(TRANSFER_ENCODING);
+    if has_te {
+        let chunked_last = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .map(trim_ows)
+            .rfind(|c| !c.is_empty())
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
+        let ambiguous = headers.contains_key(CONTENT_LENGTH) || version == Version::HTTP_10;
+        return Ok(if chunked_last {
+            Framing {
+                body: BodyFraming::Chunked,
+                must_close: ambiguous,
+            }
+        } else {
+            framed(BodyFraming::Close)
+        });
+    }
+    // Rule 5: Content-Length, with every value equal and a plain number.
+    if let Some(len) = content_length(headers)? {
+        return Ok(framed(if len == 0 {
+            BodyFraming::None
+        } else {
+            BodyFraming::Length(len)
+        }));
+    }
+    // Rule 7: read until the connection closes.
+    Ok(framed(BodyFraming::Close))
+}
+
+/// The single value of the Content-Length fields, if any. Repeated fields
+/// and comma-separated lists are accepted only when every member is the same
+/// decimal number (RFC 9110 §8.6).
+pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
+    let mut found: Option<u64> = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for item in value.as_bytes().split(|&b| b == b',') {
+            let n = parse_decimal(trim_ows(item))
+                .ok_or_else(|| framing_error(ErrorKind::InvalidContentLength))?;
+            match found {
+                Some(prev) if prev != n => {
+                    return Err(framing_error(ErrorKind::ConflictingContentLength))
+                }
+                _ => found = Some(n),
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Whether the connection may carry another request after this response
+/// (RFC 9112 §9.3): HTTP/1.1 persists unless either side said
+/// `Connection: close`; HTTP/1.0 persists only with `Connection: keep-alive`.
+pub fn keep_alive(request: &HeaderMap, version: Version, response: &HeaderMap) -> bool {
+    let says = |map: &HeaderMap, token| {
+        map.get_all(CONNECTION)
+            .iter()
+            .any(|v| list_contains(v.as_bytes(), token))
+    };
+    if says(request, "close") || says(response, "close") {
+        return false;
+    }
+    match version {
+        Version::HTTP_11 => true,
+        Version::HTTP_10 => says(response, "keep-alive"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(fields: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in fields {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    /// One row per RFC 9112 §6.3 rule: (method, status, version, fields,
+    /// expected framing, must_close).
+    #[test]
+    fn framing_table() {
+        use BodyFraming::*;
+        let v11 = Version::HTTP_11;
+        let v10 = Version::HTTP_10;
+        let rows: &[(Method, u16, Version, &[(&str, &str)], BodyFraming, bool)] = &[
+            // Rule 1.
+            (
+                Method::HEAD,
+                200,
+                v11,
+                &[("content-length", "10")],
+                None,
+                false,
+            ),
+            (
+                Method::GET,
+                204,
+                v11,
+                &[("content-length", "10")],
+                None,
+                false,
+            ),
+            (
+                Method::GET,
+                304,
+                v11,
+                &[("transfer-encoding", "chunked")],
+                None,
+                false,
+            ),
+            (Method::GET, 103, v11, &[], None, false),
+            // Rule 2.
+            (
+                Method::CONNECT,
+                200,
+                v11,
+                &[("content-length", "5")],
+                None,
+                false,
+            ),
+            // Rules 3 and 4.
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("transfer-encoding", "chunked")],
+                Chunked,
+                false,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("transfer-encoding", "gzip, chunked")],
+                Chunked,
+                false,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[
+                    ("transfer-encoding", "gzip"),
+                    ("transfer-encoding", "CHUNKED"),
+                ],
+                Chunked,
+                false,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("transfer-encoding", "chunked, gzip")],
+                Close,
+                true,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("transfer-encoding", "gzip")],
+                Close,
+                true,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("transfer-encoding", "chunked"), ("content-length", "4")],
+                Chunked,
+                true,
+            ),
+            (
+                Method::GET,
+                200,
+                v10,
+                &[("transfer-encoding", "chunked")],
+                Chunked,
+                true,
+            ),
+            // Rule 5.
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("content-length", "42")],
+                Length(42),
+                false,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("content-length", "0")],
+                None,
+                false,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("content-length", "7, 7")],
+                Length(7),
+                false,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("content-length", "7"), ("content-length", "7")],
+                Length(7),
+                false,
+            ),
+            // Rule 7.
+            (Method::GET, 200, v11, &[], Close, true),
+            (Method::GET, 200, v10, &[], Close, true),
+        ];
+        for (method, status, version, fields, body, must_close) in rows {
+            let got = response_framing(
+                method,
+                StatusCode::from_u16(*status).unwrap(),
+                *version,
+                &headers(fields),
+            )
+            .unwrap();
+            assert_eq!(
+                got,
+                Framing {
+                    body: *body,
+                    must_close: *must_close
+                },
+                "{method} {status} {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_content_lengths_are_errors() {
+        for (fields, conflicting) in [
+            (&[("content-length", "1, 2")][..], true),
+            (
+                &[("content-length", "1"), ("content-length", "2")][..],
+                true,
+            ),
+            (&[("content-length", "-1")][..], false),
+            (&[("content-length", "+1")][..], false),
+            (&[("content-length", "0x10")][..], false),
+            (&[("content-length", "")][..], false),
+            (&[("content-length", "99999999999999999999")][..], false),
+            (&[("content-length", "1 2")][..], false),
+        ] {
+            let err = response_framing(
+                &Method::GET,
+                StatusCode::OK,
+                Version::HTTP_11,
+                &headers(fields),
+            )
+            .unwrap_err();
+            let want_conflict = matches!(err.kind(), ErrorKind::ConflictingContentLength);
+            let want_invalid = matches!(err.kind(), ErrorKind::InvalidContentLength);
+            assert!(
+                if conflicting {
+                    want_conflict
+                } else {
+                    want_invalid
+                },
+                "{fields:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let none = HeaderMap::new();
+        let close = headers(&[("connection", "close")]);
+        let ka = headers(&[("connection", "Keep-Alive")]);
+        let upgrade_close = headers(&[("connection", "upgrade, Close")]);
+        assert!(keep_alive(&none, Version::HTTP_11, &none));
+        assert!(!keep_alive(&close, Version::HTTP_11, &none));
+        assert!(!keep_alive(&none, Version::HTTP_11, &close));
+        assert!(!keep_alive(&none, Version::HTTP_11, &upgrade_close));
+        assert!(!keep_alive(&none, Version::HTTP_10, &none));
+        assert!(keep_alive(&none, Version::HTTP_10, &ka));
+        assert!(!keep_alive(&close, Version::HTTP_10, &ka));
+    }
+}

@@ -1,0 +1,222 @@
+//! The response head parser (RFC 9112 §4 status line, §5 field lines) on
+//! top of httparse, with the two limits every client needs: total head size
+//! and field count.
+//!
+//! The head's bytes are copied once into a shared buffer and every field
+//! value is a slice of it, so a parsed head costs a handful of allocations
+//! whatever its field count. obs-fold (RFC 9112 §5.2) is rejected: a client
+//! may refuse it, and accepting it is how proxies and clients disagree.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+
+use crate::error::{Error, ErrorKind, Limit, Phase, Result};
+
+/// A parsed status line and field section.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The status code, 100 to 999.
+    pub status: StatusCode,
+    /// The field section, in the order received.
+    pub headers: HeaderMap,
+}
+
+/// Header slots httparse gets on the stack; more than this (when
+/// `max_headers` is raised) uses a heap array.
+const STACK_HEADERS: usize = 100;
+
+fn malformed(why: impl Into<String>) -> Error {
+    Error::new(
+        Phase::ReadResponseHead,
+        ErrorKind::MalformedHead(why.into()),
+    )
+}
+
+fn limit(limit: Limit, max: usize) -> Error {
+    Error::new(
+        Phase::ReadResponseHead,
+        ErrorKind::LimitExceeded { limit, max },
+    )
+}
+
+/// Parses one response head from the start of `buf`.
+///
+/// Returns `Ok(None)` while the head is incomplete and still within
+/// `max_head_size`; `Ok(Some((len, head)))` once complete, where `len` is the
+/// number of bytes the head occupied.
+pub fn parse_response_head(
+    buf: &[u8],
+    max_head_size: usize,
+    max_headers: usize,
+) -> Result<Option<(usize, ResponseHead)>> {
+    let window = &buf[..buf.len().min(max_head_size)];
+    if max_headers <= STACK_HEADERS {
+        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        parse_into(window, buf.len(), max_head_size, &mut slots[..max_headers])
+    } else {
+        let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+        parse_into(window, buf.len(), max_head_size, &mut slots)
+    }
+}
+
+fn parse_into<'b>(
+    window: &'b [u8],
+    available: usize,
+    max_head_size: usize,
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Option<(usize, ResponseHead)>> {
+    let max_headers = slots.len();
+    let mut resp = httparse::Response::new(slots);
+    let len = match resp.parse(window) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            if available >= max_head_size {
+                return Err(limit(Limit::HeadSize, max_head_size));
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(limit(Limit::HeaderCount, max_headers));
+        }
+        Err(e) => return Err(malformed(e.to_string())),
+    };
+    let version = match resp.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(malformed("unsupported HTTP version")),
+    };
+    let code = resp.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| malformed(format!("status code {code} outside 100-999")))?;
+
+    let shared = Bytes::copy_from_slice(&window[..len]);
+    let base = window.as_ptr() as usize;
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| malformed(format!("invalid field name {:?}", h.name)))?;
+        let start = h.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(shared.slice(start..start + h.value.len()))
+            .map_err(|_| malformed(format!("invalid value for field {:?}", h.name)))?;
+        headers.append(name, value);
+    }
+    Ok(Some((
+        len,
+        ResponseHead {
+            version,
+            status,
+            headers,
+        },
+    )))
+}
+
+/// Parses a trailer section (RFC 9112 §7.1.2): field lines ending with an
+/// empty line. `buf` must hold the whole section including the final CRLF.
+pub fn parse_trailers(buf: &[u8], max_fields: usize) -> Result<HeaderMap> {
+    let mut slots = vec![httparse::EMPTY_HEADER; max_fields.min(1024)];
+    let err = |why: String| Error::new(Phase::ReadResponseBody, ErrorKind::MalformedTrailers(why));
+    let fields = match httparse::parse_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete((_, fields))) => fields,
+        Ok(httparse::Status::Partial) => return Err(err("incomplete".into())),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for f in fields {
+        let name = HeaderName::from_bytes(f.name.as_bytes())
+            .map_err(|_| err(format!("invalid field name {:?}", f.name)))?;
+        let value = HeaderValue::from_bytes(f.value)
+            .map_err(|_| err(format!("invalid value for field {:?}", f.name)))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Option<(usize, ResponseHead)>> {
+        parse_response_head(s.as_bytes(), 1024, 8)
+    }
+
+    #[test]
+    fn complete_head_with_fields_in_order() {
+        let raw = "HTTP/1.1 200 OK\r\nA: 1\r\nb: two\r\na: 3\r\n\r\nbody";
+        let (len, head) = parse(raw).unwrap().unwrap();
+        assert_eq!(len, raw.len() - 4);
+        assert_eq!(head.status, 200);
+        assert_eq!(head.version, Version::HTTP_11);
+        let a: Vec<_> = head.headers.get_all("a").iter().collect();
+        assert_eq!(a, ["1", "3"]);
+        assert_eq!(head.headers["b"], "two");
+    }
+
+    #[test]
+    fn partial_head_waits() {
+        assert!(parse("HTTP/1.1 200 OK\r\nA: 1\r\n").unwrap().is_none());
+        assert!(parse("HTT").unwrap().is_none());
+    }
+
+    #[test]
+    fn head_size_limit_is_named() {
+        let raw = format!("HTTP/1.1 200 OK\r\nA: {}\r\n", "x".repeat(2000));
+        let err = parse(&raw).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::LimitExceeded {
+                limit: Limit::HeadSize,
+                max: 1024
+            }
+        ));
+    }
+
+    #[test]
+    fn header_count_limit_is_named() {
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..9 {
+            raw.push_str(&format!("h{i}: v\r\n"));
+        }
+        raw.push_str("\r\n");
+        let err = parse(&raw).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::LimitExceeded {
+                limit: Limit::HeaderCount,
+                max: 8
+            }
+        ));
+    }
+
+    #[test]
+    fn malformed_heads_are_errors() {
+        for raw in [
+            "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nA: a\0b\r\n\r\n",
+            "HTTP/1.1 099 Low\r\n\r\n",
+            "HTTP/2.0 200 OK\r\n\r\n",
+            "SSH-2.0-OpenSSH\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+        ] {
+            let err = parse(raw).unwrap_err();
+            assert_eq!(err.phase(), Phase::ReadResponseHead, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn http10_is_recognised() {
+        let (_, head) = parse("HTTP/1.0 404 Not Found\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.version, Version::HTTP_10);
+        assert_eq!(head.status, 404);
+    }
+
+    #[test]
+    fn trailers_parse() {
+        let t = parse_trailers(b"Checksum: abc\r\nX-Done: 1\r\n\r\n", 10).unwrap();
+        assert_eq!(t["checksum"], "abc");
+        assert_eq!(t["x-done"], "1");
+        assert!(parse_trailers(b"bad trailer\r\n\r\n", 10).is_err());
+    }
+}

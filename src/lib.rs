@@ -1,0 +1,67 @@
+//! # roundtrip
+//!
+//! An HTTP/1.1 client in which one single-threaded event loop drives every
+//! stage of a request's journey — name lookup, connect, request writer,
+//! response parser, connection pool — and every state transition fires the
+//! trace hooks attached to that request.
+//!
+//! ```no_run
+//! use roundtrip::{Client, Trace};
+//!
+//! let client = Client::new();
+//! let trace = Trace::new()
+//!     .on_got_conn(|at, conn, reused, _, _, _, remote| {
+//!         println!("{at:?} got conn {conn} to {remote} (reused: {reused})")
+//!     })
+//!     .on_event(|e| println!("{}", e.kind.name()));
+//! let req = http::Request::get("http://127.0.0.1:8080/").body(())?;
+//! let resp = client.send_traced(req, trace)?;
+//! println!("{}", resp.status());
+//! let body = resp.into_body().text()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## The round trip on one page
+//!
+//! ```text
+//! send(request, trace)
+//!   └─ exchange: get_conn ─┬─ pool hit ─────────────────────────┐
+//!                          └─ dns ─ connect (each address) ─────┤
+//!                                                            got_conn
+//!      write head (wrote_header_field…, wrote_headers) ─ [wait_100_continue] ─ body ─ wrote_request
+//!      read: got_first_response_byte ─ [1xx…] ─ got_response_headers ─ body ─ response_body_done
+//!      done: put_idle_conn ─ request_done
+//! ```
+//!
+//! - [`exchange`](crate::Client) — one request's state machine, the one
+//!   place hooks fire ([`trace`] documents the order contract).
+//! - [`h1`] — RFC 9112: request writer, head parser, framing, decoders.
+//! - [`dns`] — name resolution (hosts file today), sans-IO.
+//! - [`pool`] — idle connections and why one was not kept.
+//! - The runtime — the mio loop, the only code that does IO.
+//!
+//! Protocol cores take bytes and the current `Instant` and say what should
+//! happen next; only the runtime owns sockets and reads the clock.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod config;
+pub mod conn;
+pub mod dns;
+mod error;
+mod exchange;
+pub mod h1;
+pub mod pool;
+mod runtime;
+mod send_body;
+pub mod trace;
+
+pub use client::{Batch, Body, Client, ClientBuilder};
+pub use config::Config;
+pub use error::{AttemptError, Error, ErrorKind, Limit, Phase, Result};
+pub use send_body::SendBody;
+pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};
+
+pub use http;

@@ -1,0 +1,173 @@
+//! Idle connections kept for reuse (RFC 9112 §9.3, persistence), with
+//! Go's bounds: per host, in total, and an idle timeout. Sans-IO: the pool
+//! holds connection records, not sockets, and says which ones to close.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::conn::{Conn, Scheme};
+use crate::trace::{CloseReason, ConnId};
+
+/// The idle pool.
+#[derive(Debug)]
+pub struct Pool {
+    /// Most recently idle last.
+    idle: Vec<Conn>,
+    max_per_host: usize,
+    max_total: usize,
+    timeout: Duration,
+    closed: VecDeque<(Conn, CloseReason)>,
+}
+
+impl Pool {
+    /// A pool with the given bounds.
+    pub fn new(max_per_host: usize, max_total: usize, timeout: Duration) -> Pool {
+        Pool {
+            idle: Vec::new(),
+            max_per_host,
+            max_total,
+            timeout,
+            closed: VecDeque::new(),
+        }
+    }
+
+    /// Number of idle connections.
+    pub fn len(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// True when no connection is idle.
+    pub fn is_empty(&self) -> bool {
+        self.idle.is_empty()
+    }
+
+    /// Takes the most recently idled live connection for the key.
+    pub fn checkout(
+        &mut self,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+        now: Instant,
+    ) -> Option<Conn> {
+        self.handle_timeout(now);
+        let i = self
+            .idle
+            .iter()
+            .rposition(|c| c.key.matches(scheme, host, port))?;
+        Some(self.idle.remove(i))
+    }
+
+    /// Offers a connection back. Refused (and returned with the reason)
+    /// when the pool is full for its host or in total.
+    pub fn checkin(&mut self, mut conn: Conn, now: Instant) -> Result<(), (Conn, CloseReason)> {
+        let same_host = self.idle.iter().filter(|c| c.key == conn.key).count();
+        if same_host >= self.max_per_host
+            || self.idle.len() >= self.max_total
+            || self.timeout.is_zero()
+        {
+            return Err((conn, CloseReason::PoolFull));
+        }
+        conn.idle_since = Some(now);
+        self.idle.push(conn);
+        Ok(())
+    }
+
+    /// Removes a connection the server closed while it was idle.
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        let i = self.idle.iter().position(|c| c.id == id)?;
+        Some(self.idle.remove(i))
+    }
+
+    /// Earliest idle expiry.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.idle
+            .iter()
+            .filter_map(|c| c.idle_since)
+            .min()
+            .map(|t| t + self.timeout)
+    }
+
+    /// Moves expired connections to the closed queue.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let timeout = self.timeout;
+        let mut i = 0;
+        while i < self.idle.len() {
+            let expired = self.idle[i]
+                .idle_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= timeout);
+            if expired {
+                let c = self.idle.remove(i);
+                self.closed.push_back((c, CloseReason::IdleTimeout));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A connection the pool dropped, to be closed by the runtime.
+    pub fn poll_closed(&mut self) -> Option<(Conn, CloseReason)> {
+        self.closed.pop_front()
+    }
+
+    /// Empties the pool (client dropped).
+    pub fn drain(&mut self) -> impl Iterator<Item = Conn> + '_ {
+        self.idle.drain(..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::{PoolKey, RecvBuf, SockId};
+
+    fn conn(id: u64, host: &str) -> Conn {
+        Conn {
+            id: ConnId(id),
+            sock: SockId(id as usize),
+            key: PoolKey {
+                scheme: Scheme::Http,
+                host: host.into(),
+                port: 80,
+            },
+            local: "127.0.0.1:1".parse().unwrap(),
+            remote: "127.0.0.1:80".parse().unwrap(),
+            recv: RecvBuf::default(),
+            send: Vec::new(),
+            sent: 0,
+            requests: 1,
+            idle_since: None,
+        }
+    }
+
+    #[test]
+    fn lifo_per_key_and_bounds() {
+        let now = Instant::now();
+        let mut p = Pool::new(2, 3, Duration::from_secs(90));
+        p.checkin(conn(1, "a"), now).unwrap();
+        p.checkin(conn(2, "a"), now).unwrap();
+        let (c, why) = p.checkin(conn(3, "a"), now).unwrap_err();
+        assert_eq!((c.id, why), (ConnId(3), CloseReason::PoolFull));
+        p.checkin(conn(4, "b"), now).unwrap();
+        assert!(p.checkin(conn(5, "c"), now).is_err(), "total bound");
+        assert_eq!(
+            p.checkout(Scheme::Http, "A", 80, now).unwrap().id,
+            ConnId(2)
+        );
+        assert!(p.checkout(Scheme::Http, "a", 81, now).is_none());
+    }
+
+    #[test]
+    fn idle_timeout_closes() {
+        let t0 = Instant::now();
+        let mut p = Pool::new(8, 100, Duration::from_secs(90));
+        p.checkin(conn(1, "a"), t0).unwrap();
+        assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(90)));
+        p.handle_timeout(t0 + Duration::from_secs(89));
+        assert_eq!(p.len(), 1);
+        assert!(p
+            .checkout(Scheme::Http, "a", 80, t0 + Duration::from_secs(91))
+            .is_none());
+        let (c, why) = p.poll_closed().unwrap();
+        assert_eq!((c.id, why), (ConnId(1), CloseReason::IdleTimeout));
+    }
+}

@@ -1,0 +1,656 @@
+//! The IO shell: one mio `Poll`, the sockets, the clock and the timer heap
+//! (DESIGN.md, "How these fit together", steps 1–10). Nothing else in the
+//! crate touches a socket or reads the clock.
+//!
+//! Sockets are created with socket2 (non-blocking, TCP_NODELAY) and
+//! registered once for both readiness kinds, edge-triggered. The runtime
+//! keeps a `readable`/`writable` flag per socket: set by an event, cleared
+//! when a call returns `WouldBlock` — or when a read returned less than the
+//! space offered, which on a stream socket means the kernel buffer was
+//! emptied; any later arrival raises a new edge. That is what keeps a
+//! keep-alive GET to three system calls: write, `epoll_wait`, read.
+//! Idle pooled sockets stay registered, so a server closing one (or sending
+//! a stray 408) is noticed without a syscall at checkout.
+
+mod timers;
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Config;
+use crate::conn::SockId;
+use crate::dns::{Hosts, QueryId, Resolver, ResolverEvent};
+use crate::error::{Error, Phase, Result};
+use crate::exchange::{Action, BodyRead, Ctx, Exchange, Ids};
+use crate::h1::ResponseHead;
+use crate::pool::Pool;
+use crate::send_body::SendBody;
+use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
+
+use timers::Timers;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Attempt(RequestId, AttemptId),
+    Exchange(RequestId),
+    Idle(ConnId),
+}
+
+struct Sock {
+    stream: TcpStream,
+    owner: Owner,
+    readable: bool,
+    writable: bool,
+    connecting: bool,
+    eof: bool,
+}
+
+struct Slot {
+    ex: Exchange,
+    armed: Option<Instant>,
+}
+
+/// The event loop and everything it owns.
+pub(crate) struct Runtime {
+    config: Arc<Config>,
+    poll: Option<Poll>,
+    events: Events,
+    ready: Vec<(Token, bool, bool)>,
+    socks: Vec<Option<Sock>>,
+    free: Vec<usize>,
+    slots: HashMap<RequestId, Slot>,
+    early: HashMap<RequestId, Error>,
+    queries: HashMap<QueryId, RequestId>,
+    timers: Timers,
+    dirty: Vec<RequestId>,
+    pool: Pool,
+    resolver: Resolver,
+    client_trace: Trace,
+    ids: Ids,
+    spare_bufs: Vec<Vec<u8>>,
+    next_req: u64,
+}
+
+macro_rules! ctx {
+    ($rt:ident) => {
+        Ctx {
+            config: &$rt.config,
+            pool: &mut $rt.pool,
+            resolver: &mut $rt.resolver,
+            client_trace: &mut $rt.client_trace,
+            ids: &mut $rt.ids,
+            spare_bufs: &mut $rt.spare_bufs,
+        }
+    };
+}
+
+fn stalled() -> Error {
+    Error::io(
+        Phase::ReadResponseHead,
+        io::Error::other("event loop has nothing to wait for (internal error)"),
+    )
+}
+
+impl Runtime {
+    pub fn new(config: Arc<Config>, client_trace: Trace) -> Runtime {
+        let mut hosts = match &config.hosts_file {
+            Some(path) => Hosts::load(path),
+            None => Hosts::default(),
+        };
+        for (name, addr) in &config.hosts {
+            hosts.insert(name, *addr);
+        }
+        Runtime {
+            pool: Pool::new(
+                config.max_idle_per_host,
+                config.max_idle,
+                config.idle_timeout,
+            ),
+            config,
+            poll: None,
+            events: Events::with_capacity(256),
+            ready: Vec::new(),
+            socks: Vec::new(),
+            free: Vec::new(),
+            slots: HashMap::new(),
+            early: HashMap::new(),
+            queries: HashMap::new(),
+            timers: Timers::default(),
+            dirty: Vec::new(),
+            resolver: Resolver::new(hosts),
+            client_trace,
+            ids: Ids::default(),
+            spare_bufs: Vec::new(),
+            next_req: 0,
+        }
+    }
+
+    fn poll_handle(&mut self) -> io::Result<&mut Poll> {
+        if self.poll.is_none() {
+            self.poll = Some(Poll::new()?);
+        }
+        Ok(self.poll.as_mut().expect("just created"))
+    }
+
+    /// Number of idle pooled connections.
+    pub fn idle_conns(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Submits a request; its outcome is collected with `take_outcome`.
+    pub fn submit(&mut self, req: http::Request<SendBody>, trace: Trace) -> RequestId {
+        self.next_req += 1;
+        let id = RequestId(self.next_req);
+        let now = Instant::now();
+        let (parts, body) = req.into_parts();
+        match Exchange::new(id, parts, body, trace, &self.config, now) {
+            Ok(ex) => {
+                self.slots.insert(id, Slot { ex, armed: None });
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    slot.ex.start(&mut ctx, now);
+                }
+                self.pump(id, now);
+            }
+            Err((e, mut trace)) => {
+                let event = Event {
+                    at: now,
+                    req: Some(id),
+                    resend: 0,
+                    kind: EventKind::RequestDone { error: Some(&e) },
+                };
+                trace.emit(&event);
+                self.client_trace.emit(&event);
+                self.early.insert(id, e);
+            }
+        }
+        id
+    }
+
+    /// The head or the error of a request, once known (handed out once).
+    pub fn take_outcome(&mut self, id: RequestId) -> Option<Result<ResponseHead>> {
+        if let Some(e) = self.early.remove(&id) {
+            return Some(Err(e));
+        }
+        self.slots.get_mut(&id)?.ex.take_outcome()
+    }
+
+    /// Drives the loop until `id` has a head or an error.
+    pub fn wait_outcome(&mut self, id: RequestId) -> Result<ResponseHead> {
+        loop {
+            if let Some(outcome) = self.take_outcome(id) {
+                return outcome;
+            }
+            if !self.slots.contains_key(&id) {
+                return Err(stalled());
+            }
+            self.turn()?;
+        }
+    }
+
+    /// Drives the loop until one of `ids` has a head or an error.
+    pub fn wait_any(&mut self, ids: &[RequestId]) -> Option<(RequestId, Result<ResponseHead>)> {
+        if ids.is_empty() {
+            return None;
+        }
+        loop {
+            for &id in ids {
+                if let Some(outcome) = self.take_outcome(id) {
+                    return Some((id, outcome));
+                }
+            }
+            if let Err(e) = self.turn() {
+                return Some((ids[0], Err(e)));
+            }
+        }
+    }
+
+    /// Reads body bytes of `id`, driving the loop while none are ready.
+    pub fn read_body(&mut self, id: RequestId, out: &mut [u8]) -> Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let now = Instant::now();
+            let Some(slot) = self.slots.get_mut(&id) else {
+                return Ok(0);
+            };
+            let mut ctx = ctx!(self);
+            let read = slot.ex.read_body(out, &mut ctx, now);
+            self.pump(id, now);
+            match read? {
+                BodyRead::Data(n) => return Ok(n),
+                BodyRead::End => return Ok(0),
+                BodyRead::Pending => self.turn()?,
+            }
+        }
+    }
+
+    /// The trailer section of `id`, once its body has ended.
+    pub fn take_trailers(&mut self, id: RequestId) -> Option<http::HeaderMap> {
+        self.slots.get_mut(&id)?.ex.take_trailers()
+    }
+
+    /// The caller is done with `id`: cancel it if unfinished, forget it.
+    pub fn release(&mut self, id: RequestId) {
+        self.early.remove(&id);
+        let now = Instant::now();
+        if let Some(slot) = self.slots.get_mut(&id) {
+            let mut ctx = ctx!(self);
+            slot.ex.cancel(&mut ctx, now);
+            self.pump(id, now);
+        }
+        self.slots.remove(&id);
+        self.queries.retain(|_, r| *r != id);
+    }
+
+    // ----- the loop ------------------------------------------------------
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let ex = self.timers.peek();
+        match (ex, self.pool.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// One turn: wait for readiness or the next deadline, then feed what
+    /// happened to the exchanges.
+    fn turn(&mut self) -> Result<()> {
+        let deadline = self.next_deadline();
+        let live_socks = self.socks.len() - self.free.len();
+        if deadline.is_none() && live_socks == 0 {
+            return Err(stalled());
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let polled = match self.poll_handle() {
+            Ok(p) => p.poll(&mut events, timeout),
+            Err(e) => Err(e),
+        };
+        match polled {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.events = events;
+                return Err(Error::io(Phase::ReadResponseHead, e));
+            }
+        }
+        // The one clock read of this turn.
+        let now = Instant::now();
+        self.ready.clear();
+        for ev in events.iter() {
+            self.ready.push((
+                ev.token(),
+                ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+            ));
+        }
+        self.events = events;
+        for i in 0..self.ready.len() {
+            let (token, readable, writable) = self.ready[i];
+            self.on_ready(token.0, readable, writable, now);
+        }
+        while let Some(id) = self.timers.pop_expired(now) {
+            if let Some(slot) = self.slots.get_mut(&id) {
+                if slot.armed.is_some_and(|t| t <= now) {
+                    slot.armed = None;
+                    let mut ctx = ctx!(self);
+                    slot.ex.handle_timeout(&mut ctx, now);
+                    self.dirty.push(id);
+                }
+            }
+        }
+        self.pool.handle_timeout(now);
+        self.close_pool_dropped(now);
+        while let Some(id) = self.dirty.pop() {
+            self.pump(id, now);
+        }
+        Ok(())
+    }
+
+    fn on_ready(&mut self, index: usize, readable: bool, writable: bool, now: Instant) {
+        let Some(Some(sock)) = self.socks.get_mut(index) else {
+            return;
+        };
+        match sock.owner {
+            Owner::Attempt(id, attempt) if sock.connecting => {
+                if !(readable || writable) {
+                    return;
+                }
+                let result = match sock.stream.take_error() {
+                    Ok(Some(e)) | Err(e) => Err(e),
+                    Ok(None) => match sock.stream.peer_addr() {
+                        Ok(_) => sock.stream.local_addr(),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                        Err(e) => Err(e),
+                    },
+                };
+                match result {
+                    Ok(local) => {
+                        sock.connecting = false;
+                        sock.writable = true;
+                        sock.readable = readable;
+                        sock.owner = Owner::Exchange(id);
+                        if let Some(slot) = self.slots.get_mut(&id) {
+                            let mut ctx = ctx!(self);
+                            slot.ex
+                                .handle_connected(attempt, SockId(index), local, &mut ctx, now);
+                        } else {
+                            self.close_sock(index);
+                        }
+                    }
+                    Err(e) => {
+                        self.close_sock(index);
+                        if let Some(slot) = self.slots.get_mut(&id) {
+                            let mut ctx = ctx!(self);
+                            slot.ex.handle_connect_failed(attempt, e, &mut ctx, now);
+                        }
+                    }
+                }
+                self.dirty.push(id);
+            }
+            Owner::Attempt(..) => {}
+            Owner::Exchange(id) => {
+                sock.readable |= readable;
+                sock.writable |= writable;
+                self.dirty.push(id);
+            }
+            Owner::Idle(conn) => {
+                if readable {
+                    self.probe_idle(index, conn, now);
+                }
+            }
+        }
+    }
+
+    /// An idle socket became readable: the server closed it or sent bytes
+    /// nobody asked for. Either way it cannot carry a request.
+    fn probe_idle(&mut self, index: usize, conn: ConnId, now: Instant) {
+        let Some(Some(sock)) = self.socks.get_mut(index) else {
+            return;
+        };
+        let mut probe = [0u8; 1];
+        match sock.stream.peek(&mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                sock.readable = false;
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            _ => {}
+        }
+        if self.pool.remove(conn).is_some() {
+            self.close_sock(index);
+            let mut ctx = ctx!(self);
+            ctx.emit_client(
+                now,
+                EventKind::ConnClosed {
+                    conn,
+                    reason: CloseReason::ServerClosed,
+                },
+            );
+        }
+    }
+
+    fn close_pool_dropped(&mut self, now: Instant) {
+        while let Some((mut conn, reason)) = self.pool.poll_closed() {
+            self.close_sock(conn.sock.0);
+            let mut ctx = ctx!(self);
+            ctx.recycle(&mut conn.recv);
+            ctx.emit_client(
+                now,
+                EventKind::ConnClosed {
+                    conn: conn.id,
+                    reason,
+                },
+            );
+        }
+    }
+
+    /// Runs one exchange until it can make no more progress without new
+    /// readiness or time: perform its actions, write what it queued, read
+    /// what it can take.
+    fn pump(&mut self, id: RequestId, now: Instant) {
+        loop {
+            let mut progress = false;
+            while let Some(action) = self.slots.get_mut(&id).and_then(|s| s.ex.poll_action()) {
+                self.perform(id, action, now);
+                progress = true;
+            }
+            if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
+                self.queries.insert(q, id);
+            }
+            while let Some(ResolverEvent::Done { query, result }) = self.resolver.poll_event() {
+                if let Some(owner) = self.queries.remove(&query) {
+                    if let Some(slot) = self.slots.get_mut(&owner) {
+                        let mut ctx = ctx!(self);
+                        slot.ex.handle_resolved(query, result, &mut ctx, now);
+                    }
+                    if owner != id {
+                        self.dirty.push(owner);
+                    }
+                    progress = true;
+                }
+            }
+            let Some(slot) = self.slots.get_mut(&id) else {
+                return;
+            };
+            if let Some((sock_id, head, body)) = slot.ex.pending_send() {
+                if let Some(Some(sock)) = self.socks.get_mut(sock_id.0) {
+                    if sock.writable && !sock.connecting {
+                        let written = loop {
+                            let r = if body.is_empty() {
+                                sock.stream.write(head)
+                            } else if head.is_empty() {
+                                sock.stream.write(body)
+                            } else {
+                                sock.stream
+                                    .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+                            };
+                            match r {
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                                other => break other,
+                            }
+                        };
+                        let mut ctx = ctx!(self);
+                        match written {
+                            Ok(0) => slot.ex.handle_io_error(
+                                io::ErrorKind::WriteZero.into(),
+                                true,
+                                &mut ctx,
+                                now,
+                            ),
+                            Ok(n) => slot.ex.handle_written(n, &mut ctx, now),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                sock.writable = false
+                            }
+                            Err(e) => slot.ex.handle_io_error(e, true, &mut ctx, now),
+                        }
+                        progress |= sock.writable;
+                    }
+                }
+            }
+            let slot = self.slots.get_mut(&id).expect("checked above");
+            let sock_id = slot.ex.sock();
+            if let Some(Some(sock)) = sock_id.and_then(|s| self.socks.get_mut(s.0)) {
+                if sock.readable && !sock.eof {
+                    let mut ctx = ctx!(self);
+                    if let Some((_, space)) = slot.ex.recv_space(&mut ctx) {
+                        let offered = space.len();
+                        let read = loop {
+                            match sock.stream.read(space) {
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                                other => break other,
+                            }
+                        };
+                        match read {
+                            Ok(0) => {
+                                sock.readable = false;
+                                sock.eof = true;
+                                slot.ex.handle_eof(&mut ctx, now);
+                            }
+                            Ok(n) => {
+                                sock.readable = n == offered;
+                                slot.ex.handle_read(n, &mut ctx, now);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                sock.readable = false
+                            }
+                            Err(e) => {
+                                sock.readable = false;
+                                sock.eof = true;
+                                slot.ex.handle_io_error(e, false, &mut ctx, now);
+                            }
+                        }
+                        progress = true;
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(&id) {
+            let due = slot.ex.poll_timeout();
+            if due != slot.armed {
+                slot.armed = due;
+                if let Some(t) = due {
+                    self.timers.push(t, id);
+                }
+            }
+        }
+    }
+
+    fn perform(&mut self, id: RequestId, action: Action, now: Instant) {
+        match action {
+            Action::Connect { attempt, addr } => match self.open(addr, Owner::Attempt(id, attempt))
+            {
+                Ok(_) => {}
+                Err(e) => {
+                    if let Some(slot) = self.slots.get_mut(&id) {
+                        let mut ctx = ctx!(self);
+                        slot.ex.handle_connect_failed(attempt, e, &mut ctx, now);
+                    }
+                }
+            },
+            Action::CancelAttempt { attempt } => {
+                let found = self.socks.iter().position(|s| {
+                    s.as_ref()
+                        .is_some_and(|s| s.owner == Owner::Attempt(id, attempt))
+                });
+                if let Some(i) = found {
+                    self.close_sock(i);
+                }
+            }
+            Action::Attach { sock } => {
+                if let Some(Some(s)) = self.socks.get_mut(sock.0) {
+                    s.owner = Owner::Exchange(id);
+                }
+            }
+            Action::Pooled { sock, conn } => {
+                let mut probe = false;
+                if let Some(Some(s)) = self.socks.get_mut(sock.0) {
+                    s.owner = Owner::Idle(conn);
+                    probe = s.readable;
+                }
+                if probe {
+                    self.probe_idle(sock.0, conn, now);
+                }
+            }
+            Action::Close { sock } => self.close_sock(sock.0),
+        }
+    }
+
+    fn open(&mut self, addr: SocketAddr, owner: Owner) -> io::Result<usize> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc_einprogress()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let mut stream = TcpStream::from_std(socket.into());
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.socks.push(None);
+                self.socks.len() - 1
+            }
+        };
+        let registered = self.poll_handle().and_then(|p| {
+            p.registry().register(
+                &mut stream,
+                Token(index),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+        });
+        if let Err(e) = registered {
+            self.free.push(index);
+            return Err(e);
+        }
+        self.socks[index] = Some(Sock {
+            stream,
+            owner,
+            readable: false,
+            writable: false,
+            connecting: true,
+            eof: false,
+        });
+        Ok(index)
+    }
+
+    fn close_sock(&mut self, index: usize) {
+        if let Some(slot) = self.socks.get_mut(index) {
+            if let Some(mut sock) = slot.take() {
+                if let Some(poll) = self.poll.as_ref() {
+                    let _ = poll.registry().deregister(&mut sock.stream);
+                }
+                self.free.push(index);
+            }
+        }
+    }
+
+    /// Time until the earliest deadline, for tests and diagnostics.
+    #[allow(dead_code)]
+    pub fn time_to_deadline(&mut self) -> Option<Duration> {
+        self.next_deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<_> = self.pool.drain().map(|c| c.id).collect();
+        for conn in ids {
+            let mut ctx = ctx!(self);
+            ctx.emit_client(
+                now,
+                EventKind::ConnClosed {
+                    conn,
+                    reason: CloseReason::ClientDropped,
+                },
+            );
+        }
+    }
+}
+
+/// EINPROGRESS, the answer of a non-blocking connect that has started.
+fn libc_einprogress() -> i32 {
+    // Linux and the BSDs agree only on the name, so ask std which kind an
+    // error is when the number differs; 115 is Linux's value.
+    if cfg!(target_os = "linux") {
+        115
+    } else {
+        36
+    }
+}

@@ -1,0 +1,259 @@
+//! One event as one JSON object, the line format of the CLI's `--events`
+//! (DESIGN.md): `{"t_us": …, "req": …, "event": "<name>", …fields}`.
+//! Written by hand to keep serde out of the library's tree.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use http::HeaderMap;
+
+use super::{Event, EventKind};
+
+fn string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn key(out: &mut String, k: &str) {
+    out.push_str(",\"");
+    out.push_str(k);
+    out.push_str("\":");
+}
+
+fn opt_error(out: &mut String, e: Option<&dyn std::fmt::Display>) {
+    key(out, "error");
+    match e {
+        Some(e) => string(out, &e.to_string()),
+        None => out.push_str("null"),
+    }
+}
+
+fn bytes_str(out: &mut String, b: &[u8]) {
+    string(out, &String::from_utf8_lossy(b));
+}
+
+fn headers(out: &mut String, map: &HeaderMap) {
+    out.push('{');
+    for (i, name) in map.keys().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(out, name.as_str());
+        out.push_str(":[");
+        for (j, v) in map.get_all(name).iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            bytes_str(out, v.as_bytes());
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+/// Appends `event` to `out` as one JSON object (no newline). `t_us` is
+/// measured from `start`, normally the instant the request started.
+pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
+    let t_us = event.at.saturating_duration_since(start).as_micros();
+    let _ = write!(out, "{{\"t_us\":{t_us}");
+    key(out, "req");
+    match event.req {
+        Some(r) => {
+            let _ = write!(out, "{}", r.0);
+        }
+        None => out.push_str("null"),
+    }
+    key(out, "event");
+    string(out, event.kind.name());
+    key(out, "resend");
+    let _ = write!(out, "{}", event.resend);
+    match &event.kind {
+        EventKind::GetConn { host_port } => {
+            key(out, "host_port");
+            string(out, host_port);
+        }
+        EventKind::DnsStart { host } => {
+            key(out, "host");
+            string(out, host);
+        }
+        EventKind::DnsDone {
+            addrs,
+            coalesced,
+            error,
+        } => {
+            key(out, "addrs");
+            out.push('[');
+            for (i, a) in addrs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(out, &a.to_string());
+            }
+            out.push(']');
+            key(out, "coalesced");
+            let _ = write!(out, "{coalesced}");
+            opt_error(out, error.map(|e| e as _));
+        }
+        EventKind::ConnectStart {
+            attempt,
+            network,
+            addr,
+        }
+        | EventKind::ConnectCancelled {
+            attempt,
+            network,
+            addr,
+        } => {
+            let _ = write!(out, ",\"attempt\":{attempt}");
+            key(out, "network");
+            string(out, network.as_str());
+            key(out, "addr");
+            string(out, &addr.to_string());
+        }
+        EventKind::ConnectDone {
+            attempt,
+            network,
+            addr,
+            error,
+        } => {
+            let _ = write!(out, ",\"attempt\":{attempt}");
+            key(out, "network");
+            string(out, network.as_str());
+            key(out, "addr");
+            string(out, &addr.to_string());
+            opt_error(out, error.map(|e| e as _));
+        }
+        EventKind::TlsHandshakeDone { error } => opt_error(out, error.map(|e| e as _)),
+        EventKind::GotConn {
+            conn,
+            reused,
+            was_idle,
+            idle_time,
+            local_addr,
+            remote_addr,
+        } => {
+            let _ = write!(
+                out,
+                ",\"conn\":{conn},\"reused\":{reused},\"was_idle\":{was_idle},\"idle_time_us\":{}",
+                idle_time.as_micros()
+            );
+            key(out, "local_addr");
+            string(out, &local_addr.to_string());
+            key(out, "remote_addr");
+            string(out, &remote_addr.to_string());
+        }
+        EventKind::WroteHeaderField { name, values } => {
+            key(out, "name");
+            string(out, name);
+            key(out, "values");
+            out.push('[');
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                bytes_str(out, v.as_bytes());
+            }
+            out.push(']');
+        }
+        EventKind::Got1xxResponse { code, headers: h } => {
+            let _ = write!(out, ",\"code\":{}", code.as_u16());
+            key(out, "headers");
+            headers(out, h);
+        }
+        EventKind::WroteRequest { error } => opt_error(out, error.map(|e| e as _)),
+        EventKind::GotResponseHeaders {
+            status,
+            version,
+            headers: h,
+        } => {
+            let _ = write!(out, ",\"status\":{}", status.as_u16());
+            key(out, "version");
+            string(out, &format!("{version:?}"));
+            key(out, "headers");
+            headers(out, h);
+        }
+        EventKind::ResponseBodyDone {
+            bytes,
+            trailers,
+            error,
+        } => {
+            let _ = write!(out, ",\"bytes\":{bytes}");
+            key(out, "trailers");
+            match trailers {
+                Some(t) => headers(out, t),
+                None => out.push_str("null"),
+            }
+            opt_error(out, error.map(|e| e as _));
+        }
+        EventKind::PutIdleConn { conn, error } => {
+            let _ = write!(out, ",\"conn\":{conn}");
+            opt_error(out, error.as_ref().map(|e| e as _));
+        }
+        EventKind::Retry { reason } => {
+            key(out, "reason");
+            string(out, &reason.to_string());
+        }
+        EventKind::RequestDone { error } => opt_error(out, error.map(|e| e as _)),
+        EventKind::ConnClosed { conn, reason } => {
+            let _ = write!(out, ",\"conn\":{conn}");
+            key(out, "reason");
+            string(out, reason.as_str());
+        }
+        EventKind::TlsHandshakeStart
+        | EventKind::WroteHeaders
+        | EventKind::Wait100Continue
+        | EventKind::Got100Continue
+        | EventKind::GotFirstResponseByte => {}
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::RequestId;
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    #[test]
+    fn dns_done_has_the_documented_fields() {
+        let start = Instant::now();
+        let addrs: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+        let ev = Event {
+            at: start + Duration::from_micros(1500),
+            req: Some(RequestId(3)),
+            resend: 0,
+            kind: EventKind::DnsDone {
+                addrs: &addrs,
+                coalesced: false,
+                error: None,
+            },
+        };
+        let mut out = String::new();
+        write_json(&ev, start, &mut out);
+        assert_eq!(
+            out,
+            r#"{"t_us":1500,"req":3,"event":"dns_done","resend":0,"addrs":["127.0.0.1","::1"],"coalesced":false,"error":null}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut out = String::new();
+        string(&mut out, "a\"b\\c\n\u{1}");
+        assert_eq!(out, r#""a\"b\\c\n\u0001""#);
+    }
+}
