@@ -150,7 +150,6 @@ pub(crate) struct Exchange {
     pub id: RequestId,
     resend: u32,
     trace: Trace,
-    started: Instant,
 
     method: Method,
     headers: HeaderMap,
@@ -203,9 +202,8 @@ impl Exchange {
         body: SendBody,
         trace: Trace,
         config: &Config,
-        now: Instant,
     ) -> Result<Exchange, (Error, Trace)> {
-        match Exchange::prepare(id, parts, body, config, now) {
+        match Exchange::prepare(id, parts, body, config) {
             Ok(mut ex) => {
                 ex.trace = trace;
                 Ok(ex)
@@ -219,7 +217,6 @@ impl Exchange {
         parts: http::request::Parts,
         body: SendBody,
         config: &Config,
-        now: Instant,
     ) -> Result<Exchange> {
         let uri = &parts.uri;
         match uri.scheme_str() {
@@ -340,7 +337,6 @@ impl Exchange {
             id,
             resend: 0,
             trace: Trace::new(),
-            started: now,
             method: parts.method,
             headers,
             target,
@@ -374,11 +370,6 @@ impl Exchange {
             body_bytes_received: 0,
             body_done_fired: false,
         })
-    }
-
-    /// When the request was submitted.
-    pub fn started(&self) -> Instant {
-        self.started
     }
 
     fn emit(&mut self, ctx: &mut Ctx<'_>, at: Instant, kind: EventKind<'_>) {
@@ -486,17 +477,6 @@ impl Exchange {
             }
         }
         None
-    }
-
-    /// True when [`read_body`](Self::read_body) can make progress without
-    /// more input.
-    pub fn body_readable(&self) -> bool {
-        self.is_finished()
-            || matches!(self.receiving, Receiving::Done | Receiving::Failed(_))
-            || self
-                .conn
-                .as_ref()
-                .is_some_and(|c| !c.recv.body().is_empty())
     }
 
     /// True once `request_done` has fired.
@@ -1009,12 +989,16 @@ impl Exchange {
     }
 
     fn start_body_after_continue(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        if let Sending::WaitContinue { .. } = self.sending {
-            self.sending = Sending::Head;
-            self.expect_continue = false;
-            self.queue_in_memory_body();
-            self.after_send_progress(ctx, now);
+        match self.sending {
+            Sending::WaitContinue { .. } => self.sending = Sending::Head,
+            // 100 arrived before the head was fully written: the body simply
+            // follows the head.
+            Sending::Head if self.expect_continue => {}
+            _ => return,
         }
+        self.expect_continue = false;
+        self.queue_in_memory_body();
+        self.after_send_progress(ctx, now);
     }
 
     /// The runtime read `n` bytes into [`recv_space`](Self::recv_space).
@@ -1090,7 +1074,9 @@ impl Exchange {
                     },
                 ));
             }
-            if status == StatusCode::CONTINUE {
+            // Go fires got_100_continue only when it asked for one.
+            let awaited = status == StatusCode::CONTINUE && self.expect_continue;
+            if awaited {
                 self.emit(ctx, now, EventKind::Got100Continue);
             }
             self.emit(
@@ -1101,7 +1087,7 @@ impl Exchange {
                     headers: &head.headers,
                 },
             );
-            if status == StatusCode::CONTINUE {
+            if awaited {
                 self.start_body_after_continue(ctx, now);
             }
             return Ok(());
@@ -1355,7 +1341,12 @@ impl Exchange {
     /// Ends the request once the body is complete (or failed) and every
     /// decoded byte has been taken.
     fn try_finish(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        if self.is_finished() || !self.conn.as_ref().is_none_or(|c| c.recv.body().is_empty()) {
+        if self.is_finished()
+            || self
+                .conn
+                .as_ref()
+                .is_some_and(|c| !c.recv.body().is_empty())
+        {
             return;
         }
         match std::mem::replace(&mut self.receiving, Receiving::Done) {
@@ -1488,30 +1479,21 @@ impl Exchange {
             return;
         };
         let (id, sock) = (conn.id, conn.sock);
-        let refused = match reason {
-            Some(r) => Some(r),
-            None => {
-                ctx.recycle(&mut conn.recv);
-                match ctx.pool.checkin(conn, now) {
-                    Ok(()) => {
-                        self.actions.push_back(Action::Pooled { sock, conn: id });
-                        self.emit(
-                            ctx,
-                            now,
-                            EventKind::PutIdleConn {
-                                conn: id,
-                                error: None,
-                            },
-                        );
-                        return;
-                    }
-                    Err((c, r)) => {
-                        conn = c;
-                        Some(r)
-                    }
-                }
-            }
-        };
+        let refused = reason.or_else(|| ctx.pool.refusal(&conn.key));
+        if refused.is_none() {
+            ctx.recycle(&mut conn.recv);
+            ctx.pool.checkin(conn, now);
+            self.actions.push_back(Action::Pooled { sock, conn: id });
+            self.emit(
+                ctx,
+                now,
+                EventKind::PutIdleConn {
+                    conn: id,
+                    error: None,
+                },
+            );
+            return;
+        }
         let r = refused.unwrap_or(CloseReason::Error);
         conn.recv.clear();
         ctx.recycle(&mut conn.recv);

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::conn::{Conn, Scheme};
+use crate::conn::{Conn, PoolKey, Scheme};
 use crate::trace::{CloseReason, ConnId};
 
 /// The idle pool.
@@ -57,19 +57,27 @@ impl Pool {
         Some(self.idle.remove(i))
     }
 
-    /// Offers a connection back. Refused (and returned with the reason)
-    /// when the pool is full for its host or in total.
-    pub fn checkin(&mut self, mut conn: Conn, now: Instant) -> Result<(), (Conn, CloseReason)> {
-        let same_host = self.idle.iter().filter(|c| c.key == conn.key).count();
-        if same_host >= self.max_per_host
-            || self.idle.len() >= self.max_total
-            || self.timeout.is_zero()
-        {
-            return Err((conn, CloseReason::PoolFull));
-        }
+    /// Why a connection for `key` would be refused now, if it would: the
+    /// pool is full for its host or in total.
+    pub fn refusal(&self, key: &PoolKey) -> Option<CloseReason> {
+        let same_host = self.idle.iter().filter(|c| c.key == *key).count();
+        let full = same_host >= self.max_per_host || self.idle.len() >= self.max_total;
+        (full || self.timeout.is_zero()).then_some(CloseReason::PoolFull)
+    }
+
+    /// Keeps a connection that [`refusal`](Self::refusal) accepted.
+    pub fn checkin(&mut self, mut conn: Conn, now: Instant) {
+        debug_assert!(self.refusal(&conn.key).is_none());
         conn.idle_since = Some(now);
         self.idle.push(conn);
-        Ok(())
+    }
+
+    /// True if some idle connection has been idle for at least `d`.
+    pub fn any_idle_for(&self, d: Duration, now: Instant) -> bool {
+        self.idle
+            .iter()
+            .filter_map(|c| c.idle_since)
+            .any(|t| now.saturating_duration_since(t) >= d)
     }
 
     /// Removes a connection the server closed while it was idle.
@@ -143,12 +151,16 @@ mod tests {
     fn lifo_per_key_and_bounds() {
         let now = Instant::now();
         let mut p = Pool::new(2, 3, Duration::from_secs(90));
-        p.checkin(conn(1, "a"), now).unwrap();
-        p.checkin(conn(2, "a"), now).unwrap();
-        let (c, why) = p.checkin(conn(3, "a"), now).unwrap_err();
-        assert_eq!((c.id, why), (ConnId(3), CloseReason::PoolFull));
-        p.checkin(conn(4, "b"), now).unwrap();
-        assert!(p.checkin(conn(5, "c"), now).is_err(), "total bound");
+        p.checkin(conn(1, "a"), now);
+        p.checkin(conn(2, "a"), now);
+        assert_eq!(p.refusal(&conn(3, "a").key), Some(CloseReason::PoolFull));
+        assert_eq!(p.refusal(&conn(4, "b").key), None);
+        p.checkin(conn(4, "b"), now);
+        assert_eq!(
+            p.refusal(&conn(5, "c").key),
+            Some(CloseReason::PoolFull),
+            "total bound"
+        );
         assert_eq!(
             p.checkout(Scheme::Http, "A", 80, now).unwrap().id,
             ConnId(2)
@@ -160,7 +172,7 @@ mod tests {
     fn idle_timeout_closes() {
         let t0 = Instant::now();
         let mut p = Pool::new(8, 100, Duration::from_secs(90));
-        p.checkin(conn(1, "a"), t0).unwrap();
+        p.checkin(conn(1, "a"), t0);
         assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(90)));
         p.handle_timeout(t0 + Duration::from_secs(89));
         assert_eq!(p.len(), 1);

@@ -168,7 +168,15 @@ mod tests {
         use BodyFraming::*;
         let v11 = Version::HTTP_11;
         let v10 = Version::HTTP_10;
-        let rows: &[(Method, u16, Version, &[(&str, &str)], BodyFraming, bool)] = &[
+        type Row<'a> = (
+            Method,
+            u16,
+            Version,
+            &'a [(&'a str, &'a str)],
+            BodyFraming,
+            bool,
+        );
+        let rows: &[Row] = &[
             // Rule 1.
             (
                 Method::HEAD,

@@ -50,6 +50,9 @@ struct Sock {
     writable: bool,
     connecting: bool,
     eof: bool,
+    /// The peer's FIN was seen (EPOLLRDHUP): reads must go on until they
+    /// return 0, since no further edge will announce it.
+    hup: bool,
 }
 
 struct Slot {
@@ -62,7 +65,7 @@ pub(crate) struct Runtime {
     config: Arc<Config>,
     poll: Option<Poll>,
     events: Events,
-    ready: Vec<(Token, bool, bool)>,
+    ready: Vec<(Token, bool, bool, bool)>,
     socks: Vec<Option<Sock>>,
     free: Vec<usize>,
     slots: HashMap<RequestId, Slot>,
@@ -148,9 +151,14 @@ impl Runtime {
     pub fn submit(&mut self, req: http::Request<SendBody>, trace: Trace) -> RequestId {
         self.next_req += 1;
         let id = RequestId(self.next_req);
-        let now = Instant::now();
+        let mut now = Instant::now();
+        if self.pool.any_idle_for(self.config.idle_probe_after, now) {
+            // Errors here surface again, with a phase, on the real wait.
+            let _ = self.turn_with(Some(Duration::ZERO));
+            now = Instant::now();
+        }
         let (parts, body) = req.into_parts();
-        match Exchange::new(id, parts, body, trace, &self.config, now) {
+        match Exchange::new(id, parts, body, trace, &self.config) {
             Ok(ex) => {
                 self.slots.insert(id, Slot { ex, armed: None });
                 if let Some(slot) = self.slots.get_mut(&id) {
@@ -269,7 +277,10 @@ impl Runtime {
         if deadline.is_none() && live_socks == 0 {
             return Err(stalled());
         }
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.turn_with(deadline.map(|d| d.saturating_duration_since(Instant::now())))
+    }
+
+    fn turn_with(&mut self, timeout: Option<Duration>) -> Result<()> {
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         let polled = match self.poll_handle() {
             Ok(p) => p.poll(&mut events, timeout),
@@ -291,11 +302,15 @@ impl Runtime {
                 ev.token(),
                 ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                 ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                ev.is_read_closed() || ev.is_error(),
             ));
         }
         self.events = events;
         for i in 0..self.ready.len() {
-            let (token, readable, writable) = self.ready[i];
+            let (token, readable, writable, hup) = self.ready[i];
+            if let Some(Some(sock)) = self.socks.get_mut(token.0) {
+                sock.hup |= hup;
+            }
             self.on_ready(token.0, readable, writable, now);
         }
         while let Some(id) = self.timers.pop_expired(now) {
@@ -497,7 +512,7 @@ impl Runtime {
                                 slot.ex.handle_eof(&mut ctx, now);
                             }
                             Ok(n) => {
-                                sock.readable = n == offered;
+                                sock.readable = n == offered || sock.hup;
                                 slot.ex.handle_read(n, &mut ctx, now);
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -558,7 +573,7 @@ impl Runtime {
                 let mut probe = false;
                 if let Some(Some(s)) = self.socks.get_mut(sock.0) {
                     s.owner = Owner::Idle(conn);
-                    probe = s.readable;
+                    probe = s.readable || s.hup;
                 }
                 if probe {
                     self.probe_idle(sock.0, conn, now);
@@ -604,6 +619,7 @@ impl Runtime {
             writable: false,
             connecting: true,
             eof: false,
+            hup: false,
         });
         Ok(index)
     }
@@ -617,13 +633,6 @@ impl Runtime {
                 self.free.push(index);
             }
         }
-    }
-
-    /// Time until the earliest deadline, for tests and diagnostics.
-    #[allow(dead_code)]
-    pub fn time_to_deadline(&mut self) -> Option<Duration> {
-        self.next_deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 }
 
