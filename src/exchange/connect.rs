@@ -1,0 +1,248 @@
+//! Getting a connection: `get_conn`, then a pooled connection or a name
+//! lookup and one connection attempt per address in order, until one
+//! connects (Happy Eyeballs, RFC 8305, replaces the order later), then
+//! `got_conn`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Action, Connecting, Ctx, Exchange, State};
+use crate::conn::{Conn, PoolKey, RecvBuf, Scheme, SockId};
+use crate::dns::QueryId;
+use crate::error::{AttemptError, Error, ErrorKind, Phase, Result};
+use crate::trace::{AttemptId, ConnId, EventKind, Network};
+
+impl Exchange {
+    /// Starts (or, after a retry, restarts) the journey: `get_conn`, then a
+    /// pooled connection or a lookup and connect.
+    pub fn start(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let host_port = std::mem::take(&mut self.host_port);
+        self.emit(
+            ctx,
+            now,
+            EventKind::GetConn {
+                host_port: &host_port,
+            },
+        );
+        self.host_port = host_port;
+        if self.resend == 0 {
+            if let Some(conn) = ctx.pool.checkout(Scheme::Http, &self.host, self.port, now) {
+                let idle = conn
+                    .idle_since
+                    .map(|t| now.saturating_duration_since(t))
+                    .unwrap_or_default();
+                self.actions.push_back(Action::Attach { sock: conn.sock });
+                self.attach(conn, true, idle, ctx, now);
+                return;
+            }
+        }
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            self.begin_connect(vec![SocketAddr::new(ip, self.port)], ctx, now);
+            return;
+        }
+        let host = std::mem::take(&mut self.host);
+        self.emit(ctx, now, EventKind::DnsStart { host: &host });
+        let query = ctx.resolver.start_query(&host, now);
+        self.host = host;
+        self.state = State::Resolving { query };
+        self.new_query = Some(query);
+    }
+
+    /// A lookup finished.
+    pub fn handle_resolved(
+        &mut self,
+        query: QueryId,
+        result: Result<Vec<IpAddr>>,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        if !matches!(self.state, State::Resolving { query: q } if q == query) {
+            return;
+        }
+        match result {
+            Ok(ips) => {
+                self.emit(
+                    ctx,
+                    now,
+                    EventKind::DnsDone {
+                        addrs: &ips,
+                        coalesced: false,
+                        error: None,
+                    },
+                );
+                let addrs = ips
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, self.port))
+                    .collect();
+                self.begin_connect(addrs, ctx, now);
+            }
+            Err(e) => {
+                self.emit(
+                    ctx,
+                    now,
+                    EventKind::DnsDone {
+                        addrs: &[],
+                        coalesced: false,
+                        error: Some(&e),
+                    },
+                );
+                self.fail(e, ctx, now);
+            }
+        }
+    }
+
+    pub(super) fn begin_connect(
+        &mut self,
+        addrs: Vec<SocketAddr>,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        self.state = State::Connecting(Connecting {
+            addrs,
+            next: 0,
+            current: None,
+            errors: Vec::new(),
+            deadline: now + ctx.config.connect_timeout,
+        });
+        self.next_attempt(ctx, now);
+    }
+
+    pub(super) fn next_attempt(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let State::Connecting(c) = &mut self.state else {
+            return;
+        };
+        let Some(&addr) = c.addrs.get(c.next) else {
+            let errors = std::mem::take(&mut c.errors);
+            let err = Error::new(Phase::Connect, ErrorKind::ConnectFailed(errors));
+            self.fail(err, ctx, now);
+            return;
+        };
+        c.next += 1;
+        ctx.ids.attempt += 1;
+        let attempt = AttemptId(ctx.ids.attempt);
+        c.current = Some((attempt, addr));
+        self.actions.push_back(Action::Connect { attempt, addr });
+        self.emit(
+            ctx,
+            now,
+            EventKind::ConnectStart {
+                attempt,
+                network: Network::of(&addr),
+                addr,
+            },
+        );
+    }
+
+    /// An attempt connected; the runtime has made `sock` this exchange's.
+    pub fn handle_connected(
+        &mut self,
+        attempt: AttemptId,
+        sock: SockId,
+        local: SocketAddr,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        let addr = match &self.state {
+            State::Connecting(c) if c.current.map(|(a, _)| a) == Some(attempt) => {
+                c.current.unwrap().1
+            }
+            _ => {
+                self.actions.push_back(Action::Close { sock });
+                return;
+            }
+        };
+        self.emit(
+            ctx,
+            now,
+            EventKind::ConnectDone {
+                attempt,
+                network: Network::of(&addr),
+                addr,
+                error: None,
+            },
+        );
+        ctx.ids.conn += 1;
+        let conn = Conn {
+            id: ConnId(ctx.ids.conn),
+            sock,
+            key: PoolKey {
+                scheme: Scheme::Http,
+                host: self.host.clone(),
+                port: self.port,
+            },
+            local,
+            remote: addr,
+            recv: RecvBuf::default(),
+            send: Vec::new(),
+            sent: 0,
+            requests: 0,
+            idle_since: None,
+        };
+        self.attach(conn, false, Default::default(), ctx, now);
+    }
+
+    /// An attempt failed.
+    pub fn handle_connect_failed(
+        &mut self,
+        attempt: AttemptId,
+        error: std::io::Error,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        let addr = match &self.state {
+            State::Connecting(c) if c.current.map(|(a, _)| a) == Some(attempt) => {
+                c.current.unwrap().1
+            }
+            _ => return,
+        };
+        self.emit(
+            ctx,
+            now,
+            EventKind::ConnectDone {
+                attempt,
+                network: Network::of(&addr),
+                addr,
+                error: Some(&error),
+            },
+        );
+        if let State::Connecting(c) = &mut self.state {
+            c.current = None;
+            c.errors.push(AttemptError {
+                addr,
+                error: Arc::new(error),
+            });
+        }
+        self.next_attempt(ctx, now);
+    }
+
+    pub(super) fn attach(
+        &mut self,
+        mut conn: Conn,
+        reused: bool,
+        idle: std::time::Duration,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        conn.idle_since = None;
+        conn.requests += 1;
+        conn.send.clear();
+        conn.sent = 0;
+        self.emit(
+            ctx,
+            now,
+            EventKind::GotConn {
+                conn: conn.id,
+                reused,
+                was_idle: reused,
+                idle_time: idle,
+                local_addr: conn.local,
+                remote_addr: conn.remote,
+            },
+        );
+        self.reused = reused;
+        self.conn = Some(conn);
+        self.state = State::Connected;
+        self.write_head(ctx, now);
+    }
+}

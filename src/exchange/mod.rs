@@ -1,0 +1,714 @@
+//! One request's journey as a state machine, and the one place trace hooks
+//! fire (DESIGN.md principles 1 and 3).
+//!
+//! The exchange takes inputs from the runtime — connect results, bytes
+//! read, bytes written, EOF, IO errors, the time — routes them to the sans-IO
+//! cores (resolver, pool, request writer, head parser, body decoder) and
+//! turns what those report into trace events, in order, each stamped with
+//! the `now` it was given. What the runtime must do comes out of
+//! [`Exchange::poll_action`] and the `pending_send`/`recv_space` getters;
+//! when to call back comes out of [`Exchange::poll_timeout`].
+//!
+//! Sending and receiving run side by side once a connection is attached: a
+//! server may answer before the body is sent (RFC 9110 §15, the 100-continue
+//! rules of RFC 9110 §10.1.1). The receive side follows RFC 9112 §4–§7 and
+//! the reuse rules of §9.3; the retry of a request that failed on a reused
+//! connection follows RFC 9110 §9.2.2 (idempotent methods) and Go's
+//! "nothing was written" rule.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method};
+
+mod connect;
+mod recv;
+mod send;
+
+use crate::config::Config;
+use crate::conn::{Conn, RecvBuf, SockId};
+use crate::dns::{QueryId, Resolver};
+use crate::error::{AttemptError, Error, ErrorKind, Phase, Result};
+use crate::h1::framing::{self};
+use crate::h1::{self, writer, BodyDecoder, ResponseHead};
+use crate::pool::Pool;
+use crate::send_body::SendBody;
+use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, Network, RequestId, Trace};
+
+/// Id counters shared by every exchange of a client.
+#[derive(Debug, Default)]
+pub(crate) struct Ids {
+    conn: u64,
+    attempt: u64,
+}
+
+/// What an exchange borrows from the runtime for one call.
+pub(crate) struct Ctx<'a> {
+    pub config: &'a Config,
+    pub pool: &'a mut Pool,
+    pub resolver: &'a mut Resolver,
+    pub client_trace: &'a mut Trace,
+    pub ids: &'a mut Ids,
+    pub spare_bufs: &'a mut Vec<Vec<u8>>,
+}
+
+impl Ctx<'_> {
+    /// Fires a client-level event that belongs to no request.
+    pub fn emit_client(&mut self, at: Instant, kind: EventKind<'_>) {
+        if !self.client_trace.is_empty() {
+            self.client_trace.emit(&Event {
+                at,
+                req: None,
+                resend: 0,
+                kind,
+            });
+        }
+    }
+
+    /// Gives a connection's receive storage back for reuse.
+    pub fn recycle(&mut self, recv: &mut RecvBuf) {
+        if let Some(buf) = recv.detach() {
+            if self.spare_bufs.len() < 4 {
+                self.spare_bufs.push(buf);
+            }
+        }
+    }
+}
+
+/// What the runtime must do for an exchange.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Open a non-blocking TCP connection and report back with
+    /// `handle_connected` or `handle_connect_failed`.
+    Connect {
+        attempt: AttemptId,
+        addr: SocketAddr,
+    },
+    /// Abandon a connection attempt still in progress.
+    CancelAttempt { attempt: AttemptId },
+    /// A pooled connection's socket now belongs to this exchange.
+    Attach { sock: SockId },
+    /// The socket went back to the pool as idle connection `conn`.
+    Pooled { sock: SockId, conn: ConnId },
+    /// Close the socket.
+    Close { sock: SockId },
+}
+
+/// What the caller gets from [`Exchange::read_body`].
+#[derive(Debug)]
+pub(crate) enum BodyRead {
+    Data(usize),
+    Pending,
+    End,
+}
+
+#[derive(Debug)]
+struct Connecting {
+    addrs: Vec<SocketAddr>,
+    next: usize,
+    current: Option<(AttemptId, SocketAddr)>,
+    errors: Vec<AttemptError>,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+enum State {
+    New,
+    Resolving { query: QueryId },
+    Connecting(Connecting),
+    Connected,
+    Finished,
+}
+
+#[derive(Debug)]
+enum Sending {
+    /// Head queued (and maybe in-memory body after it).
+    Head,
+    /// Head sent; waiting for 100 Continue until the deadline.
+    WaitContinue { until: Instant },
+    /// Streaming the body.
+    Body,
+    /// Everything sent, `wrote_request` fired.
+    Done,
+}
+
+#[derive(Debug)]
+enum Receiving {
+    Head,
+    Body(BodyDecoder),
+    /// The body is complete in the buffer.
+    Done,
+    /// The body failed after the bytes still buffered.
+    Failed(Error),
+}
+
+/// One request's state machine.
+pub(crate) struct Exchange {
+    pub id: RequestId,
+    resend: u32,
+    trace: Trace,
+
+    method: Method,
+    headers: HeaderMap,
+    target: String,
+    host: String,
+    port: u16,
+    host_port: String,
+    host_value: HeaderValue,
+    body: Option<SendBody>,
+    body_len: Option<u64>,
+    chunked: bool,
+    expect_continue: bool,
+
+    state: State,
+    conn: Option<Conn>,
+    reused: bool,
+    sending: Sending,
+    /// In-memory body bytes queued after the head, and how much was sent.
+    body_bytes: Option<(Bytes, usize)>,
+    body_sent: u64,
+    wrote_any: bool,
+    head_begun: bool,
+    receiving: Receiving,
+    first_byte: bool,
+    informational: usize,
+    keep_alive: bool,
+    must_close: Option<CloseReason>,
+
+    actions: VecDeque<Action>,
+    new_query: Option<QueryId>,
+    response: Option<ResponseHead>,
+    trailers: Option<HeaderMap>,
+    error: Option<Error>,
+    head_produced: bool,
+    body_bytes_received: u64,
+    body_done_fired: bool,
+}
+
+fn request_error(kind: ErrorKind) -> Error {
+    Error::new(Phase::Request, kind)
+}
+
+impl Exchange {
+    /// Checks the request and prepares the exchange. Invalid requests fail
+    /// here, before anything is sent; the trace comes back with the error so
+    /// that `request_done` can still fire.
+    pub fn new(
+        id: RequestId,
+        parts: http::request::Parts,
+        body: SendBody,
+        trace: Trace,
+        config: &Config,
+    ) -> Result<Exchange, (Error, Trace)> {
+        match Exchange::prepare(id, parts, body, config) {
+            Ok(mut ex) => {
+                ex.trace = trace;
+                Ok(ex)
+            }
+            Err(e) => Err((e, trace)),
+        }
+    }
+
+    fn prepare(
+        id: RequestId,
+        parts: http::request::Parts,
+        body: SendBody,
+        config: &Config,
+    ) -> Result<Exchange> {
+        let uri = &parts.uri;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => return Err(request_error(ErrorKind::UnsupportedScheme(other.into()))),
+            None => {
+                return Err(request_error(ErrorKind::InvalidUri(format!(
+                    "{uri} is not absolute (no scheme)"
+                ))))
+            }
+        }
+        let Some(authority) = uri.authority() else {
+            return Err(request_error(ErrorKind::InvalidUri(format!(
+                "{uri} has no host"
+            ))));
+        };
+        if authority.as_str().contains('@') {
+            return Err(request_error(ErrorKind::InvalidUri(
+                "credentials in the URI are not supported; set an Authorization header".into(),
+            )));
+        }
+        let raw_host = authority.host();
+        if raw_host.is_empty() {
+            return Err(request_error(ErrorKind::InvalidUri(format!(
+                "{uri} has no host"
+            ))));
+        }
+        let host = raw_host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let port = authority.port_u16().unwrap_or(80);
+        let target = match uri.path_and_query() {
+            Some(pq) if !pq.as_str().is_empty() => {
+                if pq.as_str().starts_with('/') {
+                    pq.as_str().to_owned()
+                } else {
+                    format!("/{}", pq.as_str())
+                }
+            }
+            _ => "/".to_owned(),
+        };
+        let mut headers = parts.headers;
+        writer::validate_request(&parts.method, &target, &headers)?;
+
+        let host_value = match headers.remove(HOST) {
+            Some(v) => v,
+            None => {
+                let mut s = String::new();
+                writer::host_value(raw_host, port, 80, &mut s);
+                HeaderValue::from_str(&s).map_err(|_| {
+                    request_error(ErrorKind::InvalidUri(format!("bad host {raw_host:?}")))
+                })?
+            }
+        };
+
+        // Framing comes from the body; a caller's framing fields must agree.
+        let mut body_len = body.len();
+        let mut chunked = false;
+        if let Some(te) = headers.remove(TRANSFER_ENCODING) {
+            if !te.as_bytes().eq_ignore_ascii_case(b"chunked")
+                || headers.contains_key(TRANSFER_ENCODING)
+            {
+                return Err(request_error(ErrorKind::InvalidHeaderValue {
+                    name: "transfer-encoding".into(),
+                    reason: "only a single `chunked` coding is supported",
+                }));
+            }
+            chunked = !body.is_empty();
+            body_len = None;
+        }
+        if headers.contains_key(CONTENT_LENGTH) {
+            let announced = framing::content_length(&headers)
+                .map_err(|_| {
+                    request_error(ErrorKind::InvalidHeaderValue {
+                        name: "content-length".into(),
+                        reason: "not a single decimal number",
+                    })
+                })?
+                .unwrap_or(0);
+            headers.remove(CONTENT_LENGTH);
+            match body.len() {
+                Some(n) if n != announced => {
+                    return Err(request_error(ErrorKind::BodyLengthMismatch {
+                        expected: announced,
+                        actual: n,
+                    }))
+                }
+                _ => body_len = Some(announced),
+            }
+            if chunked {
+                return Err(request_error(ErrorKind::InvalidHeaderValue {
+                    name: "content-length".into(),
+                    reason: "cannot be combined with Transfer-Encoding",
+                }));
+            }
+        }
+        if body_len.is_none() {
+            chunked = true;
+        }
+        if let (Some(ua), false) = (&config.user_agent, headers.contains_key(USER_AGENT)) {
+            if let Ok(v) = HeaderValue::from_str(ua) {
+                headers.insert(USER_AGENT, v);
+            }
+        }
+        let expect_continue = headers
+            .get_all(EXPECT)
+            .iter()
+            .any(|v| h1::list_contains(v.as_bytes(), "100-continue"))
+            && !body.is_empty();
+
+        let host_port = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Exchange {
+            id,
+            resend: 0,
+            trace: Trace::new(),
+            method: parts.method,
+            headers,
+            target,
+            host,
+            port,
+            host_port,
+            host_value,
+            body: Some(body),
+            body_len,
+            chunked,
+            expect_continue,
+            state: State::New,
+            conn: None,
+            reused: false,
+            sending: Sending::Head,
+            body_bytes: None,
+            body_sent: 0,
+            wrote_any: false,
+            head_begun: false,
+            receiving: Receiving::Head,
+            first_byte: false,
+            informational: 0,
+            keep_alive: true,
+            must_close: None,
+            actions: VecDeque::new(),
+            new_query: None,
+            response: None,
+            trailers: None,
+            error: None,
+            head_produced: false,
+            body_bytes_received: 0,
+            body_done_fired: false,
+        })
+    }
+
+    fn emit(&mut self, ctx: &mut Ctx<'_>, at: Instant, kind: EventKind<'_>) {
+        if self.trace.is_empty() && ctx.client_trace.is_empty() {
+            return;
+        }
+        let event = Event {
+            at,
+            req: Some(self.id),
+            resend: self.resend,
+            kind,
+        };
+        self.trace.emit(&event);
+        ctx.client_trace.emit(&event);
+    }
+
+    // ----- getters for the runtime -------------------------------------
+
+    /// The next thing the runtime must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// A lookup started since the last call, for the runtime to route its
+    /// answer back here.
+    pub fn take_new_query(&mut self) -> Option<QueryId> {
+        self.new_query.take()
+    }
+
+    /// The earliest instant at which `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let connect = match &self.state {
+            State::Connecting(c) => Some(c.deadline),
+            _ => None,
+        };
+        let expect = match self.sending {
+            Sending::WaitContinue { until } if self.conn.is_some() => Some(until),
+            _ => None,
+        };
+        match (connect, expect) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The socket of the attached connection.
+    pub fn sock(&self) -> Option<SockId> {
+        self.conn.as_ref().map(|c| c.sock)
+    }
+
+    /// Bytes waiting to be written: queued head/chunk bytes, then in-memory
+    /// body bytes (written together with one vectored write).
+    pub fn pending_send(&self) -> Option<(SockId, &[u8], &[u8])> {
+        let conn = self.conn.as_ref()?;
+        let head = &conn.send[conn.sent..];
+        let body = match (&self.body_bytes, &self.sending) {
+            (Some((b, off)), Sending::Head | Sending::Body) => &b[*off..],
+            _ => &[][..],
+        };
+        if head.is_empty() && body.is_empty() {
+            None
+        } else {
+            Some((conn.sock, head, body))
+        }
+    }
+
+    /// Where to read into, while the response still needs bytes and the
+    /// receive buffer has room (back-pressure otherwise).
+    pub fn recv_space(&mut self, ctx: &mut Ctx<'_>) -> Option<(SockId, &mut [u8])> {
+        if !matches!(self.receiving, Receiving::Head | Receiving::Body(_)) {
+            return None;
+        }
+        let conn = self.conn.as_mut()?;
+        if !conn.recv.has_storage() {
+            let size = ctx
+                .config
+                .recv_buffer_size
+                .max(ctx.config.max_head_size)
+                .max(1024);
+            let storage = match ctx.spare_bufs.pop() {
+                Some(b) if b.len() >= size => b,
+                _ => vec![0; size],
+            };
+            conn.recv.attach(storage);
+        }
+        let sock = conn.sock;
+        let spare = conn.recv.spare();
+        if spare.is_empty() {
+            None
+        } else {
+            Some((sock, spare))
+        }
+    }
+
+    /// The final response head once parsed, or the error that ended the
+    /// request before it; each is handed out once.
+    pub fn take_outcome(&mut self) -> Option<Result<ResponseHead>> {
+        if let Some(head) = self.response.take() {
+            return Some(Ok(head));
+        }
+        if !self.head_produced {
+            if let Some(e) = &self.error {
+                self.head_produced = true;
+                return Some(Err(e.clone()));
+            }
+        }
+        None
+    }
+
+    /// True once `request_done` has fired.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Finished)
+    }
+
+    /// The trailer section, once the body is complete.
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take()
+    }
+
+    // ----- inputs --------------------------------------------------------
+
+    fn can_retry(&self, err: &Error) -> bool {
+        let replayable = self.body.as_ref().is_some_and(|b| b.is_replayable());
+        let idempotent = matches!(
+            self.method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        ) || self.headers.contains_key("idempotency-key");
+        let transport = matches!(err.kind(), ErrorKind::Io(_) | ErrorKind::ConnectionClosed);
+        self.resend == 0
+            && self.reused
+            && !self.first_byte
+            && transport
+            && replayable
+            && (idempotent || !self.wrote_any)
+    }
+
+    fn retry(&mut self, err: Error, ctx: &mut Ctx<'_>, now: Instant) {
+        if !matches!(self.sending, Sending::Done) && self.head_begun {
+            self.finish_sending(Some(&err), ctx, now);
+        }
+        self.release_conn(Some(CloseReason::ServerClosed), ctx, now);
+        self.emit(ctx, now, EventKind::Retry { reason: &err });
+        self.resend += 1;
+        self.sending = Sending::Head;
+        self.receiving = Receiving::Head;
+        self.body_bytes = None;
+        self.body_sent = 0;
+        self.wrote_any = false;
+        self.head_begun = false;
+        self.first_byte = false;
+        self.informational = 0;
+        self.keep_alive = true;
+        self.must_close = None;
+        self.reused = false;
+        self.expect_continue = self
+            .headers
+            .get_all(EXPECT)
+            .iter()
+            .any(|v| h1::list_contains(v.as_bytes(), "100-continue"))
+            && self.body.as_ref().is_some_and(|b| !b.is_empty());
+        self.state = State::New;
+        self.start(ctx, now);
+    }
+
+    /// Time passed: the connect deadline or the 100-continue wait.
+    pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if let State::Connecting(c) = &mut self.state {
+            if now >= c.deadline {
+                if let Some((attempt, addr)) = c.current.take() {
+                    self.actions.push_back(Action::CancelAttempt { attempt });
+                    let timeout =
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+                    self.emit(
+                        ctx,
+                        now,
+                        EventKind::ConnectDone {
+                            attempt,
+                            network: Network::of(&addr),
+                            addr,
+                            error: Some(&timeout),
+                        },
+                    );
+                    if let State::Connecting(c) = &mut self.state {
+                        c.errors.push(AttemptError {
+                            addr,
+                            error: Arc::new(timeout),
+                        });
+                    }
+                }
+                let err = Error::new(
+                    Phase::Connect,
+                    ErrorKind::Timeout {
+                        limit: ctx.config.connect_timeout,
+                    },
+                );
+                self.fail(err, ctx, now);
+                return;
+            }
+        }
+        if let Sending::WaitContinue { until } = self.sending {
+            if now >= until {
+                self.start_body_after_continue(ctx, now);
+            }
+        }
+    }
+
+    /// The caller gave up on the response (dropped its body or handle).
+    pub fn cancel(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if self.is_finished() {
+            return;
+        }
+        if matches!(self.receiving, Receiving::Done) {
+            // The whole body is already buffered: discard it and keep the
+            // connection, as if it had been read.
+            if let Some(conn) = self.conn.as_mut() {
+                let n = conn.recv.body().len();
+                conn.recv.take_body(n);
+            }
+            self.try_finish(ctx, now);
+            if self.is_finished() {
+                return;
+            }
+        }
+        let phase = if self.head_produced {
+            Phase::ReadResponseBody
+        } else {
+            Phase::ReadResponseHead
+        };
+        self.fail_with_reason(
+            Error::new(phase, ErrorKind::Cancelled),
+            CloseReason::Cancelled,
+            ctx,
+            now,
+        );
+    }
+
+    /// Ends the request with `err`: closes what is open, fires the closing
+    /// events in order.
+    fn fail(&mut self, err: Error, ctx: &mut Ctx<'_>, now: Instant) {
+        self.fail_with_reason(err, CloseReason::Error, ctx, now);
+    }
+
+    fn fail_with_reason(
+        &mut self,
+        err: Error,
+        reason: CloseReason,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        if self.is_finished() {
+            return;
+        }
+        if let State::Connecting(c) = &mut self.state {
+            if let Some((attempt, _)) = c.current.take() {
+                self.actions.push_back(Action::CancelAttempt { attempt });
+            }
+        }
+        if self.head_begun && !matches!(self.sending, Sending::Done) {
+            self.finish_sending(Some(&err), ctx, now);
+        }
+        if self.head_produced && !self.body_done_fired {
+            let bytes = match &self.receiving {
+                Receiving::Body(d) => d.received(),
+                _ => self.body_bytes_received,
+            };
+            self.emit(
+                ctx,
+                now,
+                EventKind::ResponseBodyDone {
+                    bytes,
+                    trailers: None,
+                    error: Some(&err),
+                },
+            );
+            self.body_done_fired = true;
+        }
+        self.receiving = Receiving::Done;
+        self.release_conn(Some(reason), ctx, now);
+        self.finish(Some(err), ctx, now);
+    }
+
+    fn release_conn(&mut self, reason: Option<CloseReason>, ctx: &mut Ctx<'_>, now: Instant) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let (id, sock) = (conn.id, conn.sock);
+        let refused = reason.or_else(|| ctx.pool.refusal(&conn.key));
+        if refused.is_none() {
+            ctx.recycle(&mut conn.recv);
+            ctx.pool.checkin(conn, now);
+            self.actions.push_back(Action::Pooled { sock, conn: id });
+            self.emit(
+                ctx,
+                now,
+                EventKind::PutIdleConn {
+                    conn: id,
+                    error: None,
+                },
+            );
+            return;
+        }
+        let r = refused.unwrap_or(CloseReason::Error);
+        conn.recv.clear();
+        ctx.recycle(&mut conn.recv);
+        self.actions.push_back(Action::Close { sock });
+        self.emit(
+            ctx,
+            now,
+            EventKind::PutIdleConn {
+                conn: id,
+                error: Some(r),
+            },
+        );
+        ctx.emit_client(
+            now,
+            EventKind::ConnClosed {
+                conn: id,
+                reason: r,
+            },
+        );
+    }
+
+    fn finish(&mut self, error: Option<Error>, ctx: &mut Ctx<'_>, now: Instant) {
+        self.state = State::Finished;
+        self.emit(
+            ctx,
+            now,
+            EventKind::RequestDone {
+                error: error.as_ref(),
+            },
+        );
+        if error.is_some() {
+            self.error = error;
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The receiving half of an exchange: response heads (1xx and final,
+//! RFC 9112 §4–§5, RFC 9110 §15.2), body framing (RFC 9112 §6.3) and
+//! decoding, EOF and IO errors, and handing body bytes to the caller.
+
+use std::time::Instant;
+
+use http::StatusCode;
+
+use super::{BodyRead, Ctx, Exchange, Receiving, Sending};
+use crate::error::{Error, ErrorKind, Limit, Phase, Result};
+use crate::h1::body::ChunkLimits;
+use crate::h1::framing::{self, BodyFraming};
+use crate::h1::{self, BodyDecoder, ResponseHead};
+use crate::trace::{CloseReason, EventKind};
+
+impl Exchange {
+    /// The runtime read `n` bytes into [`recv_space`](Self::recv_space).
+    pub fn handle_read(&mut self, n: usize, ctx: &mut Ctx<'_>, now: Instant) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.recv.filled(n);
+        }
+        if let Err(e) = self.process_recv(ctx, now) {
+            self.fail_recv(e, ctx, now);
+        }
+    }
+
+    pub(super) fn process_recv(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> Result<()> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(());
+            };
+            match &mut self.receiving {
+                Receiving::Head => {
+                    if conn.recv.raw().is_empty() {
+                        return Ok(());
+                    }
+                    if !self.first_byte {
+                        self.first_byte = true;
+                        self.emit(ctx, now, EventKind::GotFirstResponseByte);
+                    }
+                    let conn = self.conn.as_mut().expect("attached");
+                    let parsed = h1::parse_response_head(
+                        conn.recv.raw(),
+                        ctx.config.max_head_size,
+                        ctx.config.max_headers,
+                    )?;
+                    let Some((len, head)) = parsed else {
+                        return Ok(());
+                    };
+                    conn.recv.skip_raw(len);
+                    self.handle_head(head, ctx, now)?;
+                }
+                Receiving::Body(decoder) => {
+                    let raw = conn.recv.raw();
+                    if raw.is_empty() {
+                        return Ok(());
+                    }
+                    let step = decoder.decode(raw)?;
+                    conn.recv.accept_body(step.data, step.consumed);
+                    if step.done {
+                        self.body_complete();
+                    } else if step.consumed == 0 {
+                        return Ok(());
+                    }
+                }
+                Receiving::Done | Receiving::Failed(_) => return Ok(()),
+            }
+        }
+    }
+
+    pub(super) fn handle_head(
+        &mut self,
+        head: ResponseHead,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) -> Result<()> {
+        let status = head.status;
+        if status.is_informational() {
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(Error::new(
+                    Phase::ReadResponseHead,
+                    ErrorKind::UnexpectedSwitchingProtocols,
+                ));
+            }
+            self.informational += 1;
+            if self.informational > ctx.config.max_1xx_responses {
+                return Err(Error::new(
+                    Phase::ReadResponseHead,
+                    ErrorKind::LimitExceeded {
+                        limit: Limit::InformationalResponses,
+                        max: ctx.config.max_1xx_responses,
+                    },
+                ));
+            }
+            // Go fires got_100_continue only when it asked for one.
+            let awaited = status == StatusCode::CONTINUE && self.expect_continue;
+            if awaited {
+                self.emit(ctx, now, EventKind::Got100Continue);
+            }
+            self.emit(
+                ctx,
+                now,
+                EventKind::Got1xxResponse {
+                    code: status,
+                    headers: &head.headers,
+                },
+            );
+            if awaited {
+                self.start_body_after_continue(ctx, now);
+            }
+            return Ok(());
+        }
+        let framing = framing::response_framing(&self.method, status, head.version, &head.headers)?;
+        self.keep_alive = framing::keep_alive(&self.headers, head.version, &head.headers);
+        if framing.must_close {
+            let reason = if framing.body == BodyFraming::Close {
+                CloseReason::CloseDelimited
+            } else {
+                CloseReason::AmbiguousFraming
+            };
+            self.must_close.get_or_insert(reason);
+        }
+        if !self.keep_alive {
+            self.must_close.get_or_insert(CloseReason::ConnectionClose);
+        }
+        self.emit(
+            ctx,
+            now,
+            EventKind::GotResponseHeaders {
+                status,
+                version: head.version,
+                headers: &head.headers,
+            },
+        );
+        if matches!(self.sending, Sending::WaitContinue { .. }) {
+            self.skip_body(ctx, now);
+        }
+        let limits = ChunkLimits {
+            max_chunk_line: ctx.config.max_chunk_line,
+            max_trailer_size: ctx.config.max_trailer_size,
+            max_trailer_fields: ctx.config.max_headers,
+        };
+        let decoder = BodyDecoder::new(framing.body, limits);
+        self.response = Some(head);
+        self.head_produced = true;
+        if decoder.is_done() {
+            self.body_complete();
+        } else {
+            self.receiving = Receiving::Body(decoder);
+        }
+        Ok(())
+    }
+
+    pub(super) fn body_complete(&mut self) {
+        if let Receiving::Body(decoder) = &mut self.receiving {
+            self.trailers = decoder.take_trailers();
+            self.body_bytes_received = decoder.received();
+        }
+        self.receiving = Receiving::Done;
+    }
+
+    /// The connection reached EOF.
+    pub fn handle_eof(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        match &mut self.receiving {
+            Receiving::Head => {
+                let err = Error::new(Phase::ReadResponseHead, ErrorKind::ConnectionClosed);
+                self.fail_recv(err, ctx, now);
+            }
+            Receiving::Body(decoder) => {
+                self.must_close.get_or_insert(CloseReason::ServerClosed);
+                match decoder.finish_eof() {
+                    Ok(()) => self.body_complete(),
+                    Err(e) => self.fail_recv(e, ctx, now),
+                }
+            }
+            Receiving::Done | Receiving::Failed(_) => {
+                self.must_close.get_or_insert(CloseReason::ServerClosed);
+            }
+        }
+        // Nothing more can be sent on a closed connection.
+        if !matches!(self.sending, Sending::Done)
+            && self.error.is_none()
+            && !matches!(self.receiving, Receiving::Head)
+        {
+            self.must_close
+                .get_or_insert(CloseReason::RequestBodyUnsent);
+            self.finish_sending(None, ctx, now);
+        }
+    }
+
+    /// Reading or writing the socket failed.
+    pub fn handle_io_error(
+        &mut self,
+        error: std::io::Error,
+        writing: bool,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        if writing && !matches!(self.receiving, Receiving::Head) {
+            // The server answered and stopped reading: keep the answer.
+            self.must_close
+                .get_or_insert(CloseReason::RequestBodyUnsent);
+            self.body_bytes = None;
+            if let Some(c) = self.conn.as_mut() {
+                c.send.clear();
+                c.sent = 0;
+            }
+            self.finish_sending(None, ctx, now);
+            return;
+        }
+        let phase = if writing {
+            Phase::WriteRequest
+        } else if matches!(self.receiving, Receiving::Head) {
+            Phase::ReadResponseHead
+        } else {
+            Phase::ReadResponseBody
+        };
+        self.fail_recv(Error::io(phase, error), ctx, now);
+    }
+
+    /// A failure while the response was being received (or written).
+    pub(super) fn fail_recv(&mut self, err: Error, ctx: &mut Ctx<'_>, now: Instant) {
+        if matches!(self.receiving, Receiving::Head) && self.can_retry(&err) {
+            self.retry(err, ctx, now);
+            return;
+        }
+        if let Receiving::Body(decoder) = &self.receiving {
+            // Bytes already decoded are delivered first, then the error.
+            self.body_bytes_received = decoder.received();
+            self.must_close = Some(CloseReason::Error);
+            self.receiving = Receiving::Failed(err);
+            if self.conn.as_ref().is_some_and(|c| c.recv.body().is_empty()) {
+                self.try_finish(ctx, now);
+            }
+            return;
+        }
+        self.fail(err, ctx, now);
+    }
+
+    /// Copies decoded body bytes into `out`.
+    pub fn read_body(
+        &mut self,
+        out: &mut [u8],
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) -> Result<BodyRead> {
+        if let Some(conn) = self.conn.as_mut() {
+            let avail = conn.recv.body();
+            if !avail.is_empty() {
+                let n = avail.len().min(out.len());
+                out[..n].copy_from_slice(&avail[..n]);
+                conn.recv.take_body(n);
+                if conn.recv.body().is_empty() {
+                    self.try_finish(ctx, now);
+                }
+                return Ok(BodyRead::Data(n));
+            }
+        }
+        self.try_finish(ctx, now);
+        if self.is_finished() {
+            return match &self.error {
+                Some(e) => Err(e.clone()),
+                None => Ok(BodyRead::End),
+            };
+        }
+        Ok(BodyRead::Pending)
+    }
+
+    /// Ends the request once the body is complete (or failed) and every
+    /// decoded byte has been taken.
+    pub(super) fn try_finish(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if self.is_finished()
+            || self
+                .conn
+                .as_ref()
+                .is_some_and(|c| !c.recv.body().is_empty())
+        {
+            return;
+        }
+        match std::mem::replace(&mut self.receiving, Receiving::Done) {
+            Receiving::Done => {
+                if !matches!(self.sending, Sending::Done) {
+                    self.abandon_send(ctx, now);
+                }
+                let trailers = self.trailers.take();
+                let bytes = self.body_bytes_received;
+                self.emit(
+                    ctx,
+                    now,
+                    EventKind::ResponseBodyDone {
+                        bytes,
+                        trailers: trailers.as_ref(),
+                        error: None,
+                    },
+                );
+                self.trailers = trailers;
+                self.body_done_fired = true;
+                if self.conn.as_ref().is_some_and(|c| !c.recv.raw().is_empty()) {
+                    self.must_close.get_or_insert(CloseReason::ExtraBytes);
+                }
+                let reason = self.must_close;
+                self.release_conn(reason, ctx, now);
+                self.finish(None, ctx, now);
+            }
+            Receiving::Failed(err) => self.fail(err, ctx, now),
+            other => self.receiving = other,
+        }
+    }
+}
