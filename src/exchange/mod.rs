@@ -712,3 +712,6 @@ impl Exchange {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! Simulation tests: an exchange driven with a virtual clock and a scripted
+//! network, no sockets and no sleeping (DESIGN.md testing layer 2). The
+//! `Net` below plays the runtime's part: it performs actions, "writes" all
+//! pending bytes, and feeds scripted response bytes.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::dns::Hosts;
+use crate::send_body::SendBody;
+
+struct Net {
+    config: Config,
+    pool: Pool,
+    resolver: Resolver,
+    client_trace: Trace,
+    ids: Ids,
+    spare: Vec<Vec<u8>>,
+    sent: Vec<u8>,
+    actions: Vec<Action>,
+    events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+macro_rules! ctx {
+    ($n:expr) => {
+        &mut Ctx {
+            config: &$n.config,
+            pool: &mut $n.pool,
+            resolver: &mut $n.resolver,
+            client_trace: &mut $n.client_trace,
+            ids: &mut $n.ids,
+            spare_bufs: &mut $n.spare,
+        }
+    };
+}
+
+impl Net {
+    fn new() -> Net {
+        let config = Config {
+            hosts_file: None,
+            ..Config::default()
+        };
+        Net {
+            pool: Pool::new(8, 100, config.idle_timeout),
+            resolver: Resolver::new(Hosts::parse("127.0.0.1 origin.test\n")),
+            config,
+            client_trace: Trace::new(),
+            ids: Ids::default(),
+            spare: Vec::new(),
+            sent: Vec::new(),
+            actions: Vec::new(),
+            events: Default::default(),
+        }
+    }
+
+    fn exchange(&mut self, req: http::Request<SendBody>) -> Exchange {
+        let events = self.events.clone();
+        let trace =
+            Trace::new().on_event(move |e| events.lock().unwrap().push(e.kind.name().to_owned()));
+        let (parts, body) = req.into_parts();
+        Exchange::new(RequestId(1), parts, body, trace, &self.config)
+            .map_err(|(e, _)| e)
+            .unwrap()
+    }
+
+    /// Plays the runtime: drain actions, route lookups, write everything.
+    fn step(&mut self, ex: &mut Exchange, now: Instant) {
+        loop {
+            let mut progress = false;
+            while let Some(a) = ex.poll_action() {
+                self.actions.push(a);
+                progress = true;
+            }
+            if let Some(q) = ex.take_new_query() {
+                while let Some(crate::dns::ResolverEvent::Done { query, result }) =
+                    self.resolver.poll_event()
+                {
+                    assert_eq!(query, q);
+                    ex.handle_resolved(query, result, ctx!(self), now);
+                }
+                progress = true;
+            }
+            if let Some((_, head, body)) = ex.pending_send() {
+                let n = head.len() + body.len();
+                self.sent.extend_from_slice(head);
+                self.sent.extend_from_slice(body);
+                ex.handle_written(n, ctx!(self), now);
+                progress = true;
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    fn connect(&mut self, ex: &mut Exchange, now: Instant) {
+        let attempt = self
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                Action::Connect { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .expect("a connect action");
+        ex.handle_connected(
+            attempt,
+            SockId(7),
+            "127.0.0.1:40000".parse().unwrap(),
+            ctx!(self),
+            now,
+        );
+        self.step(ex, now);
+    }
+
+    fn feed(&mut self, ex: &mut Exchange, bytes: &[u8], now: Instant) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (_, space) = ex.recv_space(ctx!(self)).expect("room to read");
+            let n = space.len().min(rest.len());
+            space[..n].copy_from_slice(&rest[..n]);
+            ex.handle_read(n, ctx!(self), now);
+            rest = &rest[n..];
+        }
+        self.step(ex, now);
+    }
+
+    fn body(&mut self, ex: &mut Exchange, now: Instant) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 3];
+        loop {
+            match ex.read_body(&mut buf, ctx!(self), now)? {
+                BodyRead::Data(n) => out.extend_from_slice(&buf[..n]),
+                BodyRead::End => return Ok(out),
+                BodyRead::Pending => panic!("body incomplete: {out:?}"),
+            }
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+fn get(url: &str) -> http::Request<SendBody> {
+    http::Request::get(url).body(SendBody::empty()).unwrap()
+}
+
+#[test]
+fn whole_exchange_without_sockets() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    let mut ex = net.exchange(get("http://origin.test:8080/x"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    assert!(
+        matches!(net.actions[0], Action::Connect { addr, .. } if addr == "127.0.0.1:8080".parse().unwrap())
+    );
+    net.connect(&mut ex, t0 + Duration::from_millis(1));
+    let sent = String::from_utf8(net.sent.clone()).unwrap();
+    assert!(
+        sent.starts_with("GET /x HTTP/1.1\r\nHost: origin.test:8080\r\n"),
+        "{sent}"
+    );
+    // The response arrives one byte at a time.
+    let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n0\r\n\r\n";
+    for b in wire.iter() {
+        net.feed(
+            &mut ex,
+            std::slice::from_ref(b),
+            t0 + Duration::from_millis(2),
+        );
+    }
+    let head = ex.take_outcome().unwrap().unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        net.body(&mut ex, t0 + Duration::from_millis(3)).unwrap(),
+        b"wiki"
+    );
+    assert!(ex.is_finished());
+    net.step(&mut ex, t0 + Duration::from_millis(3));
+    assert_eq!(net.pool.len(), 1, "clean framing: pooled");
+    assert!(net
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Pooled { .. })));
+    let names = net.names();
+    assert_eq!(names.first().unwrap(), "get_conn");
+    assert_eq!(names.last().unwrap(), "request_done");
+}
+
+#[test]
+fn expect_continue_wait_runs_on_the_virtual_clock() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    let req = http::Request::post("http://127.0.0.1/up")
+        .header("expect", "100-continue")
+        .body(SendBody::from("payload"))
+        .unwrap();
+    let mut ex = net.exchange(req);
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    net.connect(&mut ex, t0);
+    assert!(!net.sent.ends_with(b"payload"), "body held back");
+    let due = ex.poll_timeout().unwrap();
+    assert_eq!(due, t0 + Duration::from_secs(1));
+    // An early wake-up changes nothing.
+    ex.handle_timeout(ctx!(net), t0 + Duration::from_millis(999));
+    net.step(&mut ex, t0 + Duration::from_millis(999));
+    assert!(!net.sent.ends_with(b"payload"));
+    ex.handle_timeout(ctx!(net), due);
+    net.step(&mut ex, due);
+    assert!(net.sent.ends_with(b"\r\n\r\npayload"));
+    assert_eq!(ex.poll_timeout(), None);
+    let names = net.names();
+    let wait = names.iter().position(|n| n == "wait_100_continue").unwrap();
+    let wrote = names.iter().position(|n| n == "wrote_request").unwrap();
+    assert!(wait < wrote);
+}
+
+#[test]
+fn connect_timeout_cancels_the_attempt() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    net.config.connect_timeout = Duration::from_secs(3);
+    let mut ex = net.exchange(get("http://127.0.0.1:9/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    assert_eq!(ex.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+    ex.handle_timeout(ctx!(net), t0 + Duration::from_secs(3));
+    net.step(&mut ex, t0 + Duration::from_secs(3));
+    assert!(net
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelAttempt { .. })));
+    let err = ex.take_outcome().unwrap().unwrap_err();
+    assert_eq!(err.phase(), Phase::Connect);
+    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }));
+    assert_eq!(
+        net.names(),
+        ["get_conn", "connect_start", "connect_done", "request_done"]
+    );
+}
+
+#[test]
+fn failed_attempt_moves_to_the_next_address_and_all_errors_are_kept() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    net.resolver = Resolver::new(Hosts::parse("::1 two.test\n127.0.0.1 two.test\n"));
+    let mut ex = net.exchange(get("http://two.test/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    for _ in 0..2 {
+        let Some(Action::Connect { attempt, .. }) = net.actions.pop() else {
+            panic!("no attempt")
+        };
+        ex.handle_connect_failed(attempt, refused(), ctx!(net), t0);
+        net.step(&mut ex, t0);
+    }
+    let err = ex.take_outcome().unwrap().unwrap_err();
+    let ErrorKind::ConnectFailed(attempts) = err.kind() else {
+        panic!("{err}")
+    };
+    let addrs: Vec<String> = attempts.iter().map(|a| a.addr.to_string()).collect();
+    assert_eq!(addrs, ["[::1]:80", "127.0.0.1:80"]);
+    assert_eq!(
+        net.names().iter().filter(|n| *n == "connect_done").count(),
+        2
+    );
+}
+
+#[test]
+fn cancelling_mid_body_closes_instead_of_pooling() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    let mut ex = net.exchange(get("http://127.0.0.1/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    net.connect(&mut ex, t0);
+    net.feed(
+        &mut ex,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+        t0,
+    );
+    assert!(ex.take_outcome().unwrap().is_ok());
+    ex.cancel(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    assert!(net
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Close { .. })));
+    assert_eq!(net.pool.len(), 0);
+    let names = net.names();
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["response_body_done", "put_idle_conn", "request_done"]
+    );
+}
+
+#[test]
+fn bytes_after_the_response_end_prevent_pooling() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    let mut ex = net.exchange(get("http://127.0.0.1/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    net.connect(&mut ex, t0);
+    net.feed(
+        &mut ex,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
+        t0,
+    );
+    ex.take_outcome().unwrap().unwrap();
+    assert_eq!(net.body(&mut ex, t0).unwrap(), b"ok");
+    assert_eq!(net.pool.len(), 0, "extra bytes: framing in doubt");
+}
