@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Action, Connecting, Ctx, Exchange, State};
+use super::{host_of, Action, Connecting, Ctx, Exchange, State};
 use crate::conn::{Conn, PoolKey, RecvBuf, Scheme, SockId};
 use crate::dns::QueryId;
 use crate::error::{AttemptError, Error, ErrorKind, Phase, Result};
@@ -17,34 +17,39 @@ impl Exchange {
     /// Starts (or, after a retry, restarts) the journey: `get_conn`, then a
     /// pooled connection or a lookup and connect.
     pub fn start(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        let host_port = std::mem::take(&mut self.host_port);
-        self.emit(
-            ctx,
-            now,
-            EventKind::GetConn {
+        if self.tr.on(ctx) {
+            let host = host_of(&self.uri);
+            let host_port = if host.contains(':') {
+                format!("[{host}]:{}", self.port)
+            } else {
+                format!("{host}:{}", self.port)
+            };
+            let kind = EventKind::GetConn {
                 host_port: &host_port,
-            },
-        );
-        self.host_port = host_port;
-        if self.resend == 0 {
-            if let Some(conn) = ctx.pool.checkout(Scheme::Http, &self.host, self.port, now) {
+            };
+            self.tr.emit(ctx, now, kind);
+        }
+        if self.tr.resend == 0 {
+            if let Some(conn) = ctx
+                .pool
+                .checkout(Scheme::Http, host_of(&self.uri), self.port, now)
+            {
                 let idle = conn
                     .idle_since
                     .map(|t| now.saturating_duration_since(t))
                     .unwrap_or_default();
-                self.actions.push_back(Action::Attach { sock: conn.sock });
+                self.actions.push(Action::Attach { sock: conn.sock });
                 self.attach(conn, true, idle, ctx, now);
                 return;
             }
         }
-        if let Ok(ip) = self.host.parse::<IpAddr>() {
+        if let Ok(ip) = host_of(&self.uri).parse::<IpAddr>() {
             self.begin_connect(vec![SocketAddr::new(ip, self.port)], ctx, now);
             return;
         }
-        let host = std::mem::take(&mut self.host);
-        self.emit(ctx, now, EventKind::DnsStart { host: &host });
-        let query = ctx.resolver.start_query(&host, now);
-        self.host = host;
+        let host = host_of(&self.uri);
+        self.tr.emit(ctx, now, EventKind::DnsStart { host });
+        let query = ctx.resolver.start_query(host, now);
         self.state = State::Resolving { query };
         self.new_query = Some(query);
     }
@@ -62,7 +67,7 @@ impl Exchange {
         }
         match result {
             Ok(ips) => {
-                self.emit(
+                self.tr.emit(
                     ctx,
                     now,
                     EventKind::DnsDone {
@@ -78,7 +83,7 @@ impl Exchange {
                 self.begin_connect(addrs, ctx, now);
             }
             Err(e) => {
-                self.emit(
+                self.tr.emit(
                     ctx,
                     now,
                     EventKind::DnsDone {
@@ -122,8 +127,8 @@ impl Exchange {
         ctx.ids.attempt += 1;
         let attempt = AttemptId(ctx.ids.attempt);
         c.current = Some((attempt, addr));
-        self.actions.push_back(Action::Connect { attempt, addr });
-        self.emit(
+        self.actions.push(Action::Connect { attempt, addr });
+        self.tr.emit(
             ctx,
             now,
             EventKind::ConnectStart {
@@ -148,11 +153,11 @@ impl Exchange {
                 c.current.unwrap().1
             }
             _ => {
-                self.actions.push_back(Action::Close { sock });
+                self.actions.push(Action::Close { sock });
                 return;
             }
         };
-        self.emit(
+        self.tr.emit(
             ctx,
             now,
             EventKind::ConnectDone {
@@ -168,7 +173,7 @@ impl Exchange {
             sock,
             key: PoolKey {
                 scheme: Scheme::Http,
-                host: self.host.clone(),
+                host: host_of(&self.uri).to_ascii_lowercase(),
                 port: self.port,
             },
             local,
@@ -196,7 +201,7 @@ impl Exchange {
             }
             _ => return,
         };
-        self.emit(
+        self.tr.emit(
             ctx,
             now,
             EventKind::ConnectDone {
@@ -228,7 +233,7 @@ impl Exchange {
         conn.requests += 1;
         conn.send.clear();
         conn.sent = 0;
-        self.emit(
+        self.tr.emit(
             ctx,
             now,
             EventKind::GotConn {

@@ -16,13 +16,13 @@
 //! connection follows RFC 9110 §9.2.2 (idempotent methods) and Go's
 //! "nothing was written" rule.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, USER_AGENT};
+use http::Uri;
 use http::{HeaderMap, HeaderValue, Method};
 
 mod connect;
@@ -98,6 +98,72 @@ pub(crate) enum Action {
     Close { sock: SockId },
 }
 
+/// The request's identity and hooks: the one emission point.
+pub(crate) struct Tracer {
+    id: RequestId,
+    resend: u32,
+    trace: Trace,
+}
+
+impl Tracer {
+    /// True when some hook (the request's or the client's) will see events;
+    /// callers skip building event data otherwise.
+    fn on(&self, ctx: &Ctx<'_>) -> bool {
+        !self.trace.is_empty() || !ctx.client_trace.is_empty()
+    }
+
+    /// Delivers one event to the request's hooks, then the client's.
+    fn emit(&mut self, ctx: &mut Ctx<'_>, at: Instant, kind: EventKind<'_>) {
+        if !self.on(ctx) {
+            return;
+        }
+        let event = Event {
+            at,
+            req: Some(self.id),
+            resend: self.resend,
+            kind,
+        };
+        self.trace.emit(&event);
+        ctx.client_trace.emit(&event);
+    }
+}
+
+/// A small inline FIFO of actions: an exchange never has more than a few
+/// pending, and a heap queue would cost an allocation per request.
+#[derive(Debug, Default)]
+struct Actions {
+    slots: [Option<Action>; 6],
+    head: usize,
+    len: usize,
+}
+
+impl Actions {
+    fn push(&mut self, action: Action) {
+        assert!(self.len < self.slots.len(), "action queue overflow");
+        let i = (self.head + self.len) % self.slots.len();
+        self.slots[i] = Some(action);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<Action> {
+        if self.len == 0 {
+            return None;
+        }
+        let action = self.slots[self.head].take();
+        self.head = (self.head + 1) % self.slots.len();
+        self.len -= 1;
+        action
+    }
+}
+
+/// The host of `uri` without IPv6 brackets.
+fn host_of(uri: &Uri) -> &str {
+    uri.host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+}
+
 /// What the caller gets from [`Exchange::read_body`].
 #[derive(Debug)]
 pub(crate) enum BodyRead {
@@ -148,17 +214,16 @@ enum Receiving {
 
 /// One request's state machine.
 pub(crate) struct Exchange {
-    pub id: RequestId,
-    resend: u32,
-    trace: Trace,
+    tr: Tracer,
 
     method: Method,
-    headers: HeaderMap,
-    target: String,
-    host: String,
+    uri: Uri,
     port: u16,
-    host_port: String,
-    host_value: HeaderValue,
+    headers: HeaderMap,
+    /// The caller's `Host` value, written instead of the URI's authority.
+    host_header: Option<HeaderValue>,
+    /// The client's `User-Agent`, when the caller set none.
+    user_agent: Option<HeaderValue>,
     body: Option<SendBody>,
     body_len: Option<u64>,
     chunked: bool,
@@ -179,7 +244,7 @@ pub(crate) struct Exchange {
     keep_alive: bool,
     must_close: Option<CloseReason>,
 
-    actions: VecDeque<Action>,
+    actions: Actions,
     new_query: Option<QueryId>,
     response: Option<ResponseHead>,
     trailers: Option<HeaderMap>,
@@ -187,6 +252,12 @@ pub(crate) struct Exchange {
     head_produced: bool,
     body_bytes_received: u64,
     body_done_fired: bool,
+}
+
+/// The origin-form request target (RFC 9112 §3.2.1): path and query; an
+/// empty path is sent as `/` (by the writer).
+fn target_of(uri: &Uri) -> &str {
+    uri.path_and_query().map_or("", |pq| pq.as_str())
 }
 
 fn request_error(kind: ErrorKind) -> Error {
@@ -202,11 +273,11 @@ impl Exchange {
         parts: http::request::Parts,
         body: SendBody,
         trace: Trace,
-        config: &Config,
+        user_agent: Option<&HeaderValue>,
     ) -> Result<Exchange, (Error, Trace)> {
-        match Exchange::prepare(id, parts, body, config) {
+        match Exchange::prepare(id, parts, body, user_agent) {
             Ok(mut ex) => {
-                ex.trace = trace;
+                ex.tr.trace = trace;
                 Ok(ex)
             }
             Err(e) => Err((e, trace)),
@@ -217,7 +288,7 @@ impl Exchange {
         id: RequestId,
         parts: http::request::Parts,
         body: SendBody,
-        config: &Config,
+        user_agent: Option<&HeaderValue>,
     ) -> Result<Exchange> {
         let uri = &parts.uri;
         match uri.scheme_str() {
@@ -239,40 +310,15 @@ impl Exchange {
                 "credentials in the URI are not supported; set an Authorization header".into(),
             )));
         }
-        let raw_host = authority.host();
-        if raw_host.is_empty() {
+        if authority.host().is_empty() {
             return Err(request_error(ErrorKind::InvalidUri(format!(
                 "{uri} has no host"
             ))));
         }
-        let host = raw_host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
         let port = authority.port_u16().unwrap_or(80);
-        let target = match uri.path_and_query() {
-            Some(pq) if !pq.as_str().is_empty() => {
-                if pq.as_str().starts_with('/') {
-                    pq.as_str().to_owned()
-                } else {
-                    format!("/{}", pq.as_str())
-                }
-            }
-            _ => "/".to_owned(),
-        };
         let mut headers = parts.headers;
-        writer::validate_request(&parts.method, &target, &headers)?;
-
-        let host_value = match headers.remove(HOST) {
-            Some(v) => v,
-            None => {
-                let mut s = String::new();
-                writer::host_value(raw_host, port, 80, &mut s);
-                HeaderValue::from_str(&s).map_err(|_| {
-                    request_error(ErrorKind::InvalidUri(format!("bad host {raw_host:?}")))
-                })?
-            }
-        };
+        writer::validate_request(&parts.method, target_of(uri), &headers)?;
+        let host_header = headers.remove(HOST);
 
         // Framing comes from the body; a caller's framing fields must agree.
         let mut body_len = body.len();
@@ -318,33 +364,27 @@ impl Exchange {
         if body_len.is_none() {
             chunked = true;
         }
-        if let (Some(ua), false) = (&config.user_agent, headers.contains_key(USER_AGENT)) {
-            if let Ok(v) = HeaderValue::from_str(ua) {
-                headers.insert(USER_AGENT, v);
-            }
-        }
+        let user_agent = user_agent
+            .filter(|_| !headers.contains_key(USER_AGENT))
+            .cloned();
         let expect_continue = headers
             .get_all(EXPECT)
             .iter()
             .any(|v| h1::list_contains(v.as_bytes(), "100-continue"))
             && !body.is_empty();
 
-        let host_port = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         Ok(Exchange {
-            id,
-            resend: 0,
-            trace: Trace::new(),
+            tr: Tracer {
+                id,
+                resend: 0,
+                trace: Trace::new(),
+            },
             method: parts.method,
-            headers,
-            target,
-            host,
+            uri: parts.uri,
             port,
-            host_port,
-            host_value,
+            headers,
+            host_header,
+            user_agent,
             body: Some(body),
             body_len,
             chunked,
@@ -362,7 +402,7 @@ impl Exchange {
             informational: 0,
             keep_alive: true,
             must_close: None,
-            actions: VecDeque::new(),
+            actions: Actions::default(),
             new_query: None,
             response: None,
             trailers: None,
@@ -373,25 +413,11 @@ impl Exchange {
         })
     }
 
-    fn emit(&mut self, ctx: &mut Ctx<'_>, at: Instant, kind: EventKind<'_>) {
-        if self.trace.is_empty() && ctx.client_trace.is_empty() {
-            return;
-        }
-        let event = Event {
-            at,
-            req: Some(self.id),
-            resend: self.resend,
-            kind,
-        };
-        self.trace.emit(&event);
-        ctx.client_trace.emit(&event);
-    }
-
     // ----- getters for the runtime -------------------------------------
 
     /// The next thing the runtime must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.actions.pop()
     }
 
     /// A lookup started since the last call, for the runtime to route its
@@ -504,7 +530,7 @@ impl Exchange {
                 | Method::DELETE
         ) || self.headers.contains_key("idempotency-key");
         let transport = matches!(err.kind(), ErrorKind::Io(_) | ErrorKind::ConnectionClosed);
-        self.resend == 0
+        self.tr.resend == 0
             && self.reused
             && !self.first_byte
             && transport
@@ -517,8 +543,8 @@ impl Exchange {
             self.finish_sending(Some(&err), ctx, now);
         }
         self.release_conn(Some(CloseReason::ServerClosed), ctx, now);
-        self.emit(ctx, now, EventKind::Retry { reason: &err });
-        self.resend += 1;
+        self.tr.emit(ctx, now, EventKind::Retry { reason: &err });
+        self.tr.resend += 1;
         self.sending = Sending::Head;
         self.receiving = Receiving::Head;
         self.body_bytes = None;
@@ -545,10 +571,10 @@ impl Exchange {
         if let State::Connecting(c) = &mut self.state {
             if now >= c.deadline {
                 if let Some((attempt, addr)) = c.current.take() {
-                    self.actions.push_back(Action::CancelAttempt { attempt });
+                    self.actions.push(Action::CancelAttempt { attempt });
                     let timeout =
                         std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
-                    self.emit(
+                    self.tr.emit(
                         ctx,
                         now,
                         EventKind::ConnectDone {
@@ -630,7 +656,7 @@ impl Exchange {
         }
         if let State::Connecting(c) = &mut self.state {
             if let Some((attempt, _)) = c.current.take() {
-                self.actions.push_back(Action::CancelAttempt { attempt });
+                self.actions.push(Action::CancelAttempt { attempt });
             }
         }
         if self.head_begun && !matches!(self.sending, Sending::Done) {
@@ -641,7 +667,7 @@ impl Exchange {
                 Receiving::Body(d) => d.received(),
                 _ => self.body_bytes_received,
             };
-            self.emit(
+            self.tr.emit(
                 ctx,
                 now,
                 EventKind::ResponseBodyDone {
@@ -666,8 +692,8 @@ impl Exchange {
         if refused.is_none() {
             ctx.recycle(&mut conn.recv);
             ctx.pool.checkin(conn, now);
-            self.actions.push_back(Action::Pooled { sock, conn: id });
-            self.emit(
+            self.actions.push(Action::Pooled { sock, conn: id });
+            self.tr.emit(
                 ctx,
                 now,
                 EventKind::PutIdleConn {
@@ -680,8 +706,8 @@ impl Exchange {
         let r = refused.unwrap_or(CloseReason::Error);
         conn.recv.clear();
         ctx.recycle(&mut conn.recv);
-        self.actions.push_back(Action::Close { sock });
-        self.emit(
+        self.actions.push(Action::Close { sock });
+        self.tr.emit(
             ctx,
             now,
             EventKind::PutIdleConn {
@@ -700,7 +726,7 @@ impl Exchange {
 
     fn finish(&mut self, error: Option<Error>, ctx: &mut Ctx<'_>, now: Instant) {
         self.state = State::Finished;
-        self.emit(
+        self.tr.emit(
             ctx,
             now,
             EventKind::RequestDone {

@@ -36,7 +36,7 @@ impl Exchange {
                     }
                     if !self.first_byte {
                         self.first_byte = true;
-                        self.emit(ctx, now, EventKind::GotFirstResponseByte);
+                        self.tr.emit(ctx, now, EventKind::GotFirstResponseByte);
                     }
                     let conn = self.conn.as_mut().expect("attached");
                     let parsed = h1::parse_response_head(
@@ -95,9 +95,9 @@ impl Exchange {
             // Go fires got_100_continue only when it asked for one.
             let awaited = status == StatusCode::CONTINUE && self.expect_continue;
             if awaited {
-                self.emit(ctx, now, EventKind::Got100Continue);
+                self.tr.emit(ctx, now, EventKind::Got100Continue);
             }
-            self.emit(
+            self.tr.emit(
                 ctx,
                 now,
                 EventKind::Got1xxResponse {
@@ -123,7 +123,7 @@ impl Exchange {
         if !self.keep_alive {
             self.must_close.get_or_insert(CloseReason::ConnectionClose);
         }
-        self.emit(
+        self.tr.emit(
             ctx,
             now,
             EventKind::GotResponseHeaders {
@@ -284,7 +284,7 @@ impl Exchange {
                 }
                 let trailers = self.trailers.take();
                 let bytes = self.body_bytes_received;
-                self.emit(
+                self.tr.emit(
                     ctx,
                     now,
                     EventKind::ResponseBodyDone {

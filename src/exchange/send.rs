@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use http::{HeaderValue, Method};
 
-use super::{Ctx, Exchange, Receiving, Sending};
+use super::{target_of, Ctx, Exchange, Receiving, Sending};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::h1::writer;
 use crate::send_body::{Inner as BodyInner, SendBody};
@@ -21,23 +21,37 @@ impl Exchange {
         };
         self.head_begun = true;
         let out = &mut conn.send;
-        writer::write_request_line(&self.method, &self.target, out);
-        writer::write_field("Host", self.host_value.as_bytes(), out);
-        let host_value = self.host_value.clone();
-        self.emit(
-            ctx,
-            now,
-            EventKind::WroteHeaderField {
+        writer::write_request_line(&self.method, target_of(&self.uri), out);
+        let host = match &self.host_header {
+            Some(v) => v.as_bytes(),
+            None => self
+                .uri
+                .authority()
+                .map_or(&b""[..], |a| a.as_str().as_bytes()),
+        };
+        writer::write_field("Host", host, out);
+        if self.tr.on(ctx) {
+            let value = HeaderValue::from_bytes(host).unwrap_or(HeaderValue::from_static(""));
+            let kind = EventKind::WroteHeaderField {
                 name: "Host",
-                values: FieldValues::one(&host_value),
-            },
-        );
+                values: FieldValues::one(&value),
+            };
+            self.tr.emit(ctx, now, kind);
+        }
+        if let Some(ua) = &self.user_agent {
+            writer::write_field("User-Agent", ua.as_bytes(), &mut conn.send);
+            let kind = EventKind::WroteHeaderField {
+                name: "User-Agent",
+                values: FieldValues::one(ua),
+            };
+            self.tr.emit(ctx, now, kind);
+        }
         let headers = std::mem::take(&mut self.headers);
         for name in headers.keys() {
             for value in headers.get_all(name) {
                 writer::write_field(name.as_str(), value.as_bytes(), &mut conn.send);
             }
-            self.emit(
+            self.tr.emit(
                 ctx,
                 now,
                 EventKind::WroteHeaderField {
@@ -54,7 +68,7 @@ impl Exchange {
         if self.chunked {
             let te = HeaderValue::from_static("chunked");
             writer::write_field("Transfer-Encoding", te.as_bytes(), &mut conn.send);
-            self.emit(
+            self.tr.emit(
                 ctx,
                 now,
                 EventKind::WroteHeaderField {
@@ -67,7 +81,7 @@ impl Exchange {
             let cl = HeaderValue::from_bytes(decimal(len, &mut digits))
                 .expect("digits are a valid value");
             writer::write_field("Content-Length", cl.as_bytes(), &mut conn.send);
-            self.emit(
+            self.tr.emit(
                 ctx,
                 now,
                 EventKind::WroteHeaderField {
@@ -78,7 +92,7 @@ impl Exchange {
         }
         writer::end_head(&mut conn.send);
         self.conn = Some(conn);
-        self.emit(ctx, now, EventKind::WroteHeaders);
+        self.tr.emit(ctx, now, EventKind::WroteHeaders);
         self.sending = Sending::Head;
         self.body_sent = 0;
         if !self.expect_continue {
@@ -143,7 +157,7 @@ impl Exchange {
             match self.sending {
                 Sending::Head => {
                     if self.expect_continue && matches!(self.receiving, Receiving::Head) {
-                        self.emit(ctx, now, EventKind::Wait100Continue);
+                        self.tr.emit(ctx, now, EventKind::Wait100Continue);
                         self.sending = Sending::WaitContinue {
                             until: now + ctx.config.expect_continue_timeout,
                         };
@@ -276,7 +290,7 @@ impl Exchange {
         }
         self.sending = Sending::Done;
         self.body_bytes = None;
-        self.emit(ctx, now, EventKind::WroteRequest { error });
+        self.tr.emit(ctx, now, EventKind::WroteRequest { error });
     }
 
     /// The body will not be sent (final status before 100 Continue): the

@@ -17,7 +17,7 @@ pub fn validate_request(method: &Method, target: &str, headers: &HeaderMap) -> R
     if !is_token(method.as_str().as_bytes()) {
         return Err(Error::new(Phase::Request, ErrorKind::InvalidMethod));
     }
-    if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+    if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(Error::new(
             Phase::Request,
             ErrorKind::InvalidUri(format!("request target {target:?} is not valid")),
@@ -72,10 +72,15 @@ pub fn validate_field(name: &HeaderName, value: &HeaderValue) -> Result<()> {
     Ok(())
 }
 
-/// `method SP request-target SP HTTP/1.1 CRLF` (RFC 9112 §3).
+/// `method SP request-target SP HTTP/1.1 CRLF` (RFC 9112 §3). An origin
+/// form without a leading `/` (an empty path, or a bare `?query`) gets one
+/// (RFC 9112 §3.2.1).
 pub fn write_request_line(method: &Method, target: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
+    if !target.starts_with('/') {
+        out.push(b'/');
+    }
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
 }
@@ -148,6 +153,10 @@ mod tests {
         write_field("Host", b"example.com", &mut out);
         end_head(&mut out);
         assert_eq!(out, b"GET /a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        out.clear();
+        write_request_line(&Method::GET, "?q", &mut out);
+        write_request_line(&Method::GET, "", &mut out);
+        assert_eq!(out, b"GET /?q HTTP/1.1\r\nGET / HTTP/1.1\r\n");
     }
 
     #[test]
@@ -199,7 +208,10 @@ mod tests {
     #[test]
     fn bad_targets_are_rejected() {
         let h = HeaderMap::new();
-        assert!(validate_request(&Method::GET, "", &h).is_err());
+        assert!(
+            validate_request(&Method::GET, "", &h).is_ok(),
+            "empty path is sent as /"
+        );
         assert!(validate_request(&Method::GET, "/a b", &h).is_err());
         assert!(validate_request(&Method::GET, "/a\r\nX: y", &h).is_err());
         assert!(validate_request(&Method::GET, "/ok", &h).is_ok());

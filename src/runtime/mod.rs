@@ -79,6 +79,9 @@ pub(crate) struct Runtime {
     ids: Ids,
     spare_bufs: Vec<Vec<u8>>,
     next_req: u64,
+    /// `Config::user_agent` as a shared value, cloned per request without
+    /// copying.
+    user_agent: Option<http::HeaderValue>,
 }
 
 macro_rules! ctx {
@@ -110,7 +113,11 @@ impl Runtime {
         for (name, addr) in &config.hosts {
             hosts.insert(name, *addr);
         }
+        let user_agent = config.user_agent.as_ref().and_then(|ua| {
+            http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ua.clone())).ok()
+        });
         Runtime {
+            user_agent,
             pool: Pool::new(
                 config.max_idle_per_host,
                 config.max_idle,
@@ -158,7 +165,7 @@ impl Runtime {
             now = Instant::now();
         }
         let (parts, body) = req.into_parts();
-        match Exchange::new(id, parts, body, trace, &self.config) {
+        match Exchange::new(id, parts, body, trace, self.user_agent.as_ref()) {
             Ok(ex) => {
                 self.slots.insert(id, Slot { ex, armed: None });
                 if let Some(slot) = self.slots.get_mut(&id) {
