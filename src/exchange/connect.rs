@@ -139,6 +139,41 @@ impl Exchange {
         );
     }
 
+    /// The attempt in progress, if `attempt` is it: ends it with
+    /// `connect_done` (keeping its error for the final report) and returns
+    /// its address.
+    pub(super) fn end_attempt(
+        &mut self,
+        attempt: AttemptId,
+        error: Option<std::io::Error>,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) -> Option<SocketAddr> {
+        let State::Connecting(c) = &mut self.state else {
+            return None;
+        };
+        let (current, addr) = c.current?;
+        if current != attempt {
+            return None;
+        }
+        c.current = None;
+        let error = error.map(Arc::new);
+        if let Some(e) = &error {
+            c.errors.push(AttemptError {
+                addr,
+                error: e.clone(),
+            });
+        }
+        let kind = EventKind::ConnectDone {
+            attempt,
+            network: Network::of(&addr),
+            addr,
+            error: error.as_deref(),
+        };
+        self.tr.emit(ctx, now, kind);
+        Some(addr)
+    }
+
     /// An attempt connected; the runtime has made `sock` this exchange's.
     pub fn handle_connected(
         &mut self,
@@ -148,25 +183,10 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
-        let addr = match &self.state {
-            State::Connecting(c) if c.current.map(|(a, _)| a) == Some(attempt) => {
-                c.current.unwrap().1
-            }
-            _ => {
-                self.actions.push(Action::Close { sock });
-                return;
-            }
+        let Some(addr) = self.end_attempt(attempt, None, ctx, now) else {
+            self.actions.push(Action::Close { sock });
+            return;
         };
-        self.tr.emit(
-            ctx,
-            now,
-            EventKind::ConnectDone {
-                attempt,
-                network: Network::of(&addr),
-                addr,
-                error: None,
-            },
-        );
         ctx.ids.conn += 1;
         let conn = Conn {
             id: ConnId(ctx.ids.conn),
@@ -195,30 +215,9 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
-        let addr = match &self.state {
-            State::Connecting(c) if c.current.map(|(a, _)| a) == Some(attempt) => {
-                c.current.unwrap().1
-            }
-            _ => return,
-        };
-        self.tr.emit(
-            ctx,
-            now,
-            EventKind::ConnectDone {
-                attempt,
-                network: Network::of(&addr),
-                addr,
-                error: Some(&error),
-            },
-        );
-        if let State::Connecting(c) = &mut self.state {
-            c.current = None;
-            c.errors.push(AttemptError {
-                addr,
-                error: Arc::new(error),
-            });
+        if self.end_attempt(attempt, Some(error), ctx, now).is_some() {
+            self.next_attempt(ctx, now);
         }
-        self.next_attempt(ctx, now);
     }
 
     pub(super) fn attach(

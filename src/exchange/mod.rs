@@ -17,7 +17,6 @@
 //! "nothing was written" rule.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -37,7 +36,7 @@ use crate::h1::framing::{self};
 use crate::h1::{self, writer, BodyDecoder, ResponseHead};
 use crate::pool::Pool;
 use crate::send_body::SendBody;
-use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, Network, RequestId, Trace};
+use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
 /// Id counters shared by every exchange of a client.
 #[derive(Debug, Default)]
@@ -570,26 +569,11 @@ impl Exchange {
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         if let State::Connecting(c) = &mut self.state {
             if now >= c.deadline {
-                if let Some((attempt, addr)) = c.current.take() {
+                if let Some((attempt, _)) = c.current {
                     self.actions.push(Action::CancelAttempt { attempt });
                     let timeout =
                         std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
-                    self.tr.emit(
-                        ctx,
-                        now,
-                        EventKind::ConnectDone {
-                            attempt,
-                            network: Network::of(&addr),
-                            addr,
-                            error: Some(&timeout),
-                        },
-                    );
-                    if let State::Connecting(c) = &mut self.state {
-                        c.errors.push(AttemptError {
-                            addr,
-                            error: Arc::new(timeout),
-                        });
-                    }
+                    self.end_attempt(attempt, Some(timeout), ctx, now);
                 }
                 let err = Error::new(
                     Phase::Connect,

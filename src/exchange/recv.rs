@@ -198,14 +198,7 @@ impl Exchange {
     ) {
         if writing && !matches!(self.receiving, Receiving::Head) {
             // The server answered and stopped reading: keep the answer.
-            self.must_close
-                .get_or_insert(CloseReason::RequestBodyUnsent);
-            self.body_bytes = None;
-            if let Some(c) = self.conn.as_mut() {
-                c.send.clear();
-                c.sent = 0;
-            }
-            self.finish_sending(None, ctx, now);
+            self.abandon_send(ctx, now);
             return;
         }
         let phase = if writing {
