@@ -34,10 +34,12 @@ pub struct Config {
     /// How long an idle connection is kept. Default 90 s (Go's).
     pub idle_timeout: Duration,
     /// A pooled connection idle for at least this long is checked before
-    /// reuse with one non-blocking poll of the loop, so that a close the
-    /// server already sent is noticed instead of costing a retry. Requests
-    /// that follow each other more closely skip the check (and its system
-    /// call). Default 50 ms.
+    /// reuse with one non-blocking poll of the loop, so that a close or a
+    /// stray response the server already sent is noticed before a request
+    /// is written behind it. Requests that follow each other more closely
+    /// skip the check and its system call; a server closing within that
+    /// window is met by the retry rules instead. Default 1 ms; zero checks
+    /// every time.
     pub idle_probe_after: Duration,
     /// Limit on establishing a connection (all attempts). Default 30 s.
     pub connect_timeout: Duration,
@@ -68,7 +70,7 @@ impl Default for Config {
             max_idle_per_host: 8,
             max_idle: 100,
             idle_timeout: Duration::from_secs(90),
-            idle_probe_after: Duration::from_millis(50),
+            idle_probe_after: Duration::from_millis(1),
             connect_timeout: Duration::from_secs(30),
             expect_continue_timeout: Duration::from_secs(1),
             user_agent: Some(concat!("roundtrip/", env!("CARGO_PKG_VERSION")).to_owned()),

@@ -86,6 +86,21 @@ pub struct AttemptError {
     pub error: Arc<io::Error>,
 }
 
+/// One failed DNS query: which server, for which type, over which
+/// transport, and what happened (a response code, a timeout, a socket
+/// error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsAttempt {
+    /// The server asked.
+    pub server: SocketAddr,
+    /// `"A"` or `"AAAA"`.
+    pub qtype: &'static str,
+    /// `"udp"` or `"tcp"`.
+    pub transport: &'static str,
+    /// What it said, or why there was no answer.
+    pub error: String,
+}
+
 /// What exactly went wrong.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -114,10 +129,28 @@ pub enum ErrorKind {
     },
     /// Reading the caller's request body failed.
     RequestBody(Arc<io::Error>),
-    /// The host is not an IP literal and is not in the hosts file, and no
-    /// other resolver is available.
+    /// The name does not exist: NXDOMAIN for every name tried (RFC 1035
+    /// §4.1.1), or a name under `.invalid` (RFC 6761 §6.4).
     HostNotFound {
         /// The name that was looked up.
+        host: String,
+    },
+    /// The name exists but has no A or AAAA records (NODATA, RFC 2308 §2.2).
+    NoAddresses {
+        /// The name that was looked up.
+        host: String,
+    },
+    /// No server gave a usable answer; each query's fate is listed.
+    DnsFailed {
+        /// The name that was looked up.
+        host: String,
+        /// Every query that failed, in order.
+        attempts: Vec<DnsAttempt>,
+    },
+    /// The name cannot be looked up (an empty label, a label over 63 octets
+    /// or a name over 253; RFC 1035 §2.3.4).
+    InvalidHostName {
+        /// The name as given.
         host: String,
     },
     /// Every connection attempt failed; each attempt's own error is kept.
@@ -212,7 +245,11 @@ impl Error {
             ErrorKind::ConnectionClosed | ErrorKind::BodyTruncated { .. } => {
                 io::ErrorKind::UnexpectedEof
             }
-            ErrorKind::HostNotFound { .. } => io::ErrorKind::NotFound,
+            ErrorKind::HostNotFound { .. } | ErrorKind::NoAddresses { .. } => {
+                io::ErrorKind::NotFound
+            }
+            ErrorKind::DnsFailed { .. } => io::ErrorKind::TimedOut,
+            ErrorKind::InvalidHostName { .. } => io::ErrorKind::InvalidInput,
             ErrorKind::Cancelled => io::ErrorKind::Interrupted,
             ErrorKind::InvalidUri(_)
             | ErrorKind::UnsupportedScheme(_)
@@ -240,10 +277,19 @@ impl fmt::Display for ErrorKind {
                 "request body produced {actual} bytes but Content-Length is {expected}"
             ),
             ErrorKind::RequestBody(e) => write!(f, "reading the request body failed: {e}"),
-            ErrorKind::HostNotFound { host } => write!(
-                f,
-                "host {host:?} not found (not an IP literal and not in the hosts file)"
-            ),
+            ErrorKind::HostNotFound { host } => write!(f, "host {host:?} not found (NXDOMAIN)"),
+            ErrorKind::NoAddresses { host } => {
+                write!(f, "host {host:?} has no A or AAAA records (NODATA)")
+            }
+            ErrorKind::DnsFailed { host, attempts } => {
+                write!(f, "no DNS server answered for {host:?}")?;
+                for (i, a) in attempts.iter().enumerate() {
+                    let sep = if i == 0 { ": " } else { "; " };
+                    write!(f, "{sep}{} {} {}: {}", a.server, a.transport, a.qtype, a.error)?;
+                }
+                Ok(())
+            }
+            ErrorKind::InvalidHostName { host } => write!(f, "invalid host name {host:?}"),
             ErrorKind::ConnectFailed(attempts) => {
                 f.write_str("could not connect")?;
                 for (i, a) in attempts.iter().enumerate() {

@@ -4,7 +4,11 @@
 //! the DNS stub client (RFC 1035) will plug in behind the same interface,
 //! so the exchange does not change when answers start arriving later.
 
+pub mod cache;
+pub mod conf;
 pub mod hosts;
+pub mod resolver;
+pub mod wire;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -201,14 +201,18 @@ impl Exchange {
         let frame_room = if self.chunked { 18 } else { 0 };
         let start = conn.send.len();
         conn.send.resize(start + frame_room + want, 0);
-        let read = if want == 0 {
-            Ok(0)
-        } else {
-            loop {
-                match reader.read(&mut conn.send[start + frame_room..]) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
+        // Once a sized body is complete, one more byte is asked for: a
+        // reader that yields it announced the wrong length.
+        let mut probe = [0u8; 1];
+        let read = loop {
+            let buf = if want == 0 {
+                &mut probe[..]
+            } else {
+                &mut conn.send[start + frame_room..]
+            };
+            match reader.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
             }
         };
         match read {

@@ -97,9 +97,9 @@ pub fn skipped(why: &str) {
 /// The first of `candidates` that is a file, else `name` on `PATH`.
 pub fn find_binary(name: &str, candidates: &[&str]) -> Option<PathBuf> {
     let listed = candidates.iter().map(PathBuf::from);
-    let on_path = std::env::var_os("PATH")
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     listed.chain(on_path).find(|p| p.is_file())
 }
 
@@ -125,10 +125,8 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "roundtrip-{label}-{}-{n}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("roundtrip-{label}-{}-{n}", std::process::id()));
         // A leftover from an earlier process with the same pid.
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path)
@@ -159,9 +157,8 @@ pub struct Daemon {
 impl Daemon {
     /// Spawns `cmd` with stdin closed and its output appended to `log`.
     pub fn spawn(mut cmd: Command, log: &Path) -> Result<Daemon, StartError> {
-        let out = File::create(log).map_err(|e| {
-            StartError::Failed(format!("creating log file {}: {e}", log.display()))
-        })?;
+        let out = File::create(log)
+            .map_err(|e| StartError::Failed(format!("creating log file {}: {e}", log.display())))?;
         let err = out
             .try_clone()
             .map_err(|e| StartError::Failed(format!("cloning log file handle: {e}")))?;
@@ -192,14 +189,24 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until every address accepts a TCP connection, failing early
-    /// if the process exits, or after `timeout`.
-    pub fn wait_for_tcp(&mut self, addrs: &[SocketAddr], timeout: Duration) -> Result<(), String> {
+    /// Waits until every address accepts a TCP connection. Fails early if
+    /// the process exits or prints one of `fatal` (some servers retry a
+    /// failed bind for seconds), and after `timeout`.
+    pub fn wait_for_tcp(
+        &mut self,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+        fatal: &[&str],
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut pending: Vec<SocketAddr> = addrs.to_vec();
         loop {
             if let Some(status) = self.exited() {
                 return Err(format!("exited with {status} before listening"));
+            }
+            let output = self.output();
+            if let Some(f) = fatal.iter().find(|f| output.contains(*f)) {
+                return Err(format!("printed {f:?} before listening"));
             }
             pending.retain(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_err());
             if pending.is_empty() {

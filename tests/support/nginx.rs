@@ -16,6 +16,7 @@
 //! | `/big-8m.bin`           | a little over 8 MiB of pseudo-random bytes      |
 //! | `/chunked.shtml`        | SSI output, length unknown → `Transfer-Encoding: chunked` ([`Nginx::ssi_expected`]) |
 //! | `/post`                 | `return 200 "posted\n"` for any method          |
+//! | `/no-content`           | `return 204`                                    |
 //! | `/upload/…`             | WebDAV `PUT` into `html/upload/` (up to 64 MiB) |
 //! | `/short-keepalive/…`    | the html dir, `keepalive_timeout 500ms`         |
 //! | `/two-per-conn/…`       | the html dir, `keepalive_requests 2`            |
@@ -55,6 +56,8 @@ const SSI_TEMPLATE: &str = concat!(
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts when a port picked as free was taken in the meantime.
 const PORT_ATTEMPTS: usize = 5;
+/// How nginx reports that (it would retry the bind for 2.5 s).
+const ADDR_IN_USE: &str = "Address already in use";
 
 /// Starts nginx with the standard content, or skips the test (see
 /// [`interop::or_skip`] for the `ROUNDTRIP_INTEROP` policy).
@@ -124,7 +127,7 @@ impl Nginx {
         write_prefix(&prefix, &html, &options.extra_files)
             .map_err(|e| StartError::Failed(format!("writing {}: {e}", prefix.display())))?;
 
-        let mut failures = Vec::new();
+        let mut last_failure = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let ports = free_ports(1 + options.extra_servers.len());
             let ctx = |port| ServerCtx {
@@ -143,6 +146,8 @@ impl Nginx {
             std::fs::write(&conf_path, conf)
                 .map_err(|e| StartError::Failed(format!("writing nginx.conf: {e}")))?;
 
+            // Only this attempt's messages in the report.
+            let _ = std::fs::remove_file(prefix.join("logs/error.log"));
             let mut cmd = Command::new(&bin);
             cmd.arg("-p").arg(&prefix).arg("-c").arg(&conf_path);
             let mut daemon = Daemon::spawn(cmd, &prefix.join("logs/stderr.log"))?;
@@ -150,7 +155,7 @@ impl Nginx {
                 .iter()
                 .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
                 .collect();
-            match daemon.wait_for_tcp(&addrs, START_TIMEOUT) {
+            match daemon.wait_for_tcp(&addrs, START_TIMEOUT, &[ADDR_IN_USE]) {
                 Ok(()) => {
                     return Ok(Nginx {
                         daemon,
@@ -178,16 +183,15 @@ impl Nginx {
                         prefix.display(),
                         conf_path.display()
                     );
-                    if !logs.contains("Address already in use") {
+                    if !logs.contains(ADDR_IN_USE) {
                         return Err(StartError::Failed(report));
                     }
-                    failures.push(report);
+                    last_failure = report;
                 }
             }
         }
         Err(StartError::Failed(format!(
-            "ports kept being taken, {PORT_ATTEMPTS} attempts:\n{}",
-            failures.join("\n")
+            "ports were taken {PORT_ATTEMPTS} times; the last attempt: {last_failure}"
         )))
     }
 
@@ -301,6 +305,9 @@ pub fn standard_locations(ctx: &ServerCtx<'_>) -> String {
         location = /post {{
             default_type text/plain;
             return 200 "posted\n";
+        }}
+        location = /no-content {{
+            return 204;
         }}
         location /upload/ {{
             dav_methods PUT DELETE;

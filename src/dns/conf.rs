@@ -1,0 +1,177 @@
+//! Resolver configuration from resolv.conf(5): `nameserver`, `search`,
+//! `domain` and `options` (`ndots`, `timeout`, `attempts`, `rotate`,
+//! `edns0`), with glibc's defaults and bounds. Parsed by hand: the format is
+//! a handful of keywords, and a parser we test beats a dependency.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// glibc's MAXNS: later `nameserver` lines are ignored.
+const MAX_NAMESERVERS: usize = 3;
+/// glibc's MAXDNSRCH.
+const MAX_SEARCH: usize = 6;
+
+/// What resolv.conf says (or the defaults when it says nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvConf {
+    /// Servers to ask, in order. Empty files fall back to 127.0.0.1:53.
+    pub nameservers: Vec<SocketAddr>,
+    /// Domains appended to names with fewer than `ndots` dots.
+    pub search: Vec<String>,
+    /// Dots a name needs to be tried as-is first. Default 1, at most 15.
+    pub ndots: u8,
+    /// Wait per try. Default 5 s, at most 30 s.
+    pub timeout: Duration,
+    /// Rounds over all servers. Default 2, at most 5.
+    pub attempts: u32,
+    /// Spread queries over servers instead of always starting at the first.
+    pub rotate: bool,
+    /// Send an EDNS0 OPT record (RFC 6891).
+    pub edns0: bool,
+}
+
+impl Default for ResolvConf {
+    fn default() -> ResolvConf {
+        ResolvConf {
+            nameservers: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53)],
+            search: Vec::new(),
+            ndots: 1,
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+            rotate: false,
+            edns0: false,
+        }
+    }
+}
+
+impl ResolvConf {
+    /// Parses the text of a resolv.conf file. Unknown keywords and
+    /// malformed values are ignored, as glibc does.
+    pub fn parse(text: &str) -> ResolvConf {
+        let mut conf = ResolvConf {
+            nameservers: Vec::new(),
+            ..ResolvConf::default()
+        };
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            let mut words = line.split_ascii_whitespace();
+            match words.next() {
+                Some("nameserver") => {
+                    if let Some(addr) = words.next().and_then(parse_nameserver) {
+                        if conf.nameservers.len() < MAX_NAMESERVERS {
+                            conf.nameservers.push(addr);
+                        }
+                    }
+                }
+                // The last of `search` and `domain` wins.
+                Some("search") => {
+                    conf.search = words
+                        .take(MAX_SEARCH)
+                        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                        .filter(|d| !d.is_empty())
+                        .collect();
+                }
+                Some("domain") => {
+                    conf.search = words
+                        .next()
+                        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                        .filter(|d| !d.is_empty())
+                        .into_iter()
+                        .collect();
+                }
+                Some("options") => {
+                    for opt in words {
+                        conf.apply_option(opt);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if conf.nameservers.is_empty() {
+            conf.nameservers = ResolvConf::default().nameservers;
+        }
+        conf
+    }
+
+    /// Reads `path`; a missing or unreadable file gives the defaults.
+    pub fn load(path: &std::path::Path) -> ResolvConf {
+        std::fs::read_to_string(path)
+            .map(|t| ResolvConf::parse(&t))
+            .unwrap_or_default()
+    }
+
+    fn apply_option(&mut self, opt: &str) {
+        let (key, value) = match opt.split_once(':') {
+            Some((k, v)) => (k, v.parse::<u32>().ok()),
+            None => (opt, None),
+        };
+        match (key, value) {
+            ("ndots", Some(n)) => self.ndots = n.min(15) as u8,
+            ("timeout", Some(n)) => self.timeout = Duration::from_secs(u64::from(n.clamp(1, 30))),
+            ("attempts", Some(n)) => self.attempts = n.clamp(1, 5),
+            ("rotate", _) => self.rotate = true,
+            ("edns0", _) => self.edns0 = true,
+            _ => {}
+        }
+    }
+}
+
+/// `nameserver` takes an address without a port; a zone index
+/// (`fe80::1%eth0`) cannot be used without an interface table and is
+/// skipped.
+fn parse_nameserver(s: &str) -> Option<SocketAddr> {
+    s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_or_missing_falls_back_to_localhost() {
+        assert_eq!(ResolvConf::parse(""), ResolvConf::default());
+        assert_eq!(
+            ResolvConf::load(std::path::Path::new("/nonexistent/resolv.conf")),
+            ResolvConf::default()
+        );
+        assert_eq!(
+            ResolvConf::default().nameservers,
+            ["127.0.0.1:53".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn full_file() {
+        let c = ResolvConf::parse(
+            "# comment\n; also comment\nnameserver 192.0.2.1\nnameserver 2001:db8::1\n\
+             nameserver fe80::1%eth0\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n\
+             domain old.example\nsearch Corp.Example. lab.example\n\
+             options ndots:2 timeout:3 attempts:4 rotate edns0 unknown:7\n",
+        );
+        let ns: Vec<String> = c.nameservers.iter().map(|a| a.to_string()).collect();
+        assert_eq!(ns, ["192.0.2.1:53", "[2001:db8::1]:53", "192.0.2.3:53"]);
+        assert_eq!(c.search, ["corp.example", "lab.example"]);
+        assert_eq!(c.ndots, 2);
+        assert_eq!(c.timeout, Duration::from_secs(3));
+        assert_eq!(c.attempts, 4);
+        assert!(c.rotate && c.edns0);
+    }
+
+    #[test]
+    fn bounds_and_last_of_search_or_domain_wins() {
+        let c = ResolvConf::parse(
+            "search a.example\ndomain b.example\noptions ndots:99 timeout:0 attempts:50\n",
+        );
+        assert_eq!(c.search, ["b.example"]);
+        assert_eq!(c.ndots, 15);
+        assert_eq!(c.timeout, Duration::from_secs(1));
+        assert_eq!(c.attempts, 5);
+        let c = ResolvConf::parse("options timeout:x ndots:-1\nnameserver not-an-ip\n");
+        assert_eq!(c.ndots, 1);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.nameservers, ResolvConf::default().nameservers);
+    }
+}
