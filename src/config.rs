@@ -1,7 +1,7 @@
 //! Every limit and timeout of the client in one struct, each with a
 //! documented default (DESIGN.md principle 4: everything is bounded).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +55,57 @@ pub struct Config {
     /// Extra name → address entries, consulted with the hosts file.
     /// Default empty.
     pub hosts: Vec<(String, IpAddr)>,
+    /// Pinned addresses for (host, port), like curl's `--resolve`: requests
+    /// to that host and port skip name resolution. Default empty.
+    pub resolve: Vec<(String, u16, Vec<IpAddr>)>,
+    /// The resolv.conf to read at client start; `None` reads none (and the
+    /// defaults apply: 127.0.0.1:53). Default `/etc/resolv.conf`.
+    pub resolv_conf: Option<PathBuf>,
+    /// DNS servers to ask, replacing resolv.conf's `nameserver` lines.
+    pub dns_servers: Option<Vec<SocketAddr>>,
+    /// Search domains, replacing resolv.conf's `search`/`domain`.
+    pub dns_search: Option<Vec<String>>,
+    /// Replaces resolv.conf's `ndots` (default there: 1).
+    pub dns_ndots: Option<u8>,
+    /// Replaces resolv.conf's per-try `timeout` (default there: 5 s).
+    pub dns_timeout: Option<Duration>,
+    /// Replaces resolv.conf's `attempts` (default there: 2).
+    pub dns_attempts: Option<u32>,
+    /// EDNS0 UDP payload size advertised in queries (RFC 6891; 1232 is the
+    /// DNS Flag Day 2020 value); `None` sends no OPT record. Default 1232.
+    pub dns_udp_payload: Option<u16>,
+    /// Answers kept in the DNS cache. Default 512.
+    pub dns_cache_size: usize,
+    /// Cap on how long a positive answer is cached. Default 1 hour.
+    pub dns_cache_max_ttl: Duration,
+    /// Cap on how long NXDOMAIN/NODATA is cached (RFC 2308). Default 5 min.
+    pub dns_negative_max_ttl: Duration,
+    /// Longest CNAME chain followed inside one answer. Default 8.
+    pub max_cname_chain: usize,
+}
+
+impl Config {
+    /// The resolver's settings: resolv.conf (if any) with this config's
+    /// overrides applied.
+    pub fn dns_settings(&self) -> crate::dns::Settings {
+        let conf = match &self.resolv_conf {
+            Some(path) => crate::dns::ResolvConf::load(path),
+            None => crate::dns::ResolvConf::default(),
+        };
+        crate::dns::Settings {
+            nameservers: self.dns_servers.clone().unwrap_or(conf.nameservers),
+            search: self.dns_search.clone().unwrap_or(conf.search),
+            ndots: self.dns_ndots.unwrap_or(conf.ndots),
+            timeout: self.dns_timeout.unwrap_or(conf.timeout),
+            attempts: self.dns_attempts.unwrap_or(conf.attempts),
+            rotate: conf.rotate,
+            edns_payload: self.dns_udp_payload,
+            max_cname_chain: self.max_cname_chain,
+            cache_size: self.dns_cache_size,
+            cache_max_ttl: self.dns_cache_max_ttl,
+            negative_max_ttl: self.dns_negative_max_ttl,
+        }
+    }
 }
 
 impl Default for Config {
@@ -76,6 +127,18 @@ impl Default for Config {
             user_agent: Some(concat!("roundtrip/", env!("CARGO_PKG_VERSION")).to_owned()),
             hosts_file: Some(PathBuf::from("/etc/hosts")),
             hosts: Vec::new(),
+            resolve: Vec::new(),
+            resolv_conf: Some(PathBuf::from("/etc/resolv.conf")),
+            dns_servers: None,
+            dns_search: None,
+            dns_ndots: None,
+            dns_timeout: None,
+            dns_attempts: None,
+            dns_udp_payload: Some(1232),
+            dns_cache_size: 512,
+            dns_cache_max_ttl: Duration::from_secs(3600),
+            dns_negative_max_ttl: Duration::from_secs(300),
+            max_cname_chain: 8,
         }
     }
 }

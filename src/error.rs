@@ -285,7 +285,11 @@ impl fmt::Display for ErrorKind {
                 write!(f, "no DNS server answered for {host:?}")?;
                 for (i, a) in attempts.iter().enumerate() {
                     let sep = if i == 0 { ": " } else { "; " };
-                    write!(f, "{sep}{} {} {}: {}", a.server, a.transport, a.qtype, a.error)?;
+                    write!(
+                        f,
+                        "{sep}{} {} {}: {}",
+                        a.server, a.transport, a.qtype, a.error
+                    )?;
                 }
                 Ok(())
             }

@@ -168,6 +168,18 @@ pub enum ResolverEvent {
     },
 }
 
+impl ResolverEvent {
+    /// The lookup the event belongs to.
+    pub fn lookup(&self) -> QueryId {
+        match self {
+            ResolverEvent::QueryStart { lookup, .. }
+            | ResolverEvent::QueryDone { lookup, .. }
+            | ResolverEvent::Addresses { lookup, .. }
+            | ResolverEvent::Done { lookup, .. } => *lookup,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Family {
     /// Waiting for `query`.

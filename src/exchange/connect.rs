@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{host_of, Action, Connecting, Ctx, Exchange, State};
 use crate::conn::{Conn, PoolKey, RecvBuf, Scheme, SockId};
-use crate::dns::QueryId;
+use crate::dns::{QueryOutcome, ResolverEvent};
 use crate::error::{AttemptError, Error, ErrorKind, Phase, Result};
 use crate::trace::{AttemptId, ConnId, EventKind, Network};
 
@@ -49,49 +49,115 @@ impl Exchange {
         }
         let host = host_of(&self.uri);
         self.tr.emit(ctx, now, EventKind::DnsStart { host });
+        let port = self.port;
+        let pinned = ctx
+            .config
+            .resolve
+            .iter()
+            .find(|(h, p, _)| *p == port && h.eq_ignore_ascii_case(host));
+        if let Some((_, _, ips)) = pinned {
+            // curl's --resolve: answered from the pin, no query sent.
+            let ips = ips.clone();
+            self.resolved(Ok(ips), false, ctx, now);
+            return;
+        }
         let query = ctx.resolver.start_query(host, now);
         self.state = State::Resolving { query };
         self.new_query = Some(query);
     }
 
-    /// A lookup finished.
-    pub fn handle_resolved(
+    /// The resolver reported on this exchange's lookup.
+    pub fn handle_dns_event(&mut self, event: ResolverEvent, ctx: &mut Ctx<'_>, now: Instant) {
+        let State::Resolving { query } = self.state else {
+            return;
+        };
+        match event {
+            ResolverEvent::QueryStart {
+                lookup,
+                server,
+                qtype,
+                transport,
+            } if lookup == query => {
+                let kind = EventKind::DnsQueryStart {
+                    server,
+                    qtype: qtype.as_str(),
+                    transport: transport.as_str(),
+                };
+                self.tr.emit(ctx, now, kind);
+            }
+            ResolverEvent::QueryDone {
+                lookup,
+                server,
+                qtype,
+                transport,
+                outcome,
+            } if lookup == query => {
+                let (rcode, error, answers, truncated) = match &outcome {
+                    QueryOutcome::Answer {
+                        rcode,
+                        answers,
+                        truncated,
+                    } => (Some(rcode.as_str()), None, *answers, *truncated),
+                    QueryOutcome::Timeout => (None, Some("timed out"), 0, false),
+                    QueryOutcome::Error(e) => (None, Some(e.as_str()), 0, false),
+                };
+                let kind = EventKind::DnsQueryDone {
+                    server,
+                    qtype: qtype.as_str(),
+                    transport: transport.as_str(),
+                    rcode,
+                    error,
+                    answers,
+                    truncated,
+                };
+                self.tr.emit(ctx, now, kind);
+            }
+            ResolverEvent::Done {
+                lookup,
+                result,
+                coalesced,
+            } if lookup == query => self.resolved(result, coalesced, ctx, now),
+            _ => {}
+        }
+    }
+
+    /// The lookup ended: `dns_done`, then connect or fail.
+    fn resolved(
         &mut self,
-        query: QueryId,
         result: Result<Vec<IpAddr>>,
+        coalesced: bool,
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
-        if !matches!(self.state, State::Resolving { query: q } if q == query) {
-            return;
-        }
         match result {
-            Ok(ips) => {
-                self.tr.emit(
-                    ctx,
-                    now,
-                    EventKind::DnsDone {
-                        addrs: &ips,
-                        coalesced: false,
-                        error: None,
-                    },
-                );
+            Ok(ips) if !ips.is_empty() => {
+                let kind = EventKind::DnsDone {
+                    addrs: &ips,
+                    coalesced,
+                    error: None,
+                };
+                self.tr.emit(ctx, now, kind);
                 let addrs = ips
                     .iter()
                     .map(|ip| SocketAddr::new(*ip, self.port))
                     .collect();
                 self.begin_connect(addrs, ctx, now);
             }
-            Err(e) => {
-                self.tr.emit(
-                    ctx,
-                    now,
-                    EventKind::DnsDone {
-                        addrs: &[],
-                        coalesced: false,
-                        error: Some(&e),
-                    },
-                );
+            other => {
+                let e = other.err().unwrap_or_else(|| {
+                    Error::new(
+                        Phase::Dns,
+                        ErrorKind::NoAddresses {
+                            host: host_of(&self.uri).to_owned(),
+                        },
+                    )
+                });
+                let kind = EventKind::DnsDone {
+                    addrs: &[],
+                    coalesced,
+                    error: Some(&e),
+                };
+                self.tr.emit(ctx, now, kind);
                 self.fail(e, ctx, now);
             }
         }

@@ -638,10 +638,14 @@ impl Exchange {
         if self.is_finished() {
             return;
         }
-        if let State::Connecting(c) = &mut self.state {
-            if let Some((attempt, _)) = c.current.take() {
-                self.actions.push(Action::CancelAttempt { attempt });
+        match &mut self.state {
+            State::Connecting(c) => {
+                if let Some((attempt, _)) = c.current.take() {
+                    self.actions.push(Action::CancelAttempt { attempt });
+                }
             }
+            State::Resolving { query } => ctx.resolver.cancel(*query),
+            _ => {}
         }
         if self.head_begun && !matches!(self.sending, Sending::Done) {
             self.finish_sending(Some(&err), ctx, now);

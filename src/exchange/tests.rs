@@ -9,6 +9,14 @@ use super::*;
 use crate::dns::Hosts;
 use crate::send_body::SendBody;
 
+/// A resolver that only knows `hosts`: its DNS servers are never reached
+/// (a loopback port nothing answers on), so a miss would fail the test.
+fn resolver(hosts: Hosts) -> Resolver {
+    let mut settings = Config::default().dns_settings();
+    settings.nameservers = vec!["127.0.0.1:9".parse().unwrap()];
+    Resolver::new(settings, hosts, 1)
+}
+
 struct Net {
     config: Config,
     pool: Pool,
@@ -42,7 +50,7 @@ impl Net {
         };
         Net {
             pool: Pool::new(8, 100, config.idle_timeout),
-            resolver: Resolver::new(Hosts::parse("127.0.0.1 origin.test\n")),
+            resolver: resolver(Hosts::parse("127.0.0.1 origin.test\n")),
             config,
             client_trace: Trace::new(),
             ids: Ids::default(),
@@ -72,11 +80,9 @@ impl Net {
                 progress = true;
             }
             if let Some(q) = ex.take_new_query() {
-                while let Some(crate::dns::ResolverEvent::Done { query, result }) =
-                    self.resolver.poll_event()
-                {
-                    assert_eq!(query, q);
-                    ex.handle_resolved(query, result, ctx!(self), now);
+                while let Some(event) = self.resolver.poll_event() {
+                    assert_eq!(event.lookup(), q);
+                    ex.handle_dns_event(event, ctx!(self), now);
                 }
                 progress = true;
             }
@@ -246,7 +252,7 @@ fn connect_timeout_cancels_the_attempt() {
 fn failed_attempt_moves_to_the_next_address_and_all_errors_are_kept() {
     let t0 = Instant::now();
     let mut net = Net::new();
-    net.resolver = Resolver::new(Hosts::parse("::1 two.test\n127.0.0.1 two.test\n"));
+    net.resolver = resolver(Hosts::parse("::1 two.test\n127.0.0.1 two.test\n"));
     let mut ex = net.exchange(get("http://two.test/"));
     ex.start(ctx!(net), t0);
     net.step(&mut ex, t0);

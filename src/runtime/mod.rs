@@ -20,13 +20,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
+use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
 use crate::conn::SockId;
-use crate::dns::{Hosts, QueryId, Resolver, ResolverEvent};
+use crate::dns::{DnsSockId, Hosts, QueryId, Resolver, ResolverEvent, Transmit};
 use crate::error::{Error, Phase, Result};
 use crate::exchange::{Action, BodyRead, Ctx, Exchange, Ids};
 use crate::h1::ResponseHead;
@@ -41,6 +41,17 @@ enum Owner {
     Attempt(RequestId, AttemptId),
     Exchange(RequestId),
     Idle(ConnId),
+    /// A DNS query over TCP (after a truncated UDP answer).
+    DnsTcp(DnsSockId),
+}
+
+/// UDP sockets (one per DNS query) use tokens from here up, so one token
+/// space serves both slabs.
+const UDP_TOKEN_BASE: usize = 1 << 40;
+
+struct UdpSock {
+    socket: UdpSocket,
+    id: DnsSockId,
 }
 
 struct Sock {
@@ -53,6 +64,9 @@ struct Sock {
     /// The peer's FIN was seen (EPOLLRDHUP): reads must go on until they
     /// return 0, since no further edge will announce it.
     hup: bool,
+    /// Bytes still to write (DNS over TCP only; HTTP sends from the
+    /// exchange's connection record).
+    out: Vec<u8>,
 }
 
 /// Request and query ids are sequential numbers: hashing them with
@@ -90,6 +104,12 @@ pub(crate) struct Runtime {
     ready: Vec<(Token, bool, bool, bool)>,
     socks: Vec<Option<Sock>>,
     free: Vec<usize>,
+    udp: Vec<Option<UdpSock>>,
+    udp_free: Vec<usize>,
+    /// Where each DNS socket lives: `UDP_TOKEN_BASE + i` or a `socks` index.
+    dns_socks: IdMap<DnsSockId, usize>,
+    /// Scratch space for DNS reads.
+    dns_buf: Vec<u8>,
     slots: IdMap<RequestId, Slot>,
     early: IdMap<RequestId, Error>,
     queries: IdMap<QueryId, RequestId>,
@@ -138,6 +158,7 @@ impl Runtime {
         let user_agent = config.user_agent.as_ref().and_then(|ua| {
             http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ua.clone())).ok()
         });
+        let dns_settings = config.dns_settings();
         Runtime {
             user_agent,
             pool: Pool::new(
@@ -151,12 +172,16 @@ impl Runtime {
             ready: Vec::new(),
             socks: Vec::new(),
             free: Vec::new(),
+            udp: Vec::new(),
+            udp_free: Vec::new(),
+            dns_socks: IdMap::default(),
+            dns_buf: Vec::new(),
             slots: IdMap::default(),
             early: IdMap::default(),
             queries: IdMap::default(),
             timers: Timers::default(),
             dirty: Vec::new(),
-            resolver: Resolver::new(hosts),
+            resolver: Resolver::new(dns_settings, hosts, random_seed()),
             client_trace,
             ids: Ids::default(),
             spare_bufs: Vec::new(),
@@ -291,18 +316,21 @@ impl Runtime {
     // ----- the loop ------------------------------------------------------
 
     fn next_deadline(&mut self) -> Option<Instant> {
-        let ex = self.timers.peek();
-        match (ex, self.pool.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.peek(),
+            self.pool.poll_timeout(),
+            self.resolver.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// One turn: wait for readiness or the next deadline, then feed what
     /// happened to the exchanges.
     fn turn(&mut self) -> Result<()> {
         let deadline = self.next_deadline();
-        let live_socks = self.socks.len() - self.free.len();
+        let live_socks = self.socks.len() - self.free.len() + self.udp.len() - self.udp_free.len();
         if deadline.is_none() && live_socks == 0 {
             return Err(stalled());
         }
@@ -354,6 +382,8 @@ impl Runtime {
         }
         self.pool.handle_timeout(now);
         self.close_pool_dropped(now);
+        self.resolver.handle_timeout(now);
+        self.drive_resolver(now);
         while let Some(id) = self.dirty.pop() {
             self.pump(id, now);
         }
@@ -361,10 +391,17 @@ impl Runtime {
     }
 
     fn on_ready(&mut self, index: usize, readable: bool, writable: bool, now: Instant) {
+        if index >= UDP_TOKEN_BASE {
+            if readable {
+                self.read_dns_udp(index - UDP_TOKEN_BASE, now);
+            }
+            return;
+        }
         let Some(Some(sock)) = self.socks.get_mut(index) else {
             return;
         };
         match sock.owner {
+            Owner::DnsTcp(id) => self.on_dns_tcp(index, id, readable, writable, now),
             Owner::Attempt(id, attempt) if sock.connecting => {
                 if !(readable || writable) {
                     return;
@@ -471,18 +508,7 @@ impl Runtime {
             if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
                 self.queries.insert(q, id);
             }
-            while let Some(ResolverEvent::Done { query, result }) = self.resolver.poll_event() {
-                if let Some(owner) = self.queries.remove(&query) {
-                    if let Some(slot) = self.slots.get_mut(&owner) {
-                        let mut ctx = ctx!(self);
-                        slot.ex.handle_resolved(query, result, &mut ctx, now);
-                    }
-                    if owner != id {
-                        self.dirty.push(owner);
-                    }
-                    progress = true;
-                }
-            }
+            progress |= self.drive_resolver(now);
             let Some(slot) = self.slots.get_mut(&id) else {
                 return;
             };
@@ -612,6 +638,217 @@ impl Runtime {
         }
     }
 
+    /// Carries out what the resolver asked for and hands its events to the
+    /// exchanges waiting on them, until it has nothing more to say. True if
+    /// anything happened.
+    fn drive_resolver(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        loop {
+            let mut progress = false;
+            while let Some(t) = self.resolver.poll_transmit() {
+                self.dns_transmit(t, now);
+                progress = true;
+            }
+            while let Some(event) = self.resolver.poll_event() {
+                progress = true;
+                let lookup = event.lookup();
+                let Some(&req) = self.queries.get(&lookup) else {
+                    continue;
+                };
+                if matches!(event, ResolverEvent::Done { .. }) {
+                    self.queries.remove(&lookup);
+                }
+                if let Some(slot) = self.slots.get_mut(&req) {
+                    let mut ctx = ctx!(self);
+                    slot.ex.handle_dns_event(event, &mut ctx, now);
+                    self.dirty.push(req);
+                }
+            }
+            if !progress {
+                return any;
+            }
+            any = true;
+        }
+    }
+
+    fn dns_transmit(&mut self, t: Transmit, now: Instant) {
+        match t {
+            Transmit::Udp {
+                sock,
+                server,
+                payload,
+            } => {
+                if let Err(e) = self.open_dns_udp(sock, server, &payload) {
+                    self.resolver.handle_socket_error(sock, &e, now);
+                }
+            }
+            Transmit::Tcp {
+                sock,
+                server,
+                payload,
+            } => match self.open(server, Owner::DnsTcp(sock)) {
+                Ok(index) => {
+                    if let Some(Some(s)) = self.socks.get_mut(index) {
+                        s.out = payload;
+                    }
+                    self.dns_socks.insert(sock, index);
+                }
+                Err(e) => self.resolver.handle_socket_error(sock, &e, now),
+            },
+            Transmit::Close { sock } => {
+                if let Some(index) = self.dns_socks.remove(&sock) {
+                    if index >= UDP_TOKEN_BASE {
+                        let i = index - UDP_TOKEN_BASE;
+                        if let Some(mut u) = self.udp.get_mut(i).and_then(Option::take) {
+                            if let Some(poll) = self.poll.as_ref() {
+                                let _ = poll.registry().deregister(&mut u.socket);
+                            }
+                            self.udp_free.push(i);
+                        }
+                    } else {
+                        self.close_sock(index);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A fresh UDP socket per query: a fresh source port from the kernel
+    /// (RFC 5452 §9.2), connected so the kernel also drops datagrams from
+    /// any other address or port.
+    fn open_dns_udp(
+        &mut self,
+        id: DnsSockId,
+        server: SocketAddr,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let socket = Socket::new(
+            Domain::for_address(server),
+            Type::DGRAM,
+            Some(Protocol::UDP),
+        )?;
+        socket.set_nonblocking(true)?;
+        let any: SocketAddr = if server.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        socket.bind(&any.into())?;
+        socket.connect(&server.into())?;
+        socket.send(payload)?;
+        let mut socket = UdpSocket::from_std(socket.into());
+        let i = match self.udp_free.pop() {
+            Some(i) => i,
+            None => {
+                self.udp.push(None);
+                self.udp.len() - 1
+            }
+        };
+        let token = Token(UDP_TOKEN_BASE + i);
+        let registered = self.poll_handle().and_then(|p| {
+            p.registry()
+                .register(&mut socket, token, Interest::READABLE)
+        });
+        if let Err(e) = registered {
+            self.udp_free.push(i);
+            return Err(e);
+        }
+        self.udp[i] = Some(UdpSock { socket, id });
+        self.dns_socks.insert(id, UDP_TOKEN_BASE + i);
+        Ok(())
+    }
+
+    fn read_dns_udp(&mut self, i: usize, now: Instant) {
+        if self.dns_buf.is_empty() {
+            self.dns_buf = vec![0; 65536];
+        }
+        while let Some(Some(u)) = self.udp.get(i) {
+            let id = u.id;
+            match u.socket.recv_from(&mut self.dns_buf) {
+                Ok((n, from)) => self
+                    .resolver
+                    .handle_datagram(id, from, &self.dns_buf[..n], now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP port unreachable and the like: this server will
+                    // not answer.
+                    self.resolver.handle_socket_error(id, &e, now);
+                    break;
+                }
+            }
+            // The resolver closes the socket once it has its answer.
+            if !self.dns_socks.contains_key(&id) {
+                break;
+            }
+        }
+        self.drive_resolver(now);
+    }
+
+    fn on_dns_tcp(
+        &mut self,
+        index: usize,
+        id: DnsSockId,
+        readable: bool,
+        writable: bool,
+        now: Instant,
+    ) {
+        let Some(Some(sock)) = self.socks.get_mut(index) else {
+            return;
+        };
+        let mut failed = None;
+        if sock.connecting {
+            if !(readable || writable) {
+                return;
+            }
+            match sock.stream.take_error() {
+                Ok(None) => match sock.stream.peer_addr() {
+                    Ok(_) => sock.connecting = false,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                    Err(e) => failed = Some(e),
+                },
+                Ok(Some(e)) | Err(e) => failed = Some(e),
+            }
+        }
+        while failed.is_none() && !sock.out.is_empty() {
+            match sock.stream.write(&sock.out) {
+                Ok(n) => {
+                    sock.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => failed = Some(e),
+            }
+        }
+        if self.dns_buf.is_empty() {
+            self.dns_buf = vec![0; 65536];
+        }
+        while failed.is_none() {
+            match sock.stream.read(&mut self.dns_buf) {
+                Ok(0) => {
+                    failed = Some(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed before a whole answer",
+                    ));
+                }
+                Ok(n) => {
+                    self.resolver.handle_tcp_data(id, &self.dns_buf[..n], now);
+                    // The resolver closes the socket once it has its answer.
+                    if !self.dns_socks.contains_key(&id) {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            self.resolver.handle_socket_error(id, &e, now);
+        }
+        self.drive_resolver(now);
+    }
+
     fn open(&mut self, addr: SocketAddr, owner: Owner) -> io::Result<usize> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
@@ -649,6 +886,7 @@ impl Runtime {
             connecting: true,
             eof: false,
             hup: false,
+            out: Vec::new(),
         });
         Ok(index)
     }
@@ -680,6 +918,20 @@ impl Drop for Runtime {
             );
         }
     }
+}
+
+/// A seed for DNS transaction ids: std's per-process random hash keys mixed
+/// with the clock. Not a cryptographic generator, but unpredictable from
+/// outside, which is what RFC 5452 asks of the id.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// EINPROGRESS, the answer of a non-blocking connect that has started.

@@ -107,6 +107,41 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             let _ = write!(out, "{coalesced}");
             opt_error(out, error.map(|e| e as _));
         }
+        EventKind::DnsQueryStart {
+            server,
+            qtype,
+            transport,
+        } => {
+            key(out, "server");
+            string(out, &server.to_string());
+            key(out, "qtype");
+            string(out, qtype);
+            key(out, "transport");
+            string(out, transport);
+        }
+        EventKind::DnsQueryDone {
+            server,
+            qtype,
+            transport,
+            rcode,
+            error,
+            answers,
+            truncated,
+        } => {
+            key(out, "server");
+            string(out, &server.to_string());
+            key(out, "qtype");
+            string(out, qtype);
+            key(out, "transport");
+            string(out, transport);
+            key(out, "rcode");
+            match rcode {
+                Some(r) => string(out, r),
+                None => out.push_str("null"),
+            }
+            opt_error(out, error.as_ref().map(|e| e as _));
+            let _ = write!(out, ",\"answers\":{answers},\"truncated\":{truncated}");
+        }
         EventKind::ConnectStart {
             attempt,
             network,

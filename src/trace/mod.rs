@@ -15,7 +15,10 @@
 //!
 //! 1. `get_conn` — exactly once per resend, before the pool is consulted.
 //! 2. On a pool miss: `dns_start`/`dns_done` once each when the host is a
-//!    name (never for IP literals); then per connection attempt
+//!    name (never for IP literals), with a `dns_query_start`/
+//!    `dns_query_done` pair between them for every query sent (none for
+//!    answers from the hosts file or the cache, or for a lookup that joined
+//!    one in flight, `coalesced`); then per connection attempt
 //!    `connect_start` and `connect_done` (several attempts when addresses
 //!    fail).
 //! 3. `got_conn` — exactly once per resend, on a hit or after connecting.
@@ -208,6 +211,33 @@ pub enum EventKind<'a> {
         /// Why the lookup failed, if it did.
         error: Option<&'a Error>,
     },
+    /// One DNS query was sent (beyond Go): each family, each retry and
+    /// each TCP fallback is its own query.
+    DnsQueryStart {
+        /// The server asked.
+        server: SocketAddr,
+        /// `"A"` or `"AAAA"`.
+        qtype: &'static str,
+        /// `"udp"` or `"tcp"`.
+        transport: &'static str,
+    },
+    /// One DNS query ended.
+    DnsQueryDone {
+        /// The server asked.
+        server: SocketAddr,
+        /// `"A"` or `"AAAA"`.
+        qtype: &'static str,
+        /// `"udp"` or `"tcp"`.
+        transport: &'static str,
+        /// The response code (`"NOERROR"`, `"NXDOMAIN"`, …) if an answer came.
+        rcode: Option<&'static str>,
+        /// Why no answer came (timed out, refused, …).
+        error: Option<&'a str>,
+        /// Records in the answer section.
+        answers: usize,
+        /// The answer had the TC bit: it is asked again over TCP.
+        truncated: bool,
+    },
     /// A connection attempt starts.
     ConnectStart {
         /// The attempt's id.
@@ -337,6 +367,8 @@ impl EventKind<'_> {
             EventKind::GetConn { .. } => "get_conn",
             EventKind::DnsStart { .. } => "dns_start",
             EventKind::DnsDone { .. } => "dns_done",
+            EventKind::DnsQueryStart { .. } => "dns_query_start",
+            EventKind::DnsQueryDone { .. } => "dns_query_done",
             EventKind::ConnectStart { .. } => "connect_start",
             EventKind::ConnectDone { .. } => "connect_done",
             EventKind::ConnectCancelled { .. } => "connect_cancelled",
@@ -448,6 +480,10 @@ impl Trace {
         on_dns_start => DnsStart { host } (&str);
         /// `dns_done`: addresses, coalesced, error.
         on_dns_done => DnsDone { addrs, coalesced, error } (&[IpAddr], bool, Option<&Error>);
+        /// `dns_query_start`: server, qtype, transport.
+        on_dns_query_start => DnsQueryStart { server, qtype, transport } (SocketAddr, &str, &str);
+        /// `dns_query_done`: server, qtype, transport, rcode, error, answers, truncated.
+        on_dns_query_done => DnsQueryDone { server, qtype, transport, rcode, error, answers, truncated } (SocketAddr, &str, &str, Option<&str>, Option<&str>, usize, bool);
         /// `connect_start`: attempt, network, address.
         on_connect_start => ConnectStart { attempt, network, addr } (AttemptId, Network, SocketAddr);
         /// `connect_done`: attempt, network, address, error.
