@@ -49,6 +49,7 @@
 mod client;
 mod config;
 pub mod conn;
+pub mod dial;
 pub mod dns;
 mod error;
 mod exchange;

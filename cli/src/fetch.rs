@@ -1,0 +1,255 @@
+//! Fetching the URLs: builds each request from the options, sends them one
+//! after the other (or all at once with `-Z`) on one client, and streams
+//! each response to the output without holding whole bodies in memory.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Request, Response};
+use roundtrip::{Body, Client, ErrorKind, RequestId, SendBody};
+
+use crate::args::{self, HeaderArg, Options, Target};
+use crate::events;
+
+/// Exit status of usage errors.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when the output cannot be written (curl's 23).
+pub const EXIT_WRITE: u8 = 23;
+
+/// Why one URL failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The round trip failed (connect, protocol, body cut short...).
+    Request(roundtrip::Error),
+    /// Writing the response to the output failed.
+    Write(io::Error),
+    /// The request could not be put together.
+    Build(String),
+}
+
+impl Failure {
+    /// The exit status this failure stands for, curl-like where curl has a
+    /// code for it.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Request(e) => match e.kind() {
+                ErrorKind::HostNotFound { .. } => 6,
+                ErrorKind::ConnectFailed(_) => 7,
+                ErrorKind::BodyTruncated { .. } => 18,
+                ErrorKind::Timeout { .. } => 28,
+                _ => 1,
+            },
+            Failure::Write(_) => EXIT_WRITE,
+            Failure::Build(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Request(e) => write!(f, "{e}"),
+            Failure::Write(e) => write!(f, "writing the output failed: {e}"),
+            Failure::Build(why) => write!(f, "request: {why}"),
+        }
+    }
+}
+
+/// Runs a fetch from parsed options and returns the exit status.
+pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
+    let body = match args::load_body(&opts.data, &mut io::stdin()) {
+        Ok(b) => b,
+        Err(e) => {
+            crate::usage_error(&e);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut out: Box<dyn Write> = match &opts.output {
+        None => Box::new(io::stdout().lock()),
+        Some(path) => match File::create(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                if opts.show_errors() {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "roundtrip: cannot create {}: {e}",
+                        path.display()
+                    );
+                }
+                return ExitCode::from(EXIT_WRITE);
+            }
+        },
+    };
+
+    let mut builder = Client::builder();
+    if opts.removes_header(&USER_AGENT) {
+        builder = builder.configure(|c| c.user_agent = None);
+    }
+    if opts.events {
+        builder = builder.trace(events::line_trace(
+            io::stderr(),
+            program_start,
+            events::json_line,
+        ));
+    }
+    let client = builder.build();
+
+    let mut fetcher = Fetcher {
+        opts,
+        body: body.as_deref(),
+        out: &mut *out,
+        first_failure: None,
+    };
+    if opts.parallel {
+        fetcher.parallel(&client);
+    } else {
+        fetcher.sequential(&client);
+    }
+    let code = fetcher.first_failure.unwrap_or(0);
+    // Dropping the client closes the pooled connections (`conn_closed`
+    // events under --events).
+    drop(client);
+    ExitCode::from(code)
+}
+
+/// Builds the request for one URL.
+pub fn build_request(
+    opts: &Options,
+    target: &Target,
+    body: Option<&[u8]>,
+) -> Result<Request<SendBody>, Failure> {
+    let mut req = Request::builder()
+        .method(opts.effective_method())
+        .uri(target.uri.clone());
+    for h in &opts.headers {
+        if let HeaderArg::Set(name, value) = h {
+            req = req.header(name, value);
+        }
+    }
+    if body.is_some() && !opts.mentions_header(&CONTENT_TYPE) {
+        req = req.header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+    }
+    let send_body = match body {
+        Some(b) => SendBody::from(b.to_vec()),
+        None => SendBody::empty(),
+    };
+    req.body(send_body)
+        .map_err(|e| Failure::Build(e.to_string()))
+}
+
+/// The status line and fields, as curl's `-i` prints them (CRLF endings).
+pub fn head_text(resp: &Response<Body>) -> Vec<u8> {
+    let status = resp.status();
+    let mut head = format!("{:?} {}", resp.version(), status.as_u16());
+    if let Some(reason) = status.canonical_reason() {
+        head.push(' ');
+        head.push_str(reason);
+    }
+    head.push_str("\r\n");
+    let mut head = head.into_bytes();
+    for (name, value) in resp.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+struct Fetcher<'a> {
+    opts: &'a Options,
+    body: Option<&'a [u8]>,
+    out: &'a mut dyn Write,
+    first_failure: Option<u8>,
+}
+
+impl Fetcher<'_> {
+    /// Records a failure; true when the remaining URLs should be skipped
+    /// (the output is broken).
+    fn fail(&mut self, target: &Target, failure: Failure) -> bool {
+        if self.opts.show_errors() {
+            let _ = writeln!(io::stderr(), "roundtrip: {}: {failure}", target.arg);
+        }
+        self.first_failure.get_or_insert(failure.exit_code());
+        matches!(failure, Failure::Write(_))
+    }
+
+    fn sequential(&mut self, client: &Client) {
+        for target in &self.opts.targets {
+            let result = build_request(self.opts, target, self.body)
+                .and_then(|req| client.send(req).map_err(Failure::Request))
+                .and_then(|resp| self.write_response(resp));
+            if let Err(failure) = result {
+                if self.fail(target, failure) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Submits every request at once, then writes the responses in
+    /// argument order; bodies not yet written keep arriving meanwhile (up
+    /// to the client's receive buffer per connection).
+    fn parallel(&mut self, client: &Client) {
+        let opts = self.opts;
+        let mut batch = client.batch();
+        let submitted: Vec<Result<RequestId, Failure>> = opts
+            .targets
+            .iter()
+            .map(|t| build_request(opts, t, self.body).map(|req| batch.submit(req)))
+            .collect();
+        let mut arrived: HashMap<RequestId, roundtrip::Result<Response<Body>>> = HashMap::new();
+        for (target, id) in opts.targets.iter().zip(submitted) {
+            let result = match id {
+                Ok(id) => loop {
+                    if let Some(r) = arrived.remove(&id) {
+                        break r.map_err(Failure::Request);
+                    }
+                    match batch.wait() {
+                        Some((done, r)) => {
+                            arrived.insert(done, r);
+                        }
+                        None => break Err(Failure::Build("lost track of the request".into())),
+                    }
+                },
+                Err(failure) => Err(failure),
+            };
+            if let Err(failure) = result.and_then(|resp| self.write_response(resp)) {
+                if self.fail(target, failure) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes the head (with `-i` or `-I`) and streams the body (unless
+    /// `-I`, which reads and discards it so the connection can be reused).
+    fn write_response(&mut self, resp: Response<Body>) -> Result<(), Failure> {
+        if self.opts.include || self.opts.head {
+            self.out
+                .write_all(&head_text(&resp))
+                .map_err(Failure::Write)?;
+        }
+        let mut body = resp.into_body();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = body.read_body(&mut buf).map_err(Failure::Request)?;
+            if n == 0 {
+                break;
+            }
+            if !self.opts.head {
+                self.out.write_all(&buf[..n]).map_err(Failure::Write)?;
+            }
+        }
+        self.out.flush().map_err(Failure::Write)
+    }
+}

@@ -1,0 +1,506 @@
+//! End-to-end tests of the `roundtrip` binary against small servers on
+//! 127.0.0.1 inside the test process. Every run has a watchdog, so a
+//! client that hangs fails its test instead of stalling the suite.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What a handler answers: the bytes to write, and whether to close the
+/// connection afterwards.
+type Reply = (Vec<u8>, bool);
+type Handler = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
+
+struct Server {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+    fn requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect()
+    }
+}
+
+/// Reads one request head and, with Content-Length, its body; empty at EOF.
+fn read_request(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) | Err(_) => return Vec::new(),
+            Ok(_) => buf.push(byte[0]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    if let Some(line) = head.lines().find(|l| l.starts_with("content-length:")) {
+        let n: usize = line["content-length:".len()..].trim().parse().unwrap();
+        let mut body = vec![0u8; n];
+        stream.read_exact(&mut body).unwrap();
+        buf.extend_from_slice(&body);
+    }
+    buf
+}
+
+/// Starts a keep-alive server: every connection gets its own thread, and
+/// every request on it is answered by `handler`.
+fn serve(handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let handler: Handler = Arc::new(handler);
+    let (acc, reqs) = (accepted.clone(), requests.clone());
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            acc.fetch_add(1, Ordering::SeqCst);
+            let (reqs, handler) = (reqs.clone(), handler.clone());
+            thread::spawn(move || loop {
+                let req = read_request(&mut stream);
+                if req.is_empty() {
+                    return;
+                }
+                let text = String::from_utf8_lossy(&req).into_owned();
+                reqs.lock().unwrap().push(req);
+                let (reply, close) = handler(&text);
+                if stream.write_all(&reply).is_err() || close {
+                    return;
+                }
+            });
+        }
+    });
+    Server {
+        addr,
+        accepted,
+        requests,
+    }
+}
+
+fn ok(body: &str) -> Reply {
+    let r = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    (r.into_bytes(), false)
+}
+
+/// A server that answers every request with `body`.
+fn serve_text(body: &'static str) -> Server {
+    serve(move |_| ok(body))
+}
+
+/// The path of a request's request line.
+fn path_of(request: &str) -> &str {
+    request.split_whitespace().nth(1).unwrap_or("")
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs the binary with `args`, killing it after 10 s.
+fn run(args: &[&str]) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("roundtrip {args:?} did not finish within 10 s (hung)");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    Run {
+        code: status.code(),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+        elapsed,
+    }
+}
+
+/// The `--events` lines whose event is `name`.
+fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
+    let tag = format!("\"event\":\"{name}\"");
+    stderr.lines().filter(|l| l.contains(&tag)).collect()
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn get_prints_the_body() {
+    let server = serve_text("hello, world\n");
+    let r = run(&[&server.url("/greeting")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "hello, world\n");
+    assert_eq!(r.stderr, "");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert!(
+        reqs[0].starts_with("GET /greeting HTTP/1.1\r\n"),
+        "{}",
+        reqs[0]
+    );
+}
+
+#[test]
+fn url_without_scheme_means_http() {
+    let server = serve_text("ok");
+    let r = run(&[&format!("{}/x", server.addr)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "ok");
+}
+
+#[test]
+fn two_urls_reuse_one_connection() {
+    let server = serve(|req| ok(&format!("[{}]", path_of(req))));
+    let r = run(&["--events", &server.url("/one"), &server.url("/two")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "[/one][/two]");
+    assert_eq!(
+        server.accepted(),
+        1,
+        "the second URL opened a new connection"
+    );
+
+    // Every stderr line is one JSON object in the DESIGN.md shape.
+    for line in r.stderr.lines() {
+        assert!(
+            line.starts_with("{\"t_us\":") && line.ends_with('}'),
+            "{line}"
+        );
+        assert!(
+            line.contains(",\"req\":") && line.contains(",\"event\":\""),
+            "{line}"
+        );
+    }
+    let got_conn = events(&r.stderr, "got_conn");
+    assert_eq!(got_conn.len(), 2, "{}", r.stderr);
+    assert!(got_conn[0].contains("\"req\":1,") && got_conn[0].contains("\"reused\":false"));
+    assert!(got_conn[1].contains("\"req\":2,") && got_conn[1].contains("\"reused\":true"));
+    assert!(got_conn[0].contains("\"conn\":1,") && got_conn[1].contains("\"conn\":1,"));
+    assert_eq!(events(&r.stderr, "connect_start").len(), 1);
+
+    // Each request is timed from its own first event.
+    let get_conn = events(&r.stderr, "get_conn");
+    assert_eq!(get_conn.len(), 2);
+    for line in get_conn {
+        assert!(line.starts_with("{\"t_us\":0,"), "{line}");
+    }
+    // Each request ends exactly once, and the client closes the idle
+    // connection when it is dropped (a client-level event: "req":null).
+    assert_eq!(events(&r.stderr, "request_done").len(), 2);
+    let closed = events(&r.stderr, "conn_closed");
+    assert_eq!(closed.len(), 1, "{}", r.stderr);
+    assert!(closed[0].contains("\"req\":null") && closed[0].contains("client_dropped"));
+}
+
+#[test]
+fn include_prints_the_status_line_and_headers_first() {
+    let server = serve_text("hello");
+    let r = run(&["-i", &server.url("/")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let out = r.stdout();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
+    assert!(out.contains("\r\ncontent-length: 5\r\n"), "{out:?}");
+    assert!(out.ends_with("\r\n\r\nhello"), "{out:?}");
+}
+
+/// Answers HEAD with a Content-Length but (correctly) no body.
+fn serve_head_only() -> Server {
+    serve(|req| {
+        assert!(req.starts_with("HEAD "), "expected HEAD, got {req:?}");
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Kind: head\r\n\r\n";
+        (head.as_bytes().to_vec(), false)
+    })
+}
+
+#[test]
+fn head_flag_prints_the_head_only() {
+    let server = serve_head_only();
+    let r = run(&["-I", &server.url("/big")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.stdout(),
+        "HTTP/1.1 200 OK\r\ncontent-length: 1234\r\nx-kind: head\r\n\r\n"
+    );
+    assert!(server.requests()[0].starts_with("HEAD /big HTTP/1.1\r\n"));
+}
+
+#[test]
+fn request_head_expects_no_body_and_does_not_hang() {
+    let server = serve_head_only();
+    let r = run(&["-X", "HEAD", &server.url("/big"), &server.url("/again")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout, b"");
+    assert!(r.elapsed < Duration::from_secs(5));
+    // The framing was right, so the connection stayed usable.
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.accepted(), 1);
+}
+
+#[test]
+fn data_is_posted_with_content_length_and_form_type() {
+    let server = serve(|req| ok(&format!("got {} bytes", req.len())));
+    let r = run(&["-d", "a=1", "-d", "b=2", &server.url("/form")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let req = server.requests().remove(0);
+    let lower = req.to_ascii_lowercase();
+    assert!(req.starts_with("POST /form HTTP/1.1\r\n"), "{req}");
+    assert!(lower.contains("\r\ncontent-length: 7\r\n"), "{req}");
+    assert!(
+        lower.contains("\r\ncontent-type: application/x-www-form-urlencoded\r\n"),
+        "{req}"
+    );
+    assert!(req.ends_with("\r\n\r\na=1&b=2"), "{req}");
+}
+
+#[test]
+fn data_from_a_file_and_own_content_type() {
+    let path = std::env::temp_dir().join(format!("roundtrip-cli-data-{}", std::process::id()));
+    std::fs::write(&path, "{\"k\":\n1}\n").unwrap();
+    let server = serve_text("ok");
+    let arg = format!("@{}", path.display());
+    let r = run(&[
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &arg,
+        &server.url("/"),
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let req = server.requests().remove(0).to_ascii_lowercase();
+    assert!(
+        req.contains("\r\ncontent-type: application/json\r\n"),
+        "{req}"
+    );
+    assert!(!req.contains("x-www-form-urlencoded"), "{req}");
+    // -d @file drops newlines, as curl does.
+    assert!(req.ends_with("\r\n\r\n{\"k\":1}"), "{req}");
+    assert!(req.contains("\r\ncontent-length: 7\r\n"), "{req}");
+}
+
+#[test]
+fn data_from_a_missing_file_is_a_usage_error() {
+    let server = serve_text("never");
+    let r = run(&["-d", "@/nonexistent/roundtrip-data", &server.url("/")]);
+    assert_eq!(r.code, Some(2));
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/nonexistent/roundtrip-data"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.accepted(), 0, "nothing is sent after a usage error");
+}
+
+#[test]
+fn header_flag_adds_and_removes_headers() {
+    let server = serve(|req| {
+        let lower = req.to_ascii_lowercase();
+        if lower.contains("\r\nx-test: yes please\r\n") && !lower.contains("user-agent") {
+            ok("header seen")
+        } else {
+            ok("header missing")
+        }
+    });
+    let r = run(&[
+        "-H",
+        "X-Test: yes please",
+        "-H",
+        "User-Agent:",
+        &server.url("/"),
+    ]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "header seen", "{:?}", server.requests());
+}
+
+#[test]
+fn bad_header_is_a_usage_error() {
+    let r = run(&["-H", "no colon here", "http://127.0.0.1:9/"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.starts_with("roundtrip: -H"), "{}", r.stderr);
+}
+
+#[test]
+fn output_flag_writes_every_body_to_the_file() {
+    let server = serve(|req| ok(&format!("<{}>", path_of(req))));
+    let path = std::env::temp_dir().join(format!("roundtrip-cli-out-{}", std::process::id()));
+    let file = path.to_str().unwrap();
+    let r = run(&["-o", file, &server.url("/a"), &server.url("/b")]);
+    let written = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout, b"");
+    assert_eq!(written.unwrap(), "</a></b>");
+}
+
+#[test]
+fn parallel_fetches_three_urls_at_once_and_prints_in_order() {
+    let server = serve(|req| {
+        // Later paths answer sooner, so completion order differs from
+        // argument order.
+        let path = path_of(req).to_owned();
+        let delay = match path.as_str() {
+            "/1" => 150,
+            "/2" => 75,
+            _ => 0,
+        };
+        thread::sleep(Duration::from_millis(delay));
+        ok(&format!("{path};"))
+    });
+    let r = run(&[
+        "-Z",
+        &server.url("/1"),
+        &server.url("/2"),
+        &server.url("/3"),
+    ]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "/1;/2;/3;");
+    // All three were in flight together, so none could wait for another's
+    // connection to become idle.
+    assert_eq!(server.accepted(), 3);
+}
+
+#[test]
+fn refused_connection_fails_with_one_line_and_curls_code() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let r = run(&[&url]);
+    assert_eq!(r.code, Some(7), "stderr: {}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!("roundtrip: {url}: connect")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, b"");
+}
+
+#[test]
+fn a_failure_does_not_stop_the_next_url() {
+    let server = serve_text("still here");
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    let r = run(&[&refused, &server.url("/")]);
+    assert_eq!(r.code, Some(7));
+    assert_eq!(r.stdout(), "still here");
+}
+
+#[test]
+fn silent_hides_the_error_but_not_the_exit_status() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let r = run(&["-s", &url]);
+    assert_eq!(r.code, Some(7));
+    assert_eq!(r.stderr, "");
+    let r = run(&["-sS", &url]);
+    assert_eq!(r.code, Some(7));
+    assert!(r.stderr.starts_with("roundtrip: "), "{}", r.stderr);
+}
+
+#[test]
+fn body_cut_short_is_reported_after_streaming_what_came() {
+    let server = serve(|_| {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec();
+        (r, true)
+    });
+    let r = run(&[&server.url("/")]);
+    assert_eq!(r.code, Some(18), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "abc");
+    assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let r = run(&["--no-such-flag", "http://127.0.0.1:9/"]);
+    assert_eq!(r.code, Some(2));
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(r.stderr.contains("--no-such-flag"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_url_and_missing_value_are_usage_errors() {
+    for args in [&["http://bad host/"][..], &["-X"], &["-o"], &["-i"]] {
+        let r = run(args);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let r = run(&["--help"]);
+    assert_eq!(r.code, Some(0));
+    assert!(r.stdout().contains("--events"));
+    let r = run(&["-V"]);
+    assert_eq!(r.code, Some(0));
+    assert_eq!(
+        r.stdout(),
+        format!("roundtrip {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn demo_runs_quickly_and_shows_reuse() {
+    let r = run(&[]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(3), "took {:?}", r.elapsed);
+    let out = r.stdout();
+    assert!(
+        out.contains("got_conn") && out.contains("reused=false"),
+        "{out}"
+    );
+    assert!(out.contains("reused=true"), "{out}");
+    assert!(out.contains("x-chunk-count: 3"), "{out}");
+    assert!(out.contains("conn_closed"), "{out}");
+}

@@ -1,0 +1,93 @@
+//! Destination address order within one family, after RFC 6724 §6 using
+//! only what needs no routing table or source address: the default policy
+//! table's precedence (rule 6: loopback, then global unicast, then 6to4,
+//! Teredo, ULA and the deprecated prefixes), with link-local and
+//! unspecified destinations last (they need a zone or cannot work), and the
+//! resolver's order kept among equals (the sort is stable, rule 10).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// RFC 6724 §2.1 default policy table precedence.
+fn precedence(ip: &IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(_) => 35,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            if *v6 == Ipv6Addr::LOCALHOST {
+                50
+            } else if v6.to_ipv4_mapped().is_some() {
+                35
+            } else if s[0] == 0x2002 {
+                30
+            } else if s[0] == 0x2001 && s[1] == 0 {
+                5
+            } else if s[0] & 0xfe00 == 0xfc00 {
+                3
+            } else if s[0] & 0xffc0 == 0xfec0 || s[0] == 0x3ffe || s[..6] == [0; 6] {
+                1
+            } else {
+                40
+            }
+        }
+    }
+}
+
+/// Destinations that rarely work without extra context sort last.
+fn demoted(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified() || *v4 == Ipv4Addr::BROADCAST,
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
+    }
+}
+
+/// Sorts one family's addresses (stable).
+pub fn sorted(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    addrs.sort_by_key(|a| {
+        let ip = a.ip();
+        (demoted(&ip), std::cmp::Reverse(precedence(&ip)))
+    });
+    addrs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn loopback_global_then_the_rest() {
+        let got = sorted(vec![
+            sa("[fe80::1]:80"),
+            sa("[fd00::1]:80"),
+            sa("[2001:db8::1]:80"),
+            sa("[2002:c000:204::1]:80"),
+            sa("[::1]:80"),
+            sa("[2001:0:4136:e378::1]:80"),
+        ]);
+        let want = [
+            "[::1]:80",
+            "[2001:db8::1]:80",
+            "[2002:c000:204::1]:80",
+            "[2001:0:4136:e378::1]:80",
+            "[fd00::1]:80",
+            "[fe80::1]:80",
+        ];
+        assert_eq!(got.iter().map(|a| a.to_string()).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn ipv4_keeps_resolver_order_except_link_local() {
+        let got = sorted(vec![
+            sa("169.254.1.1:80"),
+            sa("192.0.2.2:80"),
+            sa("192.0.2.1:80"),
+        ]);
+        assert_eq!(
+            got,
+            [sa("192.0.2.2:80"), sa("192.0.2.1:80"), sa("169.254.1.1:80")]
+        );
+    }
+}
