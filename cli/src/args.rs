@@ -9,6 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use http::{HeaderName, HeaderValue, Method, Uri};
@@ -43,6 +44,11 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+        --dns-servers LIST   Ask these DNS servers (ADDR[:PORT], [V6]:PORT;
+                             comma-separated) instead of resolv.conf's
+        --resolve H:P:ADDRS  Use ADDRS (comma-separated, [V6] allowed) for
+                             host H on port P without looking it up
+                             (repeatable)
         --events             Print every trace event to stderr as a JSON line:
                              {\"t_us\":...,\"req\":...,\"event\":\"...\",...}
     -h, --help               Print this help
@@ -148,6 +154,10 @@ pub struct Options {
     pub parallel: bool,
     /// `--events`.
     pub events: bool,
+    /// `--dns-servers`.
+    pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `--resolve`, in order.
+    pub resolve: Vec<(String, u16, Vec<IpAddr>)>,
 }
 
 impl Options {
@@ -201,6 +211,8 @@ enum Opt {
     ShowError,
     Parallel,
     Events,
+    DnsServers,
+    Resolve,
     Help,
     Version,
 }
@@ -237,6 +249,8 @@ impl Opt {
             "show-error" => Opt::ShowError,
             "parallel" => Opt::Parallel,
             "events" => Opt::Events,
+            "dns-servers" => Opt::DnsServers,
+            "resolve" => Opt::Resolve,
             "help" => Opt::Help,
             "version" => Opt::Version,
             _ => return None,
@@ -246,7 +260,14 @@ impl Opt {
     fn takes_value(self) -> bool {
         matches!(
             self,
-            Opt::Request | Opt::Header | Opt::Data | Opt::DataBinary | Opt::DataRaw | Opt::Output
+            Opt::Request
+                | Opt::Header
+                | Opt::Data
+                | Opt::DataBinary
+                | Opt::DataRaw
+                | Opt::Output
+                | Opt::DnsServers
+                | Opt::Resolve
         )
     }
 }
@@ -386,10 +407,68 @@ fn apply(
         Opt::ShowError => opts.show_error = true,
         Opt::Parallel => opts.parallel = true,
         Opt::Events => opts.events = true,
+        Opt::DnsServers => opts.dns_servers = Some(parse_dns_servers(utf8(spelled, &value)?)?),
+        Opt::Resolve => opts.resolve.push(parse_resolve(utf8(spelled, &value)?)?),
         Opt::Help => *help = true,
         Opt::Version => *version = true,
     }
     Ok(())
+}
+
+/// `--dns-servers`: `ADDR[:PORT]` items, comma-separated; IPv6 with a port
+/// is written `[ADDR]:PORT` (curl's syntax). The port defaults to 53.
+pub fn parse_dns_servers(arg: &str) -> Result<Vec<SocketAddr>, UsageError> {
+    let mut out = Vec::new();
+    for item in arg.split(',').map(str::trim) {
+        let addr = if let Ok(sa) = item.parse::<SocketAddr>() {
+            sa
+        } else if let Ok(ip) = item
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            SocketAddr::new(ip, 53)
+        } else {
+            return usage(format!("--dns-servers: {item:?} is not ADDR[:PORT]"));
+        };
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+/// `--resolve HOST:PORT:ADDR[,ADDR...]` (curl's syntax; IPv6 addresses may
+/// be bracketed).
+pub fn parse_resolve(arg: &str) -> Result<(String, u16, Vec<IpAddr>), UsageError> {
+    let bad = || {
+        usage(format!(
+            "--resolve: {arg:?} is not HOST:PORT:ADDR[,ADDR...]"
+        ))
+    };
+    let Some((host, rest)) = arg.split_once(':') else {
+        return bad();
+    };
+    let Some((port, addrs)) = rest.split_once(':') else {
+        return bad();
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return bad();
+    };
+    if host.is_empty() || addrs.is_empty() {
+        return bad();
+    }
+    let mut ips = Vec::new();
+    for a in addrs.split(',') {
+        match a
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => ips.push(ip),
+            Err(_) => return bad(),
+        }
+    }
+    Ok((host.to_ascii_lowercase(), port, ips))
 }
 
 /// Parses a URL argument; `http://` is assumed when no scheme is given.
@@ -684,5 +763,42 @@ mod tests {
         };
         let e = load_body(&[d], &mut std::io::empty()).unwrap_err();
         assert!(e.0.starts_with("cannot read /nonexistent/roundtrip"));
+    }
+
+    #[test]
+    fn dns_servers_and_resolve() {
+        let o = fetch(&[
+            "--dns-servers",
+            "127.0.0.1:5353, ::1,[::1]:54,192.0.2.1",
+            "--resolve",
+            "Pinned.test:8080:127.0.0.1,[::1]",
+            "--resolve=b.test:80:::2",
+            "u",
+        ]);
+        let servers: Vec<String> = o
+            .dns_servers
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            servers,
+            ["127.0.0.1:5353", "[::1]:53", "[::1]:54", "192.0.2.1:53"]
+        );
+        assert_eq!(o.resolve[0].0, "pinned.test");
+        assert_eq!(o.resolve[0].1, 8080);
+        assert_eq!(o.resolve[0].2.len(), 2);
+        assert_eq!(o.resolve[1].2, ["::2".parse::<IpAddr>().unwrap()]);
+        assert!(err(&["--dns-servers", "nope", "u"]).contains("--dns-servers"));
+        for bad in [
+            "h",
+            "h:80",
+            "h:x:1.2.3.4",
+            ":80:1.2.3.4",
+            "h:80:",
+            "h:80:not-ip",
+        ] {
+            assert!(err(&["--resolve", bad, "u"]).contains("--resolve"), "{bad}");
+        }
     }
 }

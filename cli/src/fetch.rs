@@ -38,7 +38,10 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Request(e) => match e.kind() {
-                ErrorKind::HostNotFound { .. } => 6,
+                ErrorKind::HostNotFound { .. }
+                | ErrorKind::NoAddresses { .. }
+                | ErrorKind::DnsFailed { .. }
+                | ErrorKind::InvalidHostName { .. } => 6,
                 ErrorKind::ConnectFailed(_) => 7,
                 ErrorKind::BodyTruncated { .. } => 18,
                 ErrorKind::Timeout { .. } => 28,
@@ -86,7 +89,12 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         },
     };
 
-    let mut builder = Client::builder();
+    let mut builder = Client::builder().configure(|c| {
+        if let Some(servers) = &opts.dns_servers {
+            c.dns_servers = Some(servers.clone());
+        }
+        c.resolve.extend(opts.resolve.iter().cloned());
+    });
     if opts.removes_header(&USER_AGENT) {
         builder = builder.configure(|c| c.user_agent = None);
     }

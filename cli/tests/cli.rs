@@ -504,3 +504,95 @@ fn demo_runs_quickly_and_shows_reuse() {
     assert!(out.contains("x-chunk-count: 3"), "{out}");
     assert!(out.contains("conn_closed"), "{out}");
 }
+
+/// A one-thread DNS server on 127.0.0.1 for `--dns-servers`: A queries for
+/// names in `known` get 127.0.0.1, AAAA queries get no records (NODATA),
+/// other names NXDOMAIN. Stops after 2 s without a query.
+fn serve_dns(known: &'static [&'static str]) -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let addr = sock.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let q = &buf[..n];
+            // The question: labels from offset 12, then type and class.
+            let mut i = 12;
+            let mut labels = Vec::new();
+            while i < n && q[i] != 0 {
+                let len = q[i] as usize;
+                labels.push(String::from_utf8_lossy(&q[i + 1..i + 1 + len]).to_ascii_lowercase());
+                i += 1 + len;
+            }
+            let qend = i + 5;
+            let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
+            let name = labels.join(".");
+            let exists = known.contains(&name.as_str());
+            let mut r = q[..2].to_vec();
+            r.extend_from_slice(if exists { &[0x81, 0x80] } else { &[0x81, 0x83] });
+            let answers = u16::from(exists && qtype == 1);
+            r.extend_from_slice(&[0, 1]);
+            r.extend_from_slice(&answers.to_be_bytes());
+            r.extend_from_slice(&[0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..qend]);
+            if answers == 1 {
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+            }
+            sock.send_to(&r, from).unwrap();
+        }
+    });
+    addr
+}
+
+#[test]
+fn resolve_pins_an_address_without_a_lookup() {
+    let server = serve_text("pinned\n");
+    let port = server.addr.port();
+    let url = format!("http://pinned.test:{port}/");
+    let pin = format!("pinned.test:{port}:127.0.0.1");
+    let r = run(&["--events", "--resolve", &pin, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "pinned\n");
+    assert!(events(&r.stderr, "dns_done")[0].contains(r#""addrs":["127.0.0.1"]"#));
+    assert!(
+        events(&r.stderr, "dns_query_start").is_empty(),
+        "no query for a pinned name"
+    );
+}
+
+#[test]
+fn dns_servers_are_asked_instead_of_resolv_conf() {
+    let server = serve_text("named\n");
+    let dns = serve_dns(&["named.test"]);
+    let url = format!("http://named.test:{}/", server.addr.port());
+    let r = run(&["--events", "--dns-servers", &dns.to_string(), &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "named\n");
+    let queries = events(&r.stderr, "dns_query_start");
+    assert_eq!(queries.len(), 2, "AAAA and A: {queries:?}");
+    assert!(queries
+        .iter()
+        .all(|q| q.contains(&format!(r#""server":"{dns}""#))));
+    let done = events(&r.stderr, "dns_query_done");
+    assert!(
+        done.iter().any(|d| d.contains(r#""qtype":"A""#)
+            && d.contains(r#""rcode":"NOERROR","error":null,"answers":1"#)),
+        "{done:?}"
+    );
+
+    let r = run(&["--dns-servers", &dns.to_string(), "http://gone.test/"]);
+    assert_eq!(r.code, Some(6), "NXDOMAIN is curl's 6: {}", r.stderr);
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_dns_flags_are_usage_errors() {
+    for args in [
+        &["--dns-servers", "x", "http://a/"][..],
+        &["--resolve", "a:b:c", "http://a/"],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+}
