@@ -41,6 +41,24 @@ pub struct Config {
     /// window is met by the retry rules instead. Default 1 ms; zero checks
     /// every time.
     pub idle_probe_after: Duration,
+    /// Which address families to connect to (curl's `-4`/`-6`). Default
+    /// both.
+    pub ip_family: IpFamily,
+    /// Happy Eyeballs Connection Attempt Delay (RFC 8305 §5): how long an
+    /// attempt runs alone before the next one starts. Default 250 ms;
+    /// values under 10 ms are raised to 10 ms.
+    pub happy_eyeballs_delay: Duration,
+    /// Happy Eyeballs Resolution Delay (RFC 8305 §3): how long to wait for
+    /// AAAA after A answered first. Default 50 ms.
+    pub resolution_delay: Duration,
+    /// Addresses of the preferred family tried before the other family's
+    /// first (RFC 8305 §4). Default 1.
+    pub first_family_count: usize,
+    /// How long the family that won a race to a host is preferred for that
+    /// host (RFC 8305 §5). Default 10 min; zero disables it.
+    pub family_memory: Duration,
+    /// Hosts remembered for `family_memory`. Default 256.
+    pub family_memory_size: usize,
     /// Limit on establishing a connection (all attempts). Default 30 s.
     pub connect_timeout: Duration,
     /// How long to wait for `100 Continue` before sending the body anyway.
@@ -84,6 +102,18 @@ pub struct Config {
     pub max_cname_chain: usize,
 }
 
+/// Address families a client may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpFamily {
+    /// IPv6 and IPv4, raced (Happy Eyeballs).
+    #[default]
+    Any,
+    /// IPv4 only (curl's `-4`).
+    V4Only,
+    /// IPv6 only (curl's `-6`).
+    V6Only,
+}
+
 impl Config {
     /// The resolver's settings: resolv.conf (if any) with this config's
     /// overrides applied.
@@ -122,6 +152,12 @@ impl Default for Config {
             max_idle: 100,
             idle_timeout: Duration::from_secs(90),
             idle_probe_after: Duration::from_millis(1),
+            ip_family: IpFamily::Any,
+            happy_eyeballs_delay: Duration::from_millis(250),
+            resolution_delay: Duration::from_millis(50),
+            first_family_count: 1,
+            family_memory: Duration::from_secs(600),
+            family_memory_size: 256,
             connect_timeout: Duration::from_secs(30),
             expect_continue_timeout: Duration::from_secs(1),
             user_agent: Some(concat!("roundtrip/", env!("CARGO_PKG_VERSION")).to_owned()),

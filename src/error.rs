@@ -155,6 +155,14 @@ pub enum ErrorKind {
     },
     /// Every connection attempt failed; each attempt's own error is kept.
     ConnectFailed(Vec<AttemptError>),
+    /// The connect deadline passed; every attempt is listed with its own
+    /// error (those still running with a timeout).
+    ConnectTimeout {
+        /// `Config::connect_timeout`.
+        limit: Duration,
+        /// Every attempt, in the order they ended.
+        attempts: Vec<AttemptError>,
+    },
     /// An IO error on an established connection.
     Io(Arc<io::Error>),
     /// The server closed the connection before a complete response head.
@@ -241,7 +249,7 @@ impl Error {
                 .last()
                 .map(|a| a.error.kind())
                 .unwrap_or(io::ErrorKind::NotConnected),
-            ErrorKind::Timeout { .. } => io::ErrorKind::TimedOut,
+            ErrorKind::Timeout { .. } | ErrorKind::ConnectTimeout { .. } => io::ErrorKind::TimedOut,
             ErrorKind::ConnectionClosed | ErrorKind::BodyTruncated { .. } => {
                 io::ErrorKind::UnexpectedEof
             }
@@ -296,6 +304,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidHostName { host } => write!(f, "invalid host name {host:?}"),
             ErrorKind::ConnectFailed(attempts) => {
                 f.write_str("could not connect")?;
+                for (i, a) in attempts.iter().enumerate() {
+                    let sep = if i == 0 { ": " } else { "; " };
+                    write!(f, "{sep}{} ({})", a.addr, a.error)?;
+                }
+                Ok(())
+            }
+            ErrorKind::ConnectTimeout { limit, attempts } => {
+                write!(f, "could not connect within {limit:?}")?;
                 for (i, a) in attempts.iter().enumerate() {
                     let sep = if i == 0 { ": " } else { "; " };
                     write!(f, "{sep}{} ({})", a.addr, a.error)?;

@@ -60,7 +60,7 @@ mod send_body;
 pub mod trace;
 
 pub use client::{Batch, Body, Client, ClientBuilder};
-pub use config::Config;
+pub use config::{Config, IpFamily};
 pub use error::{AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result};
 pub use send_body::SendBody;
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};

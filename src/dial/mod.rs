@@ -13,7 +13,10 @@
 //!   current attempt fails. The first to connect wins; the rest are
 //!   cancelled.
 
+pub mod memory;
 pub mod sort;
+
+pub use memory::FamilyMemory;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

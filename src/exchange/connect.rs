@@ -1,16 +1,22 @@
-//! Getting a connection: `get_conn`, then a pooled connection or a name
-//! lookup and one connection attempt per address in order, until one
-//! connects (Happy Eyeballs, RFC 8305, replaces the order later), then
-//! `got_conn`.
+//! Getting a connection: `get_conn`, then a pooled connection, or a name
+//! lookup and the Happy Eyeballs race (RFC 8305, [`crate::dial`]) over the
+//! addresses as each family arrives, then `got_conn`.
+//!
+//! Connecting may start before the lookup is over (RFC 8305 §3), so
+//! `connect_start` can come between `dns_start` and `dns_done`. The lookup
+//! keeps running after a quick win so its answer is cached; `dns_done`
+//! fires when it ends, or — if the request ends first — just before
+//! `request_done`, with the addresses known by then.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{host_of, Action, Connecting, Ctx, Exchange, State};
+use super::{host_of, Action, Ctx, Dialing, Exchange, Lookup, State};
+use crate::config::IpFamily;
 use crate::conn::{Conn, PoolKey, RecvBuf, Scheme, SockId};
-use crate::dns::{QueryOutcome, ResolverEvent};
-use crate::error::{AttemptError, Error, ErrorKind, Phase, Result};
+use crate::dial::{DialAction, DialConfig, Family, Outcome, Schedule};
+use crate::dns::{QType, QueryOutcome, ResolverEvent};
+use crate::error::{Error, ErrorKind, Phase, Result};
 use crate::trace::{AttemptId, ConnId, EventKind, Network};
 
 impl Exchange {
@@ -44,7 +50,7 @@ impl Exchange {
             }
         }
         if let Ok(ip) = host_of(&self.uri).parse::<IpAddr>() {
-            self.begin_connect(vec![SocketAddr::new(ip, self.port)], ctx, now);
+            self.feed_addresses(&[ip], true, ctx, now);
             return;
         }
         let host = host_of(&self.uri);
@@ -62,22 +68,29 @@ impl Exchange {
             return;
         }
         let query = ctx.resolver.start_query(host, now);
-        self.state = State::Resolving { query };
+        self.lookup = Some(Lookup {
+            query,
+            addrs: Vec::new(),
+        });
+        self.state = State::Resolving;
         self.new_query = Some(query);
     }
 
     /// The resolver reported on this exchange's lookup.
     pub fn handle_dns_event(&mut self, event: ResolverEvent, ctx: &mut Ctx<'_>, now: Instant) {
-        let State::Resolving { query } = self.state else {
+        let Some(lookup) = &mut self.lookup else {
             return;
         };
+        if event.lookup() != lookup.query {
+            return;
+        }
         match event {
             ResolverEvent::QueryStart {
-                lookup,
                 server,
                 qtype,
                 transport,
-            } if lookup == query => {
+                ..
+            } => {
                 let kind = EventKind::DnsQueryStart {
                     server,
                     qtype: qtype.as_str(),
@@ -86,12 +99,12 @@ impl Exchange {
                 self.tr.emit(ctx, now, kind);
             }
             ResolverEvent::QueryDone {
-                lookup,
                 server,
                 qtype,
                 transport,
                 outcome,
-            } if lookup == query => {
+                ..
+            } => {
                 let (rcode, error, answers, truncated) = match &outcome {
                     QueryOutcome::Answer {
                         rcode,
@@ -112,16 +125,29 @@ impl Exchange {
                 };
                 self.tr.emit(ctx, now, kind);
             }
+            ResolverEvent::Addresses { qtype, addrs, .. } => {
+                for a in &addrs {
+                    if !lookup.addrs.contains(a) {
+                        lookup.addrs.push(*a);
+                    }
+                }
+                let family = match qtype {
+                    QType::Aaaa => Family::V6,
+                    QType::A => Family::V4,
+                };
+                self.feed_family(family, &addrs, ctx, now);
+            }
             ResolverEvent::Done {
-                lookup,
-                result,
-                coalesced,
-            } if lookup == query => self.resolved(result, coalesced, ctx, now),
-            _ => {}
+                result, coalesced, ..
+            } => {
+                self.lookup = None;
+                self.resolved(result, coalesced, ctx, now);
+            }
         }
     }
 
-    /// The lookup ended: `dns_done`, then connect or fail.
+    /// The lookup ended: `dns_done`, then every address joins the race (or
+    /// the request fails when there is none).
     fn resolved(
         &mut self,
         result: Result<Vec<IpAddr>>,
@@ -137,11 +163,7 @@ impl Exchange {
                     error: None,
                 };
                 self.tr.emit(ctx, now, kind);
-                let addrs = ips
-                    .iter()
-                    .map(|ip| SocketAddr::new(*ip, self.port))
-                    .collect();
-                self.begin_connect(addrs, ctx, now);
+                self.feed_addresses(&ips, true, ctx, now);
             }
             other => {
                 let e = other.err().unwrap_or_else(|| {
@@ -158,86 +180,148 @@ impl Exchange {
                     error: Some(&e),
                 };
                 self.tr.emit(ctx, now, kind);
-                self.fail(e, ctx, now);
+                if matches!(self.state, State::Resolving | State::New) {
+                    self.fail(e, ctx, now);
+                }
             }
         }
     }
 
-    pub(super) fn begin_connect(
-        &mut self,
-        addrs: Vec<SocketAddr>,
-        ctx: &mut Ctx<'_>,
-        now: Instant,
-    ) {
-        self.state = State::Connecting(Connecting {
-            addrs,
-            next: 0,
-            current: None,
-            errors: Vec::new(),
-            deadline: now + ctx.config.connect_timeout,
-        });
-        self.next_attempt(ctx, now);
+    /// Addresses of both families at once; `complete` when no more will
+    /// come.
+    fn feed_addresses(&mut self, ips: &[IpAddr], complete: bool, ctx: &mut Ctx<'_>, now: Instant) {
+        let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6());
+        self.feed_family(Family::V6, &v6, ctx, now);
+        self.feed_family(Family::V4, &v4, ctx, now);
+        if complete {
+            if let State::Connecting(d) = &mut self.state {
+                d.schedule.resolution_done(now);
+            }
+            self.drive_dial(ctx, now);
+        }
     }
 
-    pub(super) fn next_attempt(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        let State::Connecting(c) = &mut self.state else {
+    /// One family's answer joins the race (starting it if needed).
+    fn feed_family(&mut self, family: Family, ips: &[IpAddr], ctx: &mut Ctx<'_>, now: Instant) {
+        if !matches!(
+            self.state,
+            State::Resolving | State::New | State::Connecting(_)
+        ) {
+            return;
+        }
+        let allowed = !matches!(
+            (ctx.config.ip_family, family),
+            (IpFamily::V4Only, Family::V6) | (IpFamily::V6Only, Family::V4)
+        );
+        if !matches!(self.state, State::Connecting(_)) {
+            let host = host_of(&self.uri);
+            let config = DialConfig {
+                resolution_delay: ctx.config.resolution_delay,
+                attempt_delay: ctx.config.happy_eyeballs_delay,
+                first_family_count: ctx.config.first_family_count,
+                prefer_v4: ctx.families.preferred(host, now) == Some(Family::V4),
+            };
+            let mut schedule = Schedule::new(config, 0);
+            // A family that is filtered out counts as answered and empty.
+            match ctx.config.ip_family {
+                IpFamily::V4Only => schedule.add_addresses(Family::V6, &[], now),
+                IpFamily::V6Only => schedule.add_addresses(Family::V4, &[], now),
+                IpFamily::Any => {}
+            }
+            self.state = State::Connecting(Box::new(Dialing {
+                schedule,
+                deadline: now + ctx.config.connect_timeout,
+                attempts: Vec::new(),
+            }));
+        }
+        let State::Connecting(d) = &mut self.state else {
             return;
         };
-        let Some(&addr) = c.addrs.get(c.next) else {
-            let errors = std::mem::take(&mut c.errors);
-            let err = Error::new(Phase::Connect, ErrorKind::ConnectFailed(errors));
-            self.fail(err, ctx, now);
+        let addrs: Vec<SocketAddr> = if allowed {
+            ips.iter()
+                .map(|ip| SocketAddr::new(*ip, self.port))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        d.schedule.add_addresses(family, &addrs, now);
+        self.drive_dial(ctx, now);
+    }
+
+    /// Carries out what the race decided: start and cancel attempts, and
+    /// fail when every address has failed.
+    pub(super) fn drive_dial(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let State::Connecting(d) = &mut self.state else {
             return;
         };
-        c.next += 1;
-        ctx.ids.attempt += 1;
-        let attempt = AttemptId(ctx.ids.attempt);
-        c.current = Some((attempt, addr));
-        self.actions.push(Action::Connect { attempt, addr });
-        self.tr.emit(
-            ctx,
-            now,
-            EventKind::ConnectStart {
+        let mut started = Vec::new();
+        let mut cancelled = Vec::new();
+        while let Some(action) = d.schedule.poll_action() {
+            match action {
+                DialAction::Start { attempt, addr } => {
+                    ctx.ids.attempt += 1;
+                    let global = AttemptId(ctx.ids.attempt);
+                    d.attempts.push((attempt, global, addr));
+                    started.push((global, addr));
+                }
+                DialAction::Cancel { attempt, addr } => {
+                    if let Some(&(_, global, _)) = d.attempts.iter().find(|(l, ..)| *l == attempt) {
+                        cancelled.push((global, addr));
+                    }
+                }
+            }
+        }
+        let failed = match d.schedule.outcome() {
+            Outcome::Failed(errors) => Some(errors.clone()),
+            _ => None,
+        };
+        for (attempt, addr) in cancelled {
+            self.actions.push(Action::CancelAttempt { attempt });
+            // As Go does, the loser's attempt ends with connect_done and a
+            // cancellation error; connect_cancelled then says why.
+            let err = std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "cancelled: another attempt connected first",
+            );
+            let network = Network::of(&addr);
+            let done = EventKind::ConnectDone {
+                attempt,
+                network,
+                addr,
+                error: Some(&err),
+            };
+            self.tr.emit(ctx, now, done);
+            let kind = EventKind::ConnectCancelled {
+                attempt,
+                network,
+                addr,
+            };
+            self.tr.emit(ctx, now, kind);
+        }
+        for (attempt, addr) in started {
+            self.actions.push(Action::Connect { attempt, addr });
+            let kind = EventKind::ConnectStart {
                 attempt,
                 network: Network::of(&addr),
                 addr,
-            },
-        );
+            };
+            self.tr.emit(ctx, now, kind);
+        }
+        if let Some(errors) = failed {
+            let err = Error::new(Phase::Connect, ErrorKind::ConnectFailed(errors));
+            self.fail(err, ctx, now);
+        }
     }
 
-    /// The attempt in progress, if `attempt` is it: ends it with
-    /// `connect_done` (keeping its error for the final report) and returns
-    /// its address.
-    pub(super) fn end_attempt(
-        &mut self,
-        attempt: AttemptId,
-        error: Option<std::io::Error>,
-        ctx: &mut Ctx<'_>,
-        now: Instant,
-    ) -> Option<SocketAddr> {
-        let State::Connecting(c) = &mut self.state else {
+    /// The race's local id for a client-wide attempt id.
+    fn local_attempt(&self, attempt: AttemptId) -> Option<(AttemptId, SocketAddr)> {
+        let State::Connecting(d) = &self.state else {
             return None;
         };
-        let (current, addr) = c.current?;
-        if current != attempt {
-            return None;
-        }
-        c.current = None;
-        let error = error.map(Arc::new);
-        if let Some(e) = &error {
-            c.errors.push(AttemptError {
-                addr,
-                error: e.clone(),
-            });
-        }
-        let kind = EventKind::ConnectDone {
-            attempt,
-            network: Network::of(&addr),
-            addr,
-            error: error.as_deref(),
-        };
-        self.tr.emit(ctx, now, kind);
-        Some(addr)
+        d.attempts
+            .iter()
+            .find(|(_, g, _)| *g == attempt)
+            .map(|(l, _, a)| (*l, *a))
     }
 
     /// An attempt connected; the runtime has made `sock` this exchange's.
@@ -249,10 +333,23 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
-        let Some(addr) = self.end_attempt(attempt, None, ctx, now) else {
+        let Some((local_id, addr)) = self.local_attempt(attempt) else {
             self.actions.push(Action::Close { sock });
             return;
         };
+        if let State::Connecting(d) = &mut self.state {
+            d.schedule.handle_connected(local_id, now);
+        }
+        let kind = EventKind::ConnectDone {
+            attempt,
+            network: Network::of(&addr),
+            addr,
+            error: None,
+        };
+        self.tr.emit(ctx, now, kind);
+        self.drive_dial(ctx, now);
+        ctx.families
+            .remember(host_of(&self.uri), Family::of(&addr), now);
         ctx.ids.conn += 1;
         let conn = Conn {
             id: ConnId(ctx.ids.conn),
@@ -270,10 +367,10 @@ impl Exchange {
             requests: 0,
             idle_since: None,
         };
-        self.attach(conn, false, Default::default(), ctx, now);
+        self.attach(conn, false, Duration::ZERO, ctx, now);
     }
 
-    /// An attempt failed.
+    /// An attempt failed: `connect_done` with its error; the race moves on.
     pub fn handle_connect_failed(
         &mut self,
         attempt: AttemptId,
@@ -281,16 +378,67 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
-        if self.end_attempt(attempt, Some(error), ctx, now).is_some() {
-            self.next_attempt(ctx, now);
+        let Some((local_id, addr)) = self.local_attempt(attempt) else {
+            return;
+        };
+        let kind = EventKind::ConnectDone {
+            attempt,
+            network: Network::of(&addr),
+            addr,
+            error: Some(&error),
+        };
+        self.tr.emit(ctx, now, kind);
+        if let State::Connecting(d) = &mut self.state {
+            d.schedule.handle_failed(local_id, error, now);
         }
+        self.drive_dial(ctx, now);
+    }
+
+    /// The connect deadline passed: every attempt still in flight ends
+    /// with a timeout, and the request fails listing every attempt.
+    pub(super) fn connect_timed_out(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let State::Connecting(d) = &mut self.state else {
+            return;
+        };
+        let in_flight: Vec<(AttemptId, SocketAddr)> = d
+            .schedule
+            .in_flight()
+            .iter()
+            .filter_map(|(l, _)| d.attempts.iter().find(|(x, ..)| x == l))
+            .map(|(_, g, a)| (*g, *a))
+            .collect();
+        let mut attempts = d.schedule.abandon();
+        while d.schedule.poll_action().is_some() {}
+        for (attempt, addr) in in_flight {
+            self.actions.push(Action::CancelAttempt { attempt });
+            let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+            let kind = EventKind::ConnectDone {
+                attempt,
+                network: Network::of(&addr),
+                addr,
+                error: Some(&timeout),
+            };
+            self.tr.emit(ctx, now, kind);
+            attempts.push(crate::error::AttemptError {
+                addr,
+                error: std::sync::Arc::new(timeout),
+            });
+        }
+        let err = Error::new(
+            Phase::Connect,
+            ErrorKind::ConnectTimeout {
+                limit: ctx.config.connect_timeout,
+                attempts,
+            },
+        );
+        self.fail(err, ctx, now);
     }
 
     pub(super) fn attach(
         &mut self,
         mut conn: Conn,
         reused: bool,
-        idle: std::time::Duration,
+        idle: Duration,
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {

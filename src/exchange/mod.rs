@@ -30,13 +30,14 @@ mod send;
 
 use crate::config::Config;
 use crate::conn::{Conn, RecvBuf, SockId};
+use crate::dial::{FamilyMemory, Schedule};
 use crate::dns::{QueryId, Resolver};
-use crate::error::{AttemptError, Error, ErrorKind, Phase, Result};
+use crate::error::{Error, ErrorKind, Phase, Result};
 use crate::h1::framing::{self};
 use crate::h1::{self, writer, BodyDecoder, ResponseHead};
 use crate::pool::Pool;
 use crate::send_body::SendBody;
-use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
+use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, Network, RequestId, Trace};
 
 /// Id counters shared by every exchange of a client.
 #[derive(Debug, Default)]
@@ -53,6 +54,7 @@ pub(crate) struct Ctx<'a> {
     pub client_trace: &'a mut Trace,
     pub ids: &'a mut Ids,
     pub spare_bufs: &'a mut Vec<Vec<u8>>,
+    pub families: &'a mut FamilyMemory,
 }
 
 impl Ctx<'_> {
@@ -171,20 +173,28 @@ pub(crate) enum BodyRead {
     End,
 }
 
+/// The Happy Eyeballs race of one request.
 #[derive(Debug)]
-struct Connecting {
-    addrs: Vec<SocketAddr>,
-    next: usize,
-    current: Option<(AttemptId, SocketAddr)>,
-    errors: Vec<AttemptError>,
+struct Dialing {
+    schedule: Schedule,
+    /// `Config::connect_timeout` from the first address.
     deadline: Instant,
+    /// (the race's id, the client-wide id, address) of every attempt.
+    attempts: Vec<(AttemptId, AttemptId, SocketAddr)>,
+}
+
+/// A lookup in flight and the addresses it has delivered so far.
+#[derive(Debug)]
+struct Lookup {
+    query: QueryId,
+    addrs: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug)]
 enum State {
     New,
-    Resolving { query: QueryId },
-    Connecting(Connecting),
+    Resolving,
+    Connecting(Box<Dialing>),
     Connected,
     Finished,
 }
@@ -245,6 +255,7 @@ pub(crate) struct Exchange {
 
     actions: Actions,
     new_query: Option<QueryId>,
+    lookup: Option<Lookup>,
     response: Option<ResponseHead>,
     trailers: Option<HeaderMap>,
     error: Option<Error>,
@@ -403,6 +414,7 @@ impl Exchange {
             must_close: None,
             actions: Actions::default(),
             new_query: None,
+            lookup: None,
             response: None,
             trailers: None,
             error: None,
@@ -428,7 +440,11 @@ impl Exchange {
     /// The earliest instant at which `handle_timeout` must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let connect = match &self.state {
-            State::Connecting(c) => Some(c.deadline),
+            State::Connecting(d) => Some(
+                d.schedule
+                    .poll_timeout()
+                    .map_or(d.deadline, |t| t.min(d.deadline)),
+            ),
             _ => None,
         };
         let expect = match self.sending {
@@ -567,23 +583,13 @@ impl Exchange {
 
     /// Time passed: the connect deadline or the 100-continue wait.
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        if let State::Connecting(c) = &mut self.state {
-            if now >= c.deadline {
-                if let Some((attempt, _)) = c.current {
-                    self.actions.push(Action::CancelAttempt { attempt });
-                    let timeout =
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
-                    self.end_attempt(attempt, Some(timeout), ctx, now);
-                }
-                let err = Error::new(
-                    Phase::Connect,
-                    ErrorKind::Timeout {
-                        limit: ctx.config.connect_timeout,
-                    },
-                );
-                self.fail(err, ctx, now);
+        if let State::Connecting(d) = &mut self.state {
+            if now >= d.deadline {
+                self.connect_timed_out(ctx, now);
                 return;
             }
+            d.schedule.handle_timeout(now);
+            self.drive_dial(ctx, now);
         }
         if let Sending::WaitContinue { until } = self.sending {
             if now >= until {
@@ -638,14 +644,26 @@ impl Exchange {
         if self.is_finished() {
             return;
         }
-        match &mut self.state {
-            State::Connecting(c) => {
-                if let Some((attempt, _)) = c.current.take() {
-                    self.actions.push(Action::CancelAttempt { attempt });
-                }
+        if let State::Connecting(d) = &mut self.state {
+            let in_flight: Vec<(AttemptId, SocketAddr)> = d
+                .schedule
+                .in_flight()
+                .iter()
+                .filter_map(|(l, _)| d.attempts.iter().find(|(x, ..)| x == l))
+                .map(|(_, g, a)| (*g, *a))
+                .collect();
+            d.schedule.abandon();
+            for (attempt, addr) in in_flight {
+                self.actions.push(Action::CancelAttempt { attempt });
+                let gone = std::io::Error::new(std::io::ErrorKind::Interrupted, "request ended");
+                let kind = EventKind::ConnectDone {
+                    attempt,
+                    network: Network::of(&addr),
+                    addr,
+                    error: Some(&gone),
+                };
+                self.tr.emit(ctx, now, kind);
             }
-            State::Resolving { query } => ctx.resolver.cancel(*query),
-            _ => {}
         }
         if self.head_begun && !matches!(self.sending, Sending::Done) {
             self.finish_sending(Some(&err), ctx, now);
@@ -713,6 +731,17 @@ impl Exchange {
     }
 
     fn finish(&mut self, error: Option<Error>, ctx: &mut Ctx<'_>, now: Instant) {
+        if let Some(lookup) = self.lookup.take() {
+            // The request ended before its lookup: dns_done still comes
+            // first, with what the lookup had found by then.
+            ctx.resolver.cancel(lookup.query);
+            let kind = EventKind::DnsDone {
+                addrs: &lookup.addrs,
+                coalesced: false,
+                error: error.as_ref().filter(|_| lookup.addrs.is_empty()),
+            };
+            self.tr.emit(ctx, now, kind);
+        }
         self.state = State::Finished;
         self.tr.emit(
             ctx,

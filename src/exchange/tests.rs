@@ -24,6 +24,7 @@ struct Net {
     client_trace: Trace,
     ids: Ids,
     spare: Vec<Vec<u8>>,
+    families: crate::dial::FamilyMemory,
     sent: Vec<u8>,
     actions: Vec<Action>,
     events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -38,6 +39,7 @@ macro_rules! ctx {
             client_trace: &mut $n.client_trace,
             ids: &mut $n.ids,
             spare_bufs: &mut $n.spare,
+            families: &mut $n.families,
         }
     };
 }
@@ -55,6 +57,7 @@ impl Net {
             client_trace: Trace::new(),
             ids: Ids::default(),
             spare: Vec::new(),
+            families: crate::dial::FamilyMemory::new(16, Duration::from_secs(600)),
             sent: Vec::new(),
             actions: Vec::new(),
             events: Default::default(),
@@ -241,7 +244,12 @@ fn connect_timeout_cancels_the_attempt() {
         .any(|a| matches!(a, Action::CancelAttempt { .. })));
     let err = ex.take_outcome().unwrap().unwrap_err();
     assert_eq!(err.phase(), Phase::Connect);
-    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }));
+    let ErrorKind::ConnectTimeout { limit, attempts } = err.kind() else {
+        panic!("{err}")
+    };
+    assert_eq!(*limit, Duration::from_secs(3));
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].error.kind(), std::io::ErrorKind::TimedOut);
     assert_eq!(
         net.names(),
         ["get_conn", "connect_start", "connect_done", "request_done"]

@@ -26,6 +26,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
 use crate::conn::SockId;
+use crate::dial::FamilyMemory;
 use crate::dns::{DnsSockId, Hosts, QueryId, Resolver, ResolverEvent, Transmit};
 use crate::error::{Error, Phase, Result};
 use crate::exchange::{Action, BodyRead, Ctx, Exchange, Ids};
@@ -120,6 +121,7 @@ pub(crate) struct Runtime {
     client_trace: Trace,
     ids: Ids,
     spare_bufs: Vec<Vec<u8>>,
+    families: FamilyMemory,
     next_req: u64,
     /// `Config::user_agent` as a shared value, cloned per request without
     /// copying.
@@ -135,6 +137,7 @@ macro_rules! ctx {
             client_trace: &mut $rt.client_trace,
             ids: &mut $rt.ids,
             spare_bufs: &mut $rt.spare_bufs,
+            families: &mut $rt.families,
         }
     };
 }
@@ -159,6 +162,7 @@ impl Runtime {
             http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ua.clone())).ok()
         });
         let dns_settings = config.dns_settings();
+        let families = FamilyMemory::new(config.family_memory_size, config.family_memory);
         Runtime {
             user_agent,
             pool: Pool::new(
@@ -185,6 +189,7 @@ impl Runtime {
             client_trace,
             ids: Ids::default(),
             spare_bufs: Vec::new(),
+            families,
             next_req: 0,
         }
     }

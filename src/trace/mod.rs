@@ -18,9 +18,14 @@
 //!    name (never for IP literals), with a `dns_query_start`/
 //!    `dns_query_done` pair between them for every query sent (none for
 //!    answers from the hosts file or the cache, or for a lookup that joined
-//!    one in flight, `coalesced`); then per connection attempt
-//!    `connect_start` and `connect_done` (several attempts when addresses
-//!    fail).
+//!    one in flight, `coalesced`). Then the Happy Eyeballs race (RFC 8305):
+//!    `connect_start` per attempt, each ended by one `connect_done` (with
+//!    the error for a failed attempt); an attempt that lost the race gets
+//!    `connect_done` with a cancellation error, as in Go, then
+//!    `connect_cancelled`. Because connecting starts as soon as the first
+//!    address family answers, `connect_start` may come before `dns_done`;
+//!    if the request ends before its lookup, `dns_done` still comes before
+//!    `request_done`.
 //! 3. `got_conn` — exactly once per resend, on a hit or after connecting.
 //! 4. `wrote_header_field` once per header name, in the order written, then
 //!    `wrote_headers` once.
