@@ -155,6 +155,14 @@ pub enum ErrorKind {
     },
     /// Every connection attempt failed; each attempt's own error is kept.
     ConnectFailed(Vec<AttemptError>),
+    /// The name has addresses, but none of the family the client may use
+    /// (`Config::ip_family`).
+    NoAddressOfFamily {
+        /// The host.
+        host: String,
+        /// The family allowed.
+        family: crate::config::IpFamily,
+    },
     /// The connect deadline passed; every attempt is listed with its own
     /// error (those still running with a timeout).
     ConnectTimeout {
@@ -253,9 +261,9 @@ impl Error {
             ErrorKind::ConnectionClosed | ErrorKind::BodyTruncated { .. } => {
                 io::ErrorKind::UnexpectedEof
             }
-            ErrorKind::HostNotFound { .. } | ErrorKind::NoAddresses { .. } => {
-                io::ErrorKind::NotFound
-            }
+            ErrorKind::HostNotFound { .. }
+            | ErrorKind::NoAddresses { .. }
+            | ErrorKind::NoAddressOfFamily { .. } => io::ErrorKind::NotFound,
             ErrorKind::DnsFailed { .. } => io::ErrorKind::TimedOut,
             ErrorKind::InvalidHostName { .. } => io::ErrorKind::InvalidInput,
             ErrorKind::Cancelled => io::ErrorKind::Interrupted,
@@ -309,6 +317,14 @@ impl fmt::Display for ErrorKind {
                     write!(f, "{sep}{} ({})", a.addr, a.error)?;
                 }
                 Ok(())
+            }
+            ErrorKind::NoAddressOfFamily { host, family } => {
+                let fam = match family {
+                    crate::config::IpFamily::V4Only => "IPv4",
+                    crate::config::IpFamily::V6Only => "IPv6",
+                    crate::config::IpFamily::Any => "any",
+                };
+                write!(f, "host {host:?} has no {fam} address")
             }
             ErrorKind::ConnectTimeout { limit, attempts } => {
                 write!(f, "could not connect within {limit:?}")?;

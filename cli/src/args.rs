@@ -44,6 +44,12 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+    -4, --ipv4               Connect to IPv4 addresses only
+    -6, --ipv6               Connect to IPv6 addresses only
+        --happy-eyeballs-timeout-ms MS
+                             Start the next connection attempt after MS
+                             milliseconds without success (default 250,
+                             at least 10)
         --dns-servers LIST   Ask these DNS servers (ADDR[:PORT], [V6]:PORT;
                              comma-separated) instead of resolv.conf's
         --resolve H:P:ADDRS  Use ADDRS (comma-separated, [V6] allowed) for
@@ -156,6 +162,10 @@ pub struct Options {
     pub events: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `-4` / `-6`.
+    pub ip_family: Option<roundtrip::IpFamily>,
+    /// `--happy-eyeballs-timeout-ms`.
+    pub happy_eyeballs_ms: Option<u64>,
     /// `--resolve`, in order.
     pub resolve: Vec<(String, u16, Vec<IpAddr>)>,
 }
@@ -213,6 +223,9 @@ enum Opt {
     Events,
     DnsServers,
     Resolve,
+    Ipv4,
+    Ipv6,
+    HappyEyeballs,
     Help,
     Version,
 }
@@ -230,6 +243,8 @@ impl Opt {
             'S' => Opt::ShowError,
             'Z' => Opt::Parallel,
             'h' => Opt::Help,
+            '4' => Opt::Ipv4,
+            '6' => Opt::Ipv6,
             'V' => Opt::Version,
             _ => return None,
         })
@@ -251,6 +266,9 @@ impl Opt {
             "events" => Opt::Events,
             "dns-servers" => Opt::DnsServers,
             "resolve" => Opt::Resolve,
+            "ipv4" => Opt::Ipv4,
+            "ipv6" => Opt::Ipv6,
+            "happy-eyeballs-timeout-ms" => Opt::HappyEyeballs,
             "help" => Opt::Help,
             "version" => Opt::Version,
             _ => return None,
@@ -268,6 +286,7 @@ impl Opt {
                 | Opt::Output
                 | Opt::DnsServers
                 | Opt::Resolve
+                | Opt::HappyEyeballs
         )
     }
 }
@@ -409,6 +428,17 @@ fn apply(
         Opt::Events => opts.events = true,
         Opt::DnsServers => opts.dns_servers = Some(parse_dns_servers(utf8(spelled, &value)?)?),
         Opt::Resolve => opts.resolve.push(parse_resolve(utf8(spelled, &value)?)?),
+        Opt::Ipv4 => opts.ip_family = Some(roundtrip::IpFamily::V4Only),
+        Opt::Ipv6 => opts.ip_family = Some(roundtrip::IpFamily::V6Only),
+        Opt::HappyEyeballs => {
+            let v = utf8(spelled, &value)?;
+            match v.parse::<u64>() {
+                Ok(ms) => opts.happy_eyeballs_ms = Some(ms),
+                Err(_) => {
+                    return usage(format!("{spelled}: {v:?} is not a number of milliseconds"))
+                }
+            }
+        }
         Opt::Help => *help = true,
         Opt::Version => *version = true,
     }
@@ -800,5 +830,17 @@ mod tests {
         ] {
             assert!(err(&["--resolve", bad, "u"]).contains("--resolve"), "{bad}");
         }
+    }
+
+    #[test]
+    fn family_and_happy_eyeballs_flags() {
+        let o = fetch(&["-4", "--happy-eyeballs-timeout-ms", "100", "u"]);
+        assert_eq!(o.ip_family, Some(roundtrip::IpFamily::V4Only));
+        assert_eq!(o.happy_eyeballs_ms, Some(100));
+        assert_eq!(
+            fetch(&["--ipv6", "u"]).ip_family,
+            Some(roundtrip::IpFamily::V6Only)
+        );
+        assert!(err(&["--happy-eyeballs-timeout-ms", "soon", "u"]).contains("milliseconds"));
     }
 }

@@ -41,7 +41,9 @@ impl Failure {
                 ErrorKind::HostNotFound { .. }
                 | ErrorKind::NoAddresses { .. }
                 | ErrorKind::DnsFailed { .. }
-                | ErrorKind::InvalidHostName { .. } => 6,
+                | ErrorKind::InvalidHostName { .. }
+                | ErrorKind::NoAddressOfFamily { .. } => 6,
+                ErrorKind::ConnectTimeout { .. } => 28,
                 ErrorKind::ConnectFailed(_) => 7,
                 ErrorKind::BodyTruncated { .. } => 18,
                 ErrorKind::Timeout { .. } => 28,
@@ -94,6 +96,12 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
             c.dns_servers = Some(servers.clone());
         }
         c.resolve.extend(opts.resolve.iter().cloned());
+        if let Some(family) = opts.ip_family {
+            c.ip_family = family;
+        }
+        if let Some(ms) = opts.happy_eyeballs_ms {
+            c.happy_eyeballs_delay = std::time::Duration::from_millis(ms);
+        }
     });
     if opts.removes_header(&USER_AGENT) {
         builder = builder.configure(|c| c.user_agent = None);

@@ -596,3 +596,26 @@ fn bad_dns_flags_are_usage_errors() {
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     }
 }
+
+#[test]
+fn ipv6_only_refuses_an_ipv4_host_and_ipv4_only_reaches_it() {
+    let server = serve_text("v4\n");
+    let port = server.addr.port();
+    let url = format!("http://dual.test:{port}/");
+    let pin = format!("dual.test:{port}:127.0.0.1");
+    let r = run(&["--events", "-6", "--resolve", &pin, &url]);
+    assert_ne!(
+        r.code,
+        Some(0),
+        "-6 must not use the IPv4 address: {}",
+        r.stdout()
+    );
+    assert!(
+        events(&r.stderr, "connect_start").is_empty(),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--events", "-4", "--resolve", &pin, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "v4\n");
+}

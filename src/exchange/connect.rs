@@ -308,7 +308,16 @@ impl Exchange {
             self.tr.emit(ctx, now, kind);
         }
         if let Some(errors) = failed {
-            let err = Error::new(Phase::Connect, ErrorKind::ConnectFailed(errors));
+            let kind = if errors.is_empty() {
+                // Every address was filtered out by Config::ip_family.
+                ErrorKind::NoAddressOfFamily {
+                    host: host_of(&self.uri).to_owned(),
+                    family: ctx.config.ip_family,
+                }
+            } else {
+                ErrorKind::ConnectFailed(errors)
+            };
+            let err = Error::new(Phase::Connect, kind);
             self.fail(err, ctx, now);
         }
     }
