@@ -59,6 +59,20 @@ pub struct Config {
     pub family_memory: Duration,
     /// Hosts remembered for `family_memory`. Default 256.
     pub family_memory_size: usize,
+    /// Trust the Mozilla root store bundled by webpki-roots. Default true;
+    /// false trusts only `tls_ca_files`.
+    pub tls_builtin_roots: bool,
+    /// PEM files of extra CA certificates to trust. Default none.
+    pub tls_ca_files: Vec<PathBuf>,
+    /// A client certificate chain and its private key (PEM files), for
+    /// servers that ask for one (mutual TLS). Default none.
+    pub tls_client_cert: Option<(PathBuf, PathBuf)>,
+    /// DANGER: accept any server certificate (still checking handshake
+    /// signatures). For tests and debugging only, never the default
+    /// (curl's `-k`).
+    pub tls_danger_accept_invalid_certs: bool,
+    /// Limit on the TLS handshake. Default 10 s (Go's).
+    pub tls_handshake_timeout: Duration,
     /// Limit on establishing a connection (all attempts). Default 30 s.
     pub connect_timeout: Duration,
     /// How long to wait for `100 Continue` before sending the body anyway.
@@ -158,6 +172,11 @@ impl Default for Config {
             first_family_count: 1,
             family_memory: Duration::from_secs(600),
             family_memory_size: 256,
+            tls_builtin_roots: true,
+            tls_ca_files: Vec::new(),
+            tls_client_cert: None,
+            tls_danger_accept_invalid_certs: false,
+            tls_handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
             expect_continue_timeout: Duration::from_secs(1),
             user_agent: Some(concat!("roundtrip/", env!("CARGO_PKG_VERSION")).to_owned()),

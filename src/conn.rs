@@ -22,6 +22,8 @@ pub struct SockId(pub usize);
 pub enum Scheme {
     /// `http://`
     Http,
+    /// `https://`: the connection carries TLS.
+    Https,
 }
 
 /// What a connection can be reused for: scheme, host and port.
@@ -194,6 +196,42 @@ pub struct Conn {
     pub requests: u32,
     /// When it became idle, while in the pool.
     pub idle_since: Option<Instant>,
+    /// TLS state, for `https`.
+    pub tls: Option<Box<crate::tls::Tls>>,
+    /// Ciphertext read but not yet taken by TLS.
+    pub cipher_in: Vec<u8>,
+    /// Bytes of `cipher_in` in use.
+    pub cipher_len: usize,
+    /// TLS holds decrypted bytes the receive buffer had no room for.
+    pub tls_backlog: bool,
+}
+
+impl Conn {
+    /// A fresh connection record.
+    pub fn new(
+        id: ConnId,
+        sock: SockId,
+        key: PoolKey,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Conn {
+        Conn {
+            id,
+            sock,
+            key,
+            local,
+            remote,
+            recv: RecvBuf::default(),
+            send: Vec::new(),
+            sent: 0,
+            requests: 0,
+            idle_since: None,
+            tls: None,
+            cipher_in: Vec::new(),
+            cipher_len: 0,
+            tls_backlog: false,
+        }
+    }
 }
 
 #[cfg(test)]

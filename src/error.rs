@@ -26,6 +26,8 @@ pub enum Phase {
     Dns,
     /// Opening the TCP connection.
     Connect,
+    /// The TLS handshake (and TLS records afterwards).
+    Tls,
     /// Writing the request head or body.
     WriteRequest,
     /// Waiting for and parsing the response head (including 1xx heads).
@@ -41,6 +43,7 @@ impl Phase {
             Phase::Request => "request",
             Phase::Dns => "dns",
             Phase::Connect => "connect",
+            Phase::Tls => "tls",
             Phase::WriteRequest => "write_request",
             Phase::ReadResponseHead => "read_response_head",
             Phase::ReadResponseBody => "read_response_body",
@@ -99,6 +102,53 @@ pub struct DnsAttempt {
     pub transport: &'static str,
     /// What it said, or why there was no answer.
     pub error: String,
+}
+
+/// Why TLS failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The server's certificate has expired.
+    CertificateExpired,
+    /// The server's certificate is not valid yet.
+    CertificateNotYetValid,
+    /// The certificate is not for this host (name or IP address).
+    WrongHost,
+    /// The certificate does not chain to a trusted root.
+    UnknownIssuer,
+    /// Another certificate problem.
+    BadCertificate(String),
+    /// The server sent a fatal alert (named).
+    AlertReceived(String),
+    /// The server closed the connection during the handshake.
+    ClosedDuringHandshake,
+    /// The stream ended without `close_notify` where that matters.
+    MissingCloseNotify,
+    /// Another protocol failure.
+    Protocol(String),
+    /// The TLS configuration could not be built (bad PEM file, …).
+    Config(String),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::CertificateExpired => f.write_str("certificate expired"),
+            TlsError::CertificateNotYetValid => f.write_str("certificate not valid yet"),
+            TlsError::WrongHost => f.write_str("certificate is not valid for this host"),
+            TlsError::UnknownIssuer => f.write_str("certificate issuer is not trusted"),
+            TlsError::BadCertificate(w) => write!(f, "bad certificate: {w}"),
+            TlsError::AlertReceived(a) => write!(f, "server sent alert {a}"),
+            TlsError::ClosedDuringHandshake => {
+                f.write_str("connection closed during the handshake")
+            }
+            TlsError::MissingCloseNotify => {
+                f.write_str("connection closed without close_notify (possible truncation)")
+            }
+            TlsError::Protocol(w) => write!(f, "protocol error: {w}"),
+            TlsError::Config(w) => write!(f, "configuration: {w}"),
+        }
+    }
 }
 
 /// What exactly went wrong.
@@ -171,6 +221,8 @@ pub enum ErrorKind {
         /// Every attempt, in the order they ended.
         attempts: Vec<AttemptError>,
     },
+    /// TLS failed.
+    Tls(TlsError),
     /// An IO error on an established connection.
     Io(Arc<io::Error>),
     /// The server closed the connection before a complete response head.
@@ -334,6 +386,7 @@ impl fmt::Display for ErrorKind {
                 }
                 Ok(())
             }
+            ErrorKind::Tls(e) => write!(f, "{e}"),
             ErrorKind::Io(e) => write!(f, "{e}"),
             ErrorKind::ConnectionClosed => {
                 f.write_str("connection closed before a complete response head")

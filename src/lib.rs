@@ -57,11 +57,12 @@ pub mod h1;
 pub mod pool;
 mod runtime;
 mod send_body;
+pub mod tls;
 pub mod trace;
 
 pub use client::{Batch, Body, Client, ClientBuilder};
 pub use config::{Config, IpFamily};
-pub use error::{AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result};
+pub use error::{AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result, TlsError};
 pub use send_body::SendBody;
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 

@@ -126,25 +126,17 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::{PoolKey, RecvBuf, SockId};
+    use crate::conn::{PoolKey, SockId};
 
     fn conn(id: u64, host: &str) -> Conn {
-        Conn {
-            id: ConnId(id),
-            sock: SockId(id as usize),
-            key: PoolKey {
-                scheme: Scheme::Http,
-                host: host.into(),
-                port: 80,
-            },
-            local: "127.0.0.1:1".parse().unwrap(),
-            remote: "127.0.0.1:80".parse().unwrap(),
-            recv: RecvBuf::default(),
-            send: Vec::new(),
-            sent: 0,
-            requests: 1,
-            idle_since: None,
-        }
+        let key = PoolKey {
+            scheme: Scheme::Http,
+            host: host.into(),
+            port: 80,
+        };
+        let local = "127.0.0.1:1".parse().unwrap();
+        let remote = "127.0.0.1:80".parse().unwrap();
+        Conn::new(ConnId(id), SockId(id as usize), key, local, remote)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{host_of, Action, Ctx, Dialing, Exchange, Lookup, State};
 use crate::config::IpFamily;
-use crate::conn::{Conn, PoolKey, RecvBuf, Scheme, SockId};
+use crate::conn::{Conn, PoolKey, Scheme, SockId};
 use crate::dial::{DialAction, DialConfig, Family, Outcome, Schedule};
 use crate::dns::{QType, QueryOutcome, ResolverEvent};
 use crate::error::{Error, ErrorKind, Phase, Result};
@@ -38,7 +38,7 @@ impl Exchange {
         if self.tr.resend == 0 {
             if let Some(conn) = ctx
                 .pool
-                .checkout(Scheme::Http, host_of(&self.uri), self.port, now)
+                .checkout(self.scheme, host_of(&self.uri), self.port, now)
             {
                 let idle = conn
                     .idle_since
@@ -360,22 +360,16 @@ impl Exchange {
         ctx.families
             .remember(host_of(&self.uri), Family::of(&addr), now);
         ctx.ids.conn += 1;
-        let conn = Conn {
-            id: ConnId(ctx.ids.conn),
-            sock,
-            key: PoolKey {
-                scheme: Scheme::Http,
-                host: host_of(&self.uri).to_ascii_lowercase(),
-                port: self.port,
-            },
-            local,
-            remote: addr,
-            recv: RecvBuf::default(),
-            send: Vec::new(),
-            sent: 0,
-            requests: 0,
-            idle_since: None,
+        let key = PoolKey {
+            scheme: self.scheme,
+            host: host_of(&self.uri).to_ascii_lowercase(),
+            port: self.port,
         };
+        let conn = Conn::new(ConnId(ctx.ids.conn), sock, key, local, addr);
+        if self.scheme == Scheme::Https {
+            self.start_tls(conn, ctx, now);
+            return;
+        }
         self.attach(conn, false, Duration::ZERO, ctx, now);
     }
 

@@ -26,10 +26,11 @@ use http::{HeaderMap, HeaderValue, Method};
 
 mod connect;
 mod recv;
+mod secure;
 mod send;
 
 use crate::config::Config;
-use crate::conn::{Conn, RecvBuf, SockId};
+use crate::conn::{Conn, RecvBuf, Scheme, SockId};
 use crate::dial::{FamilyMemory, Schedule};
 use crate::dns::{QueryId, Resolver};
 use crate::error::{Error, ErrorKind, Phase, Result};
@@ -55,6 +56,7 @@ pub(crate) struct Ctx<'a> {
     pub ids: &'a mut Ids,
     pub spare_bufs: &'a mut Vec<Vec<u8>>,
     pub families: &'a mut FamilyMemory,
+    pub tls: &'a mut crate::tls::TlsSetup,
 }
 
 impl Ctx<'_> {
@@ -95,6 +97,9 @@ pub(crate) enum Action {
     Attach { sock: SockId },
     /// The socket went back to the pool as idle connection `conn`.
     Pooled { sock: SockId, conn: ConnId },
+    /// Write these last bytes (a TLS close_notify), best effort, before the
+    /// `Close` that follows.
+    Farewell { sock: SockId, bytes: Vec<u8> },
     /// Close the socket.
     Close { sock: SockId },
 }
@@ -133,7 +138,7 @@ impl Tracer {
 /// pending, and a heap queue would cost an allocation per request.
 #[derive(Debug, Default)]
 struct Actions {
-    slots: [Option<Action>; 6],
+    slots: [Option<Action>; 8],
     head: usize,
     len: usize,
 }
@@ -195,6 +200,10 @@ enum State {
     New,
     Resolving,
     Connecting(Box<Dialing>),
+    /// TCP is up; the TLS handshake runs until the deadline.
+    Handshaking {
+        deadline: Instant,
+    },
     Connected,
     Finished,
 }
@@ -227,6 +236,7 @@ pub(crate) struct Exchange {
 
     method: Method,
     uri: Uri,
+    scheme: Scheme,
     port: u16,
     headers: HeaderMap,
     /// The caller's `Host` value, written instead of the URI's authority.
@@ -256,6 +266,10 @@ pub(crate) struct Exchange {
     actions: Actions,
     new_query: Option<QueryId>,
     lookup: Option<Lookup>,
+    /// The TLS stream ended: `Some(true)` with close_notify.
+    tls_closed: Option<bool>,
+    /// How the final response's body is framed.
+    body_framing: Option<crate::h1::BodyFraming>,
     response: Option<ResponseHead>,
     trailers: Option<HeaderMap>,
     error: Option<Error>,
@@ -301,15 +315,16 @@ impl Exchange {
         user_agent: Option<&HeaderValue>,
     ) -> Result<Exchange> {
         let uri = &parts.uri;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::Http,
+            Some("https") => Scheme::Https,
             Some(other) => return Err(request_error(ErrorKind::UnsupportedScheme(other.into()))),
             None => {
                 return Err(request_error(ErrorKind::InvalidUri(format!(
                     "{uri} is not absolute (no scheme)"
                 ))))
             }
-        }
+        };
         let Some(authority) = uri.authority() else {
             return Err(request_error(ErrorKind::InvalidUri(format!(
                 "{uri} has no host"
@@ -325,7 +340,11 @@ impl Exchange {
                 "{uri} has no host"
             ))));
         }
-        let port = authority.port_u16().unwrap_or(80);
+        let default_port = match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        };
+        let port = authority.port_u16().unwrap_or(default_port);
         let mut headers = parts.headers;
         writer::validate_request(&parts.method, target_of(uri), &headers)?;
         let host_header = headers.remove(HOST);
@@ -391,6 +410,7 @@ impl Exchange {
             },
             method: parts.method,
             uri: parts.uri,
+            scheme,
             port,
             headers,
             host_header,
@@ -415,6 +435,8 @@ impl Exchange {
             actions: Actions::default(),
             new_query: None,
             lookup: None,
+            tls_closed: None,
+            body_framing: None,
             response: None,
             trailers: None,
             error: None,
@@ -445,6 +467,7 @@ impl Exchange {
                     .poll_timeout()
                     .map_or(d.deadline, |t| t.min(d.deadline)),
             ),
+            State::Handshaking { deadline } => Some(*deadline),
             _ => None,
         };
         let expect = match self.sending {
@@ -464,7 +487,10 @@ impl Exchange {
 
     /// Bytes waiting to be written: queued head/chunk bytes, then in-memory
     /// body bytes (written together with one vectored write).
-    pub fn pending_send(&self) -> Option<(SockId, &[u8], &[u8])> {
+    pub fn pending_send(&mut self) -> Option<(SockId, &[u8], &[u8])> {
+        if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
+            return self.tls_pending_send();
+        }
         let conn = self.conn.as_ref()?;
         let head = &conn.send[conn.sent..];
         let body = match (&self.body_bytes, &self.sending) {
@@ -481,6 +507,9 @@ impl Exchange {
     /// Where to read into, while the response still needs bytes and the
     /// receive buffer has room (back-pressure otherwise).
     pub fn recv_space(&mut self, ctx: &mut Ctx<'_>) -> Option<(SockId, &mut [u8])> {
+        if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
+            return self.tls_recv_space(ctx);
+        }
         if !matches!(self.receiving, Receiving::Head | Receiving::Body(_)) {
             return None;
         }
@@ -583,6 +612,18 @@ impl Exchange {
 
     /// Time passed: the connect deadline or the 100-continue wait.
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if let State::Handshaking { deadline } = self.state {
+            if now >= deadline {
+                let err = Error::new(
+                    Phase::Tls,
+                    ErrorKind::Timeout {
+                        limit: ctx.config.tls_handshake_timeout,
+                    },
+                );
+                self.fail(err, ctx, now);
+                return;
+            }
+        }
         if let State::Connecting(d) = &mut self.state {
             if now >= d.deadline {
                 self.connect_timed_out(ctx, now);
@@ -643,6 +684,14 @@ impl Exchange {
     ) {
         if self.is_finished() {
             return;
+        }
+        if let State::Handshaking { .. } = self.state {
+            self.state = State::Connected;
+            let kind = EventKind::TlsHandshakeDone {
+                info: None,
+                error: Some(&err),
+            };
+            self.tr.emit(ctx, now, kind);
         }
         if let State::Connecting(d) = &mut self.state {
             let in_flight: Vec<(AttemptId, SocketAddr)> = d
@@ -710,6 +759,12 @@ impl Exchange {
             return;
         }
         let r = refused.unwrap_or(CloseReason::Error);
+        if let Some(tls) = conn.tls.as_mut() {
+            let bytes = tls.close_notify();
+            if !bytes.is_empty() {
+                self.actions.push(Action::Farewell { sock, bytes });
+            }
+        }
         conn.recv.clear();
         ctx.recycle(&mut conn.recv);
         self.actions.push(Action::Close { sock });

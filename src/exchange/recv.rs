@@ -16,6 +16,10 @@ use crate::trace::{CloseReason, EventKind};
 impl Exchange {
     /// The runtime read `n` bytes into [`recv_space`](Self::recv_space).
     pub fn handle_read(&mut self, n: usize, ctx: &mut Ctx<'_>, now: Instant) {
+        if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
+            self.tls_read(n, ctx, now);
+            return;
+        }
         if let Some(conn) = self.conn.as_mut() {
             conn.recv.filled(n);
         }
@@ -140,6 +144,7 @@ impl Exchange {
             max_trailer_size: ctx.config.max_trailer_size,
             max_trailer_fields: ctx.config.max_headers,
         };
+        self.body_framing = Some(framing.body);
         let decoder = BodyDecoder::new(framing.body, limits);
         self.response = Some(head);
         self.head_produced = true;
@@ -161,6 +166,15 @@ impl Exchange {
 
     /// The connection reached EOF.
     pub fn handle_eof(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
+            self.tls_eof(ctx, now);
+        } else {
+            self.plain_eof(ctx, now);
+        }
+    }
+
+    /// The byte stream under HTTP ended (TCP EOF, or TLS close).
+    pub(super) fn plain_eof(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         match &mut self.receiving {
             Receiving::Head => {
                 let err = Error::new(Phase::ReadResponseHead, ErrorKind::ConnectionClosed);
@@ -243,7 +257,8 @@ impl Exchange {
                 let n = avail.len().min(out.len());
                 out[..n].copy_from_slice(&avail[..n]);
                 conn.recv.take_body(n);
-                if conn.recv.body().is_empty() {
+                self.tls_resume(ctx, now);
+                if self.conn.as_ref().is_none_or(|c| c.recv.body().is_empty()) {
                     self.try_finish(ctx, now);
                 }
                 return Ok(BodyRead::Data(n));

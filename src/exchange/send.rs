@@ -124,6 +124,11 @@ impl Exchange {
         if n > 0 {
             self.wrote_any = true;
         }
+        if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
+            self.tls_written(n);
+            self.after_send_progress(ctx, now);
+            return;
+        }
         if let Some(conn) = self.conn.as_mut() {
             let head = (conn.send.len() - conn.sent).min(n);
             conn.sent += head;

@@ -25,6 +25,7 @@ struct Net {
     ids: Ids,
     spare: Vec<Vec<u8>>,
     families: crate::dial::FamilyMemory,
+    tls: crate::tls::TlsSetup,
     sent: Vec<u8>,
     actions: Vec<Action>,
     events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -40,6 +41,7 @@ macro_rules! ctx {
             ids: &mut $n.ids,
             spare_bufs: &mut $n.spare,
             families: &mut $n.families,
+            tls: &mut $n.tls,
         }
     };
 }
@@ -58,6 +60,7 @@ impl Net {
             ids: Ids::default(),
             spare: Vec::new(),
             families: crate::dial::FamilyMemory::new(16, Duration::from_secs(600)),
+            tls: crate::tls::TlsSetup::default(),
             sent: Vec::new(),
             actions: Vec::new(),
             events: Default::default(),

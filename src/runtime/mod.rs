@@ -122,6 +122,7 @@ pub(crate) struct Runtime {
     ids: Ids,
     spare_bufs: Vec<Vec<u8>>,
     families: FamilyMemory,
+    tls: crate::tls::TlsSetup,
     next_req: u64,
     /// `Config::user_agent` as a shared value, cloned per request without
     /// copying.
@@ -138,6 +139,7 @@ macro_rules! ctx {
             ids: &mut $rt.ids,
             spare_bufs: &mut $rt.spare_bufs,
             families: &mut $rt.families,
+            tls: &mut $rt.tls,
         }
     };
 }
@@ -190,6 +192,7 @@ impl Runtime {
             ids: Ids::default(),
             spare_bufs: Vec::new(),
             families,
+            tls: crate::tls::TlsSetup::default(),
             next_req: 0,
         }
     }
@@ -487,6 +490,12 @@ impl Runtime {
 
     fn close_pool_dropped(&mut self, now: Instant) {
         while let Some((mut conn, reason)) = self.pool.poll_closed() {
+            if let Some(tls) = conn.tls.as_mut() {
+                let bytes = tls.close_notify();
+                if let Some(Some(s)) = self.socks.get_mut(conn.sock.0) {
+                    let _ = s.stream.write(&bytes);
+                }
+            }
             self.close_sock(conn.sock.0);
             let mut ctx = ctx!(self);
             ctx.recycle(&mut conn.recv);
@@ -637,6 +646,12 @@ impl Runtime {
                 }
                 if probe {
                     self.probe_idle(sock.0, conn, now);
+                }
+            }
+            Action::Farewell { sock, bytes } => {
+                if let Some(Some(s)) = self.socks.get_mut(sock.0) {
+                    // One try: a peer that does not read gets no more.
+                    let _ = s.stream.write(&bytes);
                 }
             }
             Action::Close { sock } => self.close_sock(sock.0),

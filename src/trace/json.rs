@@ -171,7 +171,31 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             string(out, &addr.to_string());
             opt_error(out, error.map(|e| e as _));
         }
-        EventKind::TlsHandshakeDone { error } => opt_error(out, error.map(|e| e as _)),
+        EventKind::TlsHandshakeDone { info, error } => {
+            if let Some(i) = info {
+                key(out, "version");
+                string(out, i.version);
+                key(out, "cipher_suite");
+                string(out, i.cipher_suite);
+                key(out, "alpn");
+                match &i.alpn {
+                    Some(a) => string(out, a),
+                    None => out.push_str("null"),
+                }
+                key(out, "sni");
+                match &i.sni {
+                    Some(a) => string(out, a),
+                    None => out.push_str("null"),
+                }
+                let _ = write!(
+                    out,
+                    ",\"resumed\":{},\"peer_certificates\":{}",
+                    i.resumed,
+                    i.peer_certificates.len()
+                );
+            }
+            opt_error(out, error.map(|e| e as _));
+        }
         EventKind::GotConn {
             conn,
             reused,

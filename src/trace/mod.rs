@@ -276,6 +276,8 @@ pub enum EventKind<'a> {
     TlsHandshakeStart,
     /// A TLS handshake ended.
     TlsHandshakeDone {
+        /// What it agreed on, when it succeeded.
+        info: Option<&'a crate::tls::TlsInfo>,
         /// Why it failed, if it did.
         error: Option<&'a Error>,
     },
@@ -495,8 +497,8 @@ impl Trace {
         on_connect_done => ConnectDone { attempt, network, addr, error } (AttemptId, Network, SocketAddr, Option<&std::io::Error>);
         /// `tls_handshake_start`.
         on_tls_handshake_start => TlsHandshakeStart {} ();
-        /// `tls_handshake_done`: error.
-        on_tls_handshake_done => TlsHandshakeDone { error } (Option<&Error>);
+        /// `tls_handshake_done`: what was agreed, or the error.
+        on_tls_handshake_done => TlsHandshakeDone { info, error } (Option<&crate::tls::TlsInfo>, Option<&Error>);
         /// `got_conn`: connection, reused, was_idle, idle_time, local and remote address.
         on_got_conn => GotConn { conn, reused, was_idle, idle_time, local_addr, remote_addr } (ConnId, bool, bool, Duration, SocketAddr, SocketAddr);
         /// `wrote_header_field`: name and values.

@@ -698,3 +698,6 @@ pub mod lo {
             .build()
     }
 }
+
+/// Certificates and a rustls server for HTTPS tests.
+pub mod tls;

@@ -1,0 +1,339 @@
+//! TLS for `https://` (RFC 8446, RFC 5246 via rustls with the ring
+//! provider), driven without IO: ciphertext in, plaintext out, plaintext
+//! in, ciphertext out — the shape of rustls's `read_tls` /
+//! `process_new_packets` / `write_tls`, with the socket left to the runtime.
+//!
+//! One rustls `ClientConfig` per client, so session tickets are shared and a
+//! second connection to a host resumes. SNI is sent for names, never for IP
+//! literals (RFC 6066 §3), whose certificates are checked against IP SANs.
+//! ALPN offers `http/1.1` (RFC 7301). `close_notify` is sent on close, and
+//! an EOF without one is reported so that a close-delimited body cut short
+//! is an error (RFC 8446 §6.1).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Phase, Result, TlsError};
+
+/// What a finished handshake agreed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `"TLSv1.3"` or `"TLSv1.2"`.
+    pub version: &'static str,
+    /// The cipher suite's IANA name.
+    pub cipher_suite: &'static str,
+    /// The ALPN protocol agreed, if any.
+    pub alpn: Option<String>,
+    /// The server name sent in SNI (`None` for IP literals).
+    pub sni: Option<String>,
+    /// True when the session was resumed (no full handshake).
+    pub resumed: bool,
+    /// The server's certificate chain, leaf first, DER.
+    pub peer_certificates: Vec<Vec<u8>>,
+}
+
+/// Builds the client-wide rustls configuration from [`Config`].
+pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
+    let setup = |why: String| Error::new(Phase::Tls, ErrorKind::Tls(TlsError::Config(why)));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(e.to_string()))?;
+    let builder = if config.tls_danger_accept_invalid_certs {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+    } else {
+        let mut roots = RootCertStore::empty();
+        if config.tls_builtin_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for path in &config.tls_ca_files {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| setup(format!("reading {}: {e}", path.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| setup(format!("reading {}: {e}", path.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| setup(format!("CA in {}: {e}", path.display())))?;
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    let mut tls = match &config.tls_client_cert {
+        Some((cert_path, key_path)) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
+                .and_then(|it| it.collect())
+                .map_err(|e| setup(format!("reading {}: {e}", cert_path.display())))?;
+            let key = PrivateKeyDer::from_pem_file(key_path)
+                .map_err(|e| setup(format!("reading {}: {e}", key_path.display())))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| setup(format!("client certificate: {e}")))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(tls))
+}
+
+/// `Config::tls_danger_accept_invalid_certs`: signatures are still checked
+/// (so the handshake is real), the certificate is not.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Maps rustls's error to ours, keeping the cause precise.
+pub fn tls_error(e: rustls::Error) -> Error {
+    use rustls::CertificateError as C;
+    let kind = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => TlsError::CertificateExpired,
+            C::NotValidYet | C::NotValidYetContext { .. } => TlsError::CertificateNotYetValid,
+            C::NotValidForName | C::NotValidForNameContext { .. } => TlsError::WrongHost,
+            C::UnknownIssuer => TlsError::UnknownIssuer,
+            other => TlsError::BadCertificate(format!("{other:?}")),
+        },
+        rustls::Error::AlertReceived(alert) => TlsError::AlertReceived(format!("{alert:?}")),
+        rustls::Error::NoCertificatesPresented => {
+            TlsError::BadCertificate("the server sent no certificate".into())
+        }
+        other => TlsError::Protocol(other.to_string()),
+    };
+    Error::new(Phase::Tls, ErrorKind::Tls(kind))
+}
+
+/// What reading plaintext found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plain {
+    /// This many bytes.
+    Data(usize),
+    /// Nothing until more ciphertext arrives.
+    Empty,
+    /// The peer sent `close_notify`: the stream ended cleanly.
+    Closed,
+    /// The transport ended without `close_notify`.
+    Truncated,
+}
+
+/// One connection's TLS state.
+pub struct Tls {
+    conn: ClientConnection,
+    sni: Option<String>,
+    out: Vec<u8>,
+    out_pos: usize,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("sni", &self.sni)
+            .finish()
+    }
+}
+
+impl Tls {
+    /// Starts a handshake to `host` (a name or an IP literal).
+    pub fn new(config: &Arc<ClientConfig>, host: &str) -> Result<Tls> {
+        let (name, sni) = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => (ServerName::IpAddress(ip.into()), None),
+            Err(_) => {
+                let name = ServerName::try_from(host.to_owned()).map_err(|_| {
+                    Error::new(
+                        Phase::Tls,
+                        ErrorKind::InvalidHostName {
+                            host: host.to_owned(),
+                        },
+                    )
+                })?;
+                (name, Some(host.to_owned()))
+            }
+        };
+        let conn = ClientConnection::new(config.clone(), name).map_err(tls_error)?;
+        Ok(Tls {
+            conn,
+            sni,
+            out: Vec::new(),
+            out_pos: 0,
+        })
+    }
+
+    /// True until the handshake completes.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Feeds received ciphertext; returns how much was taken. Less than all
+    /// of it means decrypted plaintext is waiting: read it, then call again.
+    pub fn handle_ciphertext(&mut self, mut data: &[u8]) -> Result<usize> {
+        let total = data.len();
+        while !data.is_empty() {
+            match self.conn.read_tls(&mut data) {
+                Ok(0) => break,
+                Ok(_) => {}
+                // rustls refuses input while its plaintext buffer is full.
+                Err(e) if e.kind() == io::ErrorKind::Other => break,
+                Err(e) => return Err(Error::io(Phase::Tls, e)),
+            }
+            self.conn.process_new_packets().map_err(tls_error)?;
+        }
+        Ok(total - data.len())
+    }
+
+    /// The transport reached EOF.
+    pub fn handle_eof(&mut self) -> Result<()> {
+        let mut empty: &[u8] = &[];
+        let _ = self.conn.read_tls(&mut empty);
+        self.conn
+            .process_new_packets()
+            .map(|_| ())
+            .map_err(tls_error)
+    }
+
+    /// Reads decrypted bytes.
+    pub fn read_plaintext(&mut self, out: &mut [u8]) -> Plain {
+        match self.conn.reader().read(out) {
+            Ok(0) => Plain::Closed,
+            Ok(n) => Plain::Data(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Plain::Empty,
+            Err(_) => Plain::Truncated,
+        }
+    }
+
+    /// Queues plaintext to encrypt; returns how much was taken.
+    pub fn write_plaintext(&mut self, data: &[u8]) -> usize {
+        self.conn.writer().write(data).unwrap_or(0)
+    }
+
+    /// Ciphertext waiting to be sent.
+    pub fn pending_ciphertext(&mut self) -> &[u8] {
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+            while self.conn.wants_write() {
+                if self.conn.write_tls(&mut self.out).is_err() {
+                    break;
+                }
+            }
+        }
+        &self.out[self.out_pos..]
+    }
+
+    /// `n` bytes of [`pending_ciphertext`](Self::pending_ciphertext) were sent.
+    pub fn consume_ciphertext(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+    }
+
+    /// The `close_notify` alert (and anything still queued), to send before
+    /// closing.
+    pub fn close_notify(&mut self) -> Vec<u8> {
+        self.conn.send_close_notify();
+        let mut bytes = self.out[self.out_pos..].to_vec();
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut bytes).is_err() {
+                break;
+            }
+        }
+        bytes
+    }
+
+    /// What the handshake agreed on (once it is done).
+    pub fn info(&self) -> TlsInfo {
+        let version = match self.conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "unknown",
+        };
+        TlsInfo {
+            version,
+            cipher_suite: self
+                .conn
+                .negotiated_cipher_suite()
+                .and_then(|s| s.suite().as_str())
+                .unwrap_or("unknown"),
+            alpn: self
+                .conn
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            sni: self.sni.clone(),
+            resumed: matches!(
+                self.conn.handshake_kind(),
+                Some(rustls::HandshakeKind::Resumed)
+            ),
+            peer_certificates: self
+                .conn
+                .peer_certificates()
+                .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The client's TLS configuration, built on first use (a client that never
+/// speaks https never loads the root store).
+#[derive(Debug, Default)]
+pub struct TlsSetup {
+    built: Option<Result<Arc<ClientConfig>>>,
+}
+
+impl TlsSetup {
+    /// The shared configuration, or why it could not be built.
+    pub fn get(&mut self, config: &Config) -> Result<Arc<ClientConfig>> {
+        self.built
+            .get_or_insert_with(|| client_config(config))
+            .clone()
+    }
+}
