@@ -144,9 +144,20 @@ pub fn describe(kind: &EventKind<'_>, out: &mut String) {
             let _ = write!(out, "attempt={attempt} {} {addr} ", network.as_str());
             outcome(error.map(|e| e as _), out);
         }
-        EventKind::TlsHandshakeDone { error } | EventKind::WroteRequest { error } => {
+        EventKind::TlsHandshakeDone { info, error } => {
+            if let Some(i) = info {
+                let _ = write!(
+                    out,
+                    "{} {} alpn={} resumed={} ",
+                    i.version,
+                    i.cipher_suite,
+                    i.alpn.as_deref().unwrap_or("-"),
+                    i.resumed
+                );
+            }
             outcome(error.map(|e| e as _), out)
         }
+        EventKind::WroteRequest { error } => outcome(error.map(|e| e as _), out),
         EventKind::RequestDone { error } => outcome(error.map(|e| e as _), out),
         EventKind::GotConn {
             conn,
