@@ -44,6 +44,11 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+        --cacert FILE        Trust the CA certificates in PEM FILE
+                             (repeatable; the built-in roots stay trusted)
+        --cert FILE          Client certificate chain (PEM), with --key
+        --key FILE           Private key (PEM) for --cert
+    -k, --insecure           DANGER: accept any server certificate
     -4, --ipv4               Connect to IPv4 addresses only
     -6, --ipv6               Connect to IPv6 addresses only
         --happy-eyeballs-timeout-ms MS
@@ -162,6 +167,14 @@ pub struct Options {
     pub events: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `--cacert`, in order.
+    pub cacert: Vec<PathBuf>,
+    /// `--cert`.
+    pub cert: Option<PathBuf>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `-k`.
+    pub insecure: bool,
     /// `-4` / `-6`.
     pub ip_family: Option<roundtrip::IpFamily>,
     /// `--happy-eyeballs-timeout-ms`.
@@ -226,6 +239,10 @@ enum Opt {
     Ipv4,
     Ipv6,
     HappyEyeballs,
+    CaCert,
+    Cert,
+    Key,
+    Insecure,
     Help,
     Version,
 }
@@ -244,6 +261,7 @@ impl Opt {
             'Z' => Opt::Parallel,
             'h' => Opt::Help,
             '4' => Opt::Ipv4,
+            'k' => Opt::Insecure,
             '6' => Opt::Ipv6,
             'V' => Opt::Version,
             _ => return None,
@@ -269,6 +287,10 @@ impl Opt {
             "ipv4" => Opt::Ipv4,
             "ipv6" => Opt::Ipv6,
             "happy-eyeballs-timeout-ms" => Opt::HappyEyeballs,
+            "cacert" => Opt::CaCert,
+            "cert" => Opt::Cert,
+            "key" => Opt::Key,
+            "insecure" => Opt::Insecure,
             "help" => Opt::Help,
             "version" => Opt::Version,
             _ => return None,
@@ -287,6 +309,9 @@ impl Opt {
                 | Opt::DnsServers
                 | Opt::Resolve
                 | Opt::HappyEyeballs
+                | Opt::CaCert
+                | Opt::Cert
+                | Opt::Key
         )
     }
 }
@@ -372,6 +397,9 @@ where
     if opts.targets.is_empty() {
         return usage("no URL given (run roundtrip without arguments for a demo)");
     }
+    if opts.cert.is_some() != opts.key.is_some() {
+        return usage("--cert and --key go together");
+    }
     if opts.head && !opts.data.is_empty() {
         return usage("-I (HEAD) and -d (POST) cannot be combined");
     }
@@ -428,6 +456,21 @@ fn apply(
         Opt::Events => opts.events = true,
         Opt::DnsServers => opts.dns_servers = Some(parse_dns_servers(utf8(spelled, &value)?)?),
         Opt::Resolve => opts.resolve.push(parse_resolve(utf8(spelled, &value)?)?),
+        Opt::CaCert | Opt::Cert | Opt::Key => {
+            if value.is_empty() {
+                return usage(format!("{spelled} needs a file name"));
+            }
+            let path = PathBuf::from(value);
+            if let Err(e) = std::fs::metadata(&path) {
+                return usage(format!("{spelled}: cannot read {}: {e}", path.display()));
+            }
+            match opt {
+                Opt::CaCert => opts.cacert.push(path),
+                Opt::Cert => opts.cert = Some(path),
+                _ => opts.key = Some(path),
+            }
+        }
+        Opt::Insecure => opts.insecure = true,
         Opt::Ipv4 => opts.ip_family = Some(roundtrip::IpFamily::V4Only),
         Opt::Ipv6 => opts.ip_family = Some(roundtrip::IpFamily::V6Only),
         Opt::HappyEyeballs => {

@@ -96,6 +96,11 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
             c.dns_servers = Some(servers.clone());
         }
         c.resolve.extend(opts.resolve.iter().cloned());
+        c.tls_ca_files.extend(opts.cacert.iter().cloned());
+        if let (Some(cert), Some(key)) = (&opts.cert, &opts.key) {
+            c.tls_client_cert = Some((cert.clone(), key.clone()));
+        }
+        c.tls_danger_accept_invalid_certs = opts.insecure;
         if let Some(family) = opts.ip_family {
             c.ip_family = family;
         }

@@ -619,3 +619,92 @@ fn ipv6_only_refuses_an_ipv4_host_and_ipv4_only_reaches_it() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.stdout(), "v4\n");
 }
+
+/// An HTTPS server on 127.0.0.1 for `localhost`, its CA written to a PEM
+/// file; serves `connections` connections.
+fn serve_https(connections: usize) -> (u16, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let pem = std::env::temp_dir().join(format!(
+        "roundtrip-cli-ca-{}-{}.pem",
+        std::process::id(),
+        closed_port()
+    ));
+    std::fs::write(&pem, ca.pem()).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((tcp, _)) = listener.accept() else {
+                return;
+            };
+            tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut b) {
+                    Ok(1) => head.push(b[0]),
+                    _ => break,
+                }
+            }
+            if head.ends_with(b"\r\n\r\n") {
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nsecure\n",
+                );
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    });
+    (port, pem)
+}
+
+#[test]
+fn https_with_cacert_untrusted_without_and_insecure_with_k() {
+    let (port, pem) = serve_https(3);
+    let url = format!("https://localhost:{port}/");
+    let pem = pem.to_str().unwrap().to_owned();
+    let r = run(&["--events", "--cacert", &pem, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "secure\n");
+    assert!(events(&r.stderr, "tls_handshake_done")[0].contains(r#""error":null"#));
+    let r = run(&[&url]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("issuer"), "{}", r.stderr);
+    let r = run(&["-k", &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "secure\n");
+}
+
+#[test]
+fn cert_without_key_and_missing_cacert_are_usage_errors() {
+    for args in [
+        &["--cert", "Cargo.toml", "https://a/"][..],
+        &["--cacert", "/nonexistent.pem", "https://a/"],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+    }
+}
