@@ -98,7 +98,7 @@ pub enum Command {
     /// No arguments at all: run the loopback demo.
     Demo,
     /// Fetch the URLs.
-    Fetch(Options),
+    Fetch(Box<Options>),
 }
 
 /// One URL to fetch, as typed and as parsed.
@@ -403,7 +403,7 @@ where
     if opts.head && !opts.data.is_empty() {
         return usage("-I (HEAD) and -d (POST) cannot be combined");
     }
-    Ok(Command::Fetch(opts))
+    Ok(Command::Fetch(Box::new(opts)))
 }
 
 fn utf8<'a>(spelled: &str, value: &'a OsStr) -> Result<&'a str, UsageError> {
@@ -634,7 +634,7 @@ mod tests {
 
     fn fetch(args: &[&str]) -> Options {
         match parse(args.iter().copied()) {
-            Ok(Command::Fetch(o)) => o,
+            Ok(Command::Fetch(o)) => *o,
             other => panic!("expected a fetch for {args:?}, got {other:?}"),
         }
     }
