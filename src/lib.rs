@@ -59,6 +59,7 @@ mod runtime;
 mod send_body;
 pub mod tls;
 pub mod trace;
+pub mod x509;
 
 pub use client::{Batch, Body, Client, ClientBuilder};
 pub use config::{Config, IpFamily};

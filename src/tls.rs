@@ -38,6 +38,8 @@ pub struct TlsInfo {
     pub resumed: bool,
     /// The server's certificate chain, leaf first, DER.
     pub peer_certificates: Vec<Vec<u8>>,
+    /// Subject, SANs and validity of the leaf certificate.
+    pub leaf: Option<crate::x509::CertSummary>,
 }
 
 /// Builds the client-wide rustls configuration from [`Config`].
@@ -297,7 +299,15 @@ impl Tls {
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "unknown",
         };
+        let peer_certificates: Vec<Vec<u8>> = self
+            .conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
+            .unwrap_or_default();
         TlsInfo {
+            leaf: peer_certificates
+                .first()
+                .and_then(|d| crate::x509::summarize(d)),
             version,
             cipher_suite: self
                 .conn
@@ -313,11 +323,7 @@ impl Tls {
                 self.conn.handshake_kind(),
                 Some(rustls::HandshakeKind::Resumed)
             ),
-            peer_certificates: self
-                .conn
-                .peer_certificates()
-                .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
-                .unwrap_or_default(),
+            peer_certificates,
         }
     }
 }

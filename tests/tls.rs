@@ -47,6 +47,8 @@ fn https_get_by_name_follows_go_order_and_reuses_the_connection() {
     assert!(done.contains(r#""alpn":"http/1.1""#), "{done}");
     assert!(done.contains(r#""sni":"localhost""#), "{done}");
     assert!(done.contains(r#""error":null"#), "{done}");
+    assert!(done.contains(r#""leaf_subject":"CN=localhost""#), "{done}");
+    assert!(done.contains(r#""leaf_sans":["localhost"]"#), "{done}");
 
     // The second request reuses the TLS connection: no handshake events.
     rec.clear();

@@ -193,6 +193,23 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
                     i.resumed,
                     i.peer_certificates.len()
                 );
+                if let Some(leaf) = &i.leaf {
+                    key(out, "leaf_subject");
+                    string(out, &leaf.subject);
+                    key(out, "leaf_sans");
+                    out.push('[');
+                    for (n, san) in leaf.sans.iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        string(out, san);
+                    }
+                    out.push(']');
+                    key(out, "not_before");
+                    string(out, &leaf.not_before);
+                    key(out, "not_after");
+                    string(out, &leaf.not_after);
+                }
             }
             opt_error(out, error.map(|e| e as _));
         }
