@@ -400,8 +400,30 @@ impl Exchange {
     /// The connect deadline passed: every attempt still in flight ends
     /// with a timeout, and the request fails listing every attempt.
     pub(super) fn connect_timed_out(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let attempts =
+            self.abandon_race(std::io::ErrorKind::TimedOut, "connect timed out", ctx, now);
+        let err = Error::new(
+            Phase::Connect,
+            ErrorKind::ConnectTimeout {
+                limit: ctx.config.connect_timeout,
+                attempts,
+            },
+        );
+        self.fail(err, ctx, now);
+    }
+
+    /// Ends the race: every attempt still running is cancelled and ends
+    /// with `connect_done` carrying `why`. Returns every attempt's error,
+    /// those of earlier failures first.
+    pub(super) fn abandon_race(
+        &mut self,
+        why: std::io::ErrorKind,
+        msg: &str,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) -> Vec<crate::error::AttemptError> {
         let State::Connecting(d) = &mut self.state else {
-            return;
+            return Vec::new();
         };
         let in_flight: Vec<(AttemptId, SocketAddr)> = d
             .schedule
@@ -414,27 +436,20 @@ impl Exchange {
         while d.schedule.poll_action().is_some() {}
         for (attempt, addr) in in_flight {
             self.actions.push(Action::CancelAttempt { attempt });
-            let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+            let error = std::io::Error::new(why, msg.to_owned());
             let kind = EventKind::ConnectDone {
                 attempt,
                 network: Network::of(&addr),
                 addr,
-                error: Some(&timeout),
+                error: Some(&error),
             };
             self.tr.emit(ctx, now, kind);
             attempts.push(crate::error::AttemptError {
                 addr,
-                error: std::sync::Arc::new(timeout),
+                error: std::sync::Arc::new(error),
             });
         }
-        let err = Error::new(
-            Phase::Connect,
-            ErrorKind::ConnectTimeout {
-                limit: ctx.config.connect_timeout,
-                attempts,
-            },
-        );
-        self.fail(err, ctx, now);
+        attempts
     }
 
     pub(super) fn attach(

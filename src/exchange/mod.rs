@@ -38,7 +38,7 @@ use crate::h1::framing::{self};
 use crate::h1::{self, writer, BodyDecoder, ResponseHead};
 use crate::pool::Pool;
 use crate::send_body::SendBody;
-use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, Network, RequestId, Trace};
+use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
 /// Id counters shared by every exchange of a client.
 #[derive(Debug, Default)]
@@ -70,6 +70,24 @@ impl Ctx<'_> {
                 kind,
             });
         }
+    }
+
+    /// Gives a connection's receive buffer its storage (a spare one when
+    /// there is one: keep-alive requests then allocate nothing).
+    pub fn attach_recv_storage(&mut self, recv: &mut RecvBuf) {
+        if recv.has_storage() {
+            return;
+        }
+        let size = self
+            .config
+            .recv_buffer_size
+            .max(self.config.max_head_size)
+            .max(1024);
+        let storage = match self.spare_bufs.pop() {
+            Some(b) if b.len() >= size => b,
+            _ => vec![0; size],
+        };
+        recv.attach(storage);
     }
 
     /// Gives a connection's receive storage back for reuse.
@@ -514,18 +532,7 @@ impl Exchange {
             return None;
         }
         let conn = self.conn.as_mut()?;
-        if !conn.recv.has_storage() {
-            let size = ctx
-                .config
-                .recv_buffer_size
-                .max(ctx.config.max_head_size)
-                .max(1024);
-            let storage = match ctx.spare_bufs.pop() {
-                Some(b) if b.len() >= size => b,
-                _ => vec![0; size],
-            };
-            conn.recv.attach(storage);
-        }
+        ctx.attach_recv_storage(&mut conn.recv);
         let sock = conn.sock;
         let spare = conn.recv.spare();
         if spare.is_empty() {
@@ -693,27 +700,7 @@ impl Exchange {
             };
             self.tr.emit(ctx, now, kind);
         }
-        if let State::Connecting(d) = &mut self.state {
-            let in_flight: Vec<(AttemptId, SocketAddr)> = d
-                .schedule
-                .in_flight()
-                .iter()
-                .filter_map(|(l, _)| d.attempts.iter().find(|(x, ..)| x == l))
-                .map(|(_, g, a)| (*g, *a))
-                .collect();
-            d.schedule.abandon();
-            for (attempt, addr) in in_flight {
-                self.actions.push(Action::CancelAttempt { attempt });
-                let gone = std::io::Error::new(std::io::ErrorKind::Interrupted, "request ended");
-                let kind = EventKind::ConnectDone {
-                    attempt,
-                    network: Network::of(&addr),
-                    addr,
-                    error: Some(&gone),
-                };
-                self.tr.emit(ctx, now, kind);
-            }
-        }
+        self.abandon_race(std::io::ErrorKind::Interrupted, "request ended", ctx, now);
         if self.head_begun && !matches!(self.sending, Sending::Done) {
             self.finish_sending(Some(&err), ctx, now);
         }

@@ -88,18 +88,7 @@ impl Exchange {
         if !wants || conn.tls_backlog {
             return None;
         }
-        if !conn.recv.has_storage() {
-            let size = ctx
-                .config
-                .recv_buffer_size
-                .max(ctx.config.max_head_size)
-                .max(1024);
-            let storage = match ctx.spare_bufs.pop() {
-                Some(b) if b.len() >= size => b,
-                _ => vec![0; size],
-            };
-            conn.recv.attach(storage);
-        }
+        ctx.attach_recv_storage(&mut conn.recv);
         if conn.cipher_in.len() < CIPHER_BUF {
             conn.cipher_in.resize(CIPHER_BUF, 0);
         }
