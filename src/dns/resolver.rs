@@ -222,6 +222,8 @@ struct Lookup {
     fams: [Family; 2],
     saw_nxdomain: bool,
     saw_nodata: bool,
+    /// Some family ran out of servers without an answer.
+    saw_failed: bool,
     failures: Vec<DnsAttempt>,
 }
 
@@ -350,6 +352,7 @@ impl Resolver {
             fams: [Family::Failed, Family::Failed],
             saw_nxdomain: false,
             saw_nodata: false,
+            saw_failed: false,
             failures: Vec::new(),
         });
         let i = self.lookups.len() - 1;
@@ -512,25 +515,28 @@ impl Resolver {
         let Family::Asking(w) = &mut self.lookups[i].fams[f] else {
             return;
         };
-        if w.tcp_buf.len() + data.len() > 2 + usize::from(u16::MAX) {
-            self.fail_try(
-                i,
-                f,
-                QueryOutcome::Error("oversized TCP message".into()),
-                now,
-            );
-            return;
-        }
         w.tcp_buf.extend_from_slice(data);
-        if w.tcp_buf.len() < 2 {
-            return;
+        // RFC 7766 §7: responses on a connection are matched by id, so a
+        // message that answers nothing is skipped, not fatal.
+        loop {
+            let Family::Asking(w) = &mut self.lookups[i].fams[f] else {
+                return;
+            };
+            if w.sock != sock || w.tcp_buf.len() < 2 {
+                return;
+            }
+            let len = usize::from(u16::from_be_bytes([w.tcp_buf[0], w.tcp_buf[1]]));
+            if w.tcp_buf.len() < 2 + len {
+                return;
+            }
+            let message: Vec<u8> = w.tcp_buf.drain(..2 + len).skip(2).collect();
+            self.handle_message(i, f, &message, now);
+            // handle_message may have settled (and removed) this lookup.
+            match self.find_sock(sock) {
+                Some((ni, nf)) if (ni, nf) == (i, f) => {}
+                _ => return,
+            }
         }
-        let len = usize::from(u16::from_be_bytes([w.tcp_buf[0], w.tcp_buf[1]]));
-        if w.tcp_buf.len() < 2 + len {
-            return;
-        }
-        let message = w.tcp_buf[2..2 + len].to_vec();
-        self.handle_message(i, f, &message, now);
     }
 
     /// A DNS socket failed or (TCP) closed before a whole message.
@@ -682,7 +688,8 @@ impl Resolver {
                 Family::Addrs(a) => addrs.extend_from_slice(a),
                 Family::NoSuchName => l.saw_nxdomain = true,
                 Family::NoData => l.saw_nodata = true,
-                Family::Failed | Family::Asking(_) => {}
+                Family::Failed => l.saw_failed = true,
+                Family::Asking(_) => {}
             }
         }
         if addrs.is_empty() && l.candidate + 1 < l.candidates.len() {
@@ -691,9 +698,11 @@ impl Resolver {
             return;
         }
         let l = self.lookups.remove(i);
+        // A family that got no answer at all says nothing about the name:
+        // NODATA or NXDOMAIN are only claimed when every family answered.
         let result = if !addrs.is_empty() {
             Ok(addrs)
-        } else if !l.failures.is_empty() && !l.saw_nxdomain && !l.saw_nodata {
+        } else if l.saw_failed || (!l.saw_nxdomain && !l.saw_nodata) {
             Err(dns_error(ErrorKind::DnsFailed {
                 host: l.name.clone(),
                 attempts: l.failures,

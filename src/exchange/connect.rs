@@ -71,6 +71,7 @@ impl Exchange {
         self.lookup = Some(Lookup {
             query,
             addrs: Vec::new(),
+            pending: Vec::new(),
         });
         self.state = State::Resolving;
         self.new_query = Some(query);
@@ -91,6 +92,7 @@ impl Exchange {
                 transport,
                 ..
             } => {
+                lookup.pending.push((server, qtype, transport));
                 let kind = EventKind::DnsQueryStart {
                     server,
                     qtype: qtype.as_str(),
@@ -105,6 +107,13 @@ impl Exchange {
                 outcome,
                 ..
             } => {
+                if let Some(i) = lookup
+                    .pending
+                    .iter()
+                    .position(|p| *p == (server, qtype, transport))
+                {
+                    lookup.pending.remove(i);
+                }
                 let (rcode, error, answers, truncated) = match &outcome {
                     QueryOutcome::Answer {
                         rcode,
@@ -180,7 +189,11 @@ impl Exchange {
                     error: Some(&e),
                 };
                 self.tr.emit(ctx, now, kind);
-                if matches!(self.state, State::Resolving | State::New) {
+                // No address at all came, so no attempt can be running.
+                if matches!(
+                    self.state,
+                    State::Resolving | State::New | State::Connecting(_)
+                ) {
                     self.fail(e, ctx, now);
                 }
             }
@@ -308,14 +321,23 @@ impl Exchange {
             self.tr.emit(ctx, now, kind);
         }
         if let Some(errors) = failed {
-            let kind = if errors.is_empty() {
+            if errors.is_empty() && self.lookup.is_some() {
+                // Every family answered without addresses; the lookup's own
+                // result (NODATA, a server failure) decides the error.
+                return;
+            }
+            let kind = if !errors.is_empty() {
+                ErrorKind::ConnectFailed(errors)
+            } else if ctx.config.ip_family != IpFamily::Any {
                 // Every address was filtered out by Config::ip_family.
                 ErrorKind::NoAddressOfFamily {
                     host: host_of(&self.uri).to_owned(),
                     family: ctx.config.ip_family,
                 }
             } else {
-                ErrorKind::ConnectFailed(errors)
+                ErrorKind::NoAddresses {
+                    host: host_of(&self.uri).to_owned(),
+                }
             };
             let err = Error::new(Phase::Connect, kind);
             self.fail(err, ctx, now);

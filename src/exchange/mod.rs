@@ -211,6 +211,8 @@ struct Dialing {
 struct Lookup {
     query: QueryId,
     addrs: Vec<std::net::IpAddr>,
+    /// Queries sent and not yet answered: (server, type, transport).
+    pending: Vec<(SocketAddr, crate::dns::QType, crate::dns::Transport)>,
 }
 
 #[derive(Debug)]
@@ -774,9 +776,22 @@ impl Exchange {
 
     fn finish(&mut self, error: Option<Error>, ctx: &mut Ctx<'_>, now: Instant) {
         if let Some(lookup) = self.lookup.take() {
-            // The request ended before its lookup: dns_done still comes
-            // first, with what the lookup had found by then.
-            ctx.resolver.cancel(lookup.query);
+            // The request ended before its lookup. The lookup goes on, so
+            // its answer is cached, but this request's trace closes now:
+            // every query sent gets its dns_query_done, then dns_done with
+            // what was found by then, all before request_done.
+            for (server, qtype, transport) in &lookup.pending {
+                let kind = EventKind::DnsQueryDone {
+                    server: *server,
+                    qtype: qtype.as_str(),
+                    transport: transport.as_str(),
+                    rcode: None,
+                    error: Some("abandoned: the request ended first"),
+                    answers: 0,
+                    truncated: false,
+                };
+                self.tr.emit(ctx, now, kind);
+            }
             let kind = EventKind::DnsDone {
                 addrs: &lookup.addrs,
                 coalesced: false,

@@ -699,5 +699,14 @@ pub mod lo {
     }
 }
 
+// The resolver's tests: a scriptable DNS server, DNS messages, a typed DNS
+// trace log and a dual-stack HTTP server (`dns`), and the dnsmasq harness.
+pub mod dns;
+pub mod dnsmasq;
+
+// Network namespaces with a silent IPv6 blackhole, for the Happy Eyeballs
+// real-socket test (`happy_eyeballs_netns.rs`) and benchmark.
+pub mod netns;
+
 /// Certificates and a rustls server for HTTPS tests.
 pub mod tls;
