@@ -343,3 +343,140 @@ impl TlsSetup {
             .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+
+    /// A CA-signed leaf for `localhost`, a client config trusting the CA and
+    /// a server config serving the leaf.
+    fn pair() -> (Arc<ClientConfig>, Arc<rustls::ServerConfig>) {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let mut client = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .unwrap();
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        (Arc::new(client), Arc::new(server))
+    }
+
+    /// Moves ciphertext both ways until neither side has anything to send.
+    fn transfer(client: &mut Tls, server: &mut rustls::ServerConnection) {
+        for _ in 0..20 {
+            let out = client.pending_ciphertext().to_vec();
+            client.consume_ciphertext(out.len());
+            if !out.is_empty() {
+                server.read_tls(&mut &out[..]).unwrap();
+                server.process_new_packets().unwrap();
+            }
+            let mut back = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut back).unwrap();
+            }
+            if !back.is_empty() {
+                let used = client.handle_ciphertext(&back).unwrap();
+                assert_eq!(used, back.len());
+            }
+            if out.is_empty() && back.is_empty() {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    #[test]
+    fn handshake_data_and_close_notify_in_memory() {
+        let (client_config, server_config) = pair();
+        let mut client = Tls::new(&client_config, "localhost").unwrap();
+        let mut server = rustls::ServerConnection::new(server_config).unwrap();
+        assert!(client.is_handshaking());
+        transfer(&mut client, &mut server);
+        assert!(!client.is_handshaking());
+        let info = client.info();
+        assert_eq!(info.version, "TLSv1.3");
+        assert_eq!(info.alpn.as_deref(), Some("http/1.1"));
+        assert_eq!(info.sni.as_deref(), Some("localhost"));
+        assert_eq!(info.leaf.as_ref().unwrap().sans, ["localhost"]);
+
+        assert_eq!(client.write_plaintext(b"GET / HTTP/1.1\r\n\r\n"), 18);
+        transfer(&mut client, &mut server);
+        let mut got = [0u8; 64];
+        let n = server.reader().read(&mut got).unwrap();
+        assert_eq!(&got[..n], b"GET / HTTP/1.1\r\n\r\n");
+
+        server
+            .writer()
+            .write_all(b"HTTP/1.1 200 OK\r\n\r\nbye")
+            .unwrap();
+        server.send_close_notify();
+        transfer(&mut client, &mut server);
+        let mut buf = [0u8; 64];
+        let Plain::Data(n) = client.read_plaintext(&mut buf) else {
+            panic!("no data")
+        };
+        assert_eq!(&buf[..n], b"HTTP/1.1 200 OK\r\n\r\nbye");
+        assert_eq!(client.read_plaintext(&mut buf), Plain::Closed);
+    }
+
+    #[test]
+    fn eof_without_close_notify_is_reported_as_truncation() {
+        let (client_config, server_config) = pair();
+        let mut client = Tls::new(&client_config, "localhost").unwrap();
+        let mut server = rustls::ServerConnection::new(server_config).unwrap();
+        transfer(&mut client, &mut server);
+        server.writer().write_all(b"partial").unwrap();
+        transfer(&mut client, &mut server);
+        client.handle_eof().unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(client.read_plaintext(&mut buf), Plain::Data(7));
+        assert_eq!(client.read_plaintext(&mut buf), Plain::Truncated);
+    }
+
+    #[test]
+    fn garbage_records_and_wrong_names_are_typed_errors() {
+        let (client_config, _) = pair();
+        let mut client = Tls::new(&client_config, "localhost").unwrap();
+        let _ = client.pending_ciphertext();
+        let err = client
+            .handle_ciphertext(b"HTTP/1.1 200 OK\r\n\r\n")
+            .unwrap_err();
+        assert_eq!(err.phase(), Phase::Tls);
+        assert!(
+            matches!(err.kind(), ErrorKind::Tls(TlsError::Protocol(_))),
+            "{err}"
+        );
+        let err = Tls::new(&client_config, "bad name!").unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidHostName { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ip_literals_send_no_sni() {
+        let (client_config, _) = pair();
+        let client = Tls::new(&client_config, "127.0.0.1").unwrap();
+        assert_eq!(client.sni, None);
+    }
+}
