@@ -10,7 +10,8 @@
 //!   `veth-a`, up, with the documentation address `2001:db8:beef::1/64` (a
 //!   source address for the SYNs); a permanent neighbour entry
 //!   `fe80::2 → 02:00:00:00:00:02` on it; and a route for
-//!   `2001:db8:dead::/48` via `fe80::2`.
+//!   `2001:db8:dead::/48` via `fe80::2`; and an `unreachable` route for
+//!   `2001:db8:bad::/48` (a connect there fails at once, for contrast).
 //! - `outer`: the other end, `veth-b`, up, with no address and no
 //!   forwarding. Frames for 02:00:00:00:00:02 arrive there and are dropped,
 //!   so a SYN to `2001:db8:dead::1` vanishes without a reset or an ICMP
@@ -40,6 +41,11 @@ pub const BLACKHOLE_PREFIX: &str = "2001:db8:dead::/48";
 pub const BLACKHOLE_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xdead, 0, 0, 0, 0, 1);
 /// Another blackholed address.
 pub const BLACKHOLE_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xdead, 0, 0, 0, 0, 2);
+/// A prefix with an `unreachable` route in the inner namespace: a connect
+/// there fails at once (ENETUNREACH from connect(2) itself).
+pub const UNREACHABLE_PREFIX: &str = "2001:db8:bad::/48";
+/// An address in [`UNREACHABLE_PREFIX`].
+pub const UNREACHABLE_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xbad, 0, 0, 0, 0, 1);
 /// The inner end of the veth pair.
 pub const VETH_INNER: &str = "veth-a";
 
@@ -175,6 +181,16 @@ impl Blackhole {
             "fe80::2",
             "dev",
             VETH_INNER,
+        ])
+        .map_err(SetupError::Failed)?;
+        ip(&[
+            "-n",
+            a,
+            "-6",
+            "route",
+            "add",
+            "unreachable",
+            UNREACHABLE_PREFIX,
         ])
         .map_err(SetupError::Failed)?;
         Ok(bh)
