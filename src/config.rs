@@ -73,6 +73,15 @@ pub struct Config {
     pub tls_danger_accept_invalid_certs: bool,
     /// Limit on the TLS handshake. Default 10 s (Go's).
     pub tls_handshake_timeout: Duration,
+    /// Limit on waiting for the final response head, from the moment the
+    /// request is written. Default 5 min; `None` waits forever.
+    pub response_header_timeout: Option<Duration>,
+    /// Limit on a pause in the response body (no byte for this long while
+    /// the caller is reading). Default 5 min; `None` waits forever.
+    pub body_idle_timeout: Option<Duration>,
+    /// Limit on the whole request, from submission to the body's end.
+    /// Default none (a large download may take hours).
+    pub total_timeout: Option<Duration>,
     /// Limit on establishing a connection (all attempts). Default 30 s.
     pub connect_timeout: Duration,
     /// How long to wait for `100 Continue` before sending the body anyway.
@@ -114,6 +123,77 @@ pub struct Config {
     pub dns_negative_max_ttl: Duration,
     /// Longest CNAME chain followed inside one answer. Default 8.
     pub max_cname_chain: usize,
+}
+
+/// Per-request settings that override the client's [`Config`]: attach
+/// them to the request with
+/// `request.extensions_mut().insert(RequestOptions::new().total_timeout(..))`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestOptions {
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) tls_handshake_timeout: Option<Duration>,
+    pub(crate) response_header_timeout: Option<Option<Duration>>,
+    pub(crate) body_idle_timeout: Option<Option<Duration>>,
+    pub(crate) total_timeout: Option<Option<Duration>>,
+}
+
+impl RequestOptions {
+    /// No overrides.
+    pub fn new() -> RequestOptions {
+        RequestOptions::default()
+    }
+    /// Overrides `Config::connect_timeout`.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = Some(d);
+        self
+    }
+    /// Overrides `Config::tls_handshake_timeout`.
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls_handshake_timeout = Some(d);
+        self
+    }
+    /// Overrides `Config::response_header_timeout` (`None`: no limit).
+    pub fn response_header_timeout(mut self, d: Option<Duration>) -> Self {
+        self.response_header_timeout = Some(d);
+        self
+    }
+    /// Overrides `Config::body_idle_timeout` (`None`: no limit).
+    pub fn body_idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.body_idle_timeout = Some(d);
+        self
+    }
+    /// Overrides `Config::total_timeout` (`None`: no limit).
+    pub fn total_timeout(mut self, d: Option<Duration>) -> Self {
+        self.total_timeout = Some(d);
+        self
+    }
+}
+
+/// The timeouts in force for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    pub connect: Duration,
+    pub tls_handshake: Duration,
+    pub response_header: Option<Duration>,
+    pub body_idle: Option<Duration>,
+    pub total: Option<Duration>,
+}
+
+impl Timeouts {
+    pub fn resolve(config: &Config, opts: Option<&RequestOptions>) -> Timeouts {
+        let o = opts.cloned().unwrap_or_default();
+        Timeouts {
+            connect: o.connect_timeout.unwrap_or(config.connect_timeout),
+            tls_handshake: o
+                .tls_handshake_timeout
+                .unwrap_or(config.tls_handshake_timeout),
+            response_header: o
+                .response_header_timeout
+                .unwrap_or(config.response_header_timeout),
+            body_idle: o.body_idle_timeout.unwrap_or(config.body_idle_timeout),
+            total: o.total_timeout.unwrap_or(config.total_timeout),
+        }
+    }
 }
 
 /// Address families a client may connect to.
@@ -177,6 +257,9 @@ impl Default for Config {
             tls_client_cert: None,
             tls_danger_accept_invalid_certs: false,
             tls_handshake_timeout: Duration::from_secs(10),
+            response_header_timeout: Some(Duration::from_secs(300)),
+            body_idle_timeout: Some(Duration::from_secs(300)),
+            total_timeout: None,
             connect_timeout: Duration::from_secs(30),
             expect_continue_timeout: Duration::from_secs(1),
             user_agent: Some(concat!("roundtrip/", env!("CARGO_PKG_VERSION")).to_owned()),

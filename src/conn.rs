@@ -98,6 +98,14 @@ impl RecvBuf {
         self.end = 0;
     }
 
+    /// True when a read could store at least one byte (after compaction).
+    pub fn has_room(&self) -> bool {
+        !self.has_storage()
+            || self.end < self.buf.len()
+            || self.start > 0
+            || self.raw > self.decoded
+    }
+
     /// True when nothing is buffered.
     pub fn is_empty(&self) -> bool {
         self.start == self.decoded && self.raw == self.end

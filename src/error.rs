@@ -264,6 +264,12 @@ pub enum ErrorKind {
         /// The limit that ran out.
         limit: Duration,
     },
+    /// The whole request took longer than its total time limit
+    /// (`Config::total_timeout`); the phase says where it was.
+    TotalTimeout {
+        /// The limit.
+        limit: Duration,
+    },
     /// The caller cancelled the request (for example by dropping the body).
     Cancelled,
 }
@@ -309,7 +315,9 @@ impl Error {
                 .last()
                 .map(|a| a.error.kind())
                 .unwrap_or(io::ErrorKind::NotConnected),
-            ErrorKind::Timeout { .. } | ErrorKind::ConnectTimeout { .. } => io::ErrorKind::TimedOut,
+            ErrorKind::Timeout { .. }
+            | ErrorKind::ConnectTimeout { .. }
+            | ErrorKind::TotalTimeout { .. } => io::ErrorKind::TimedOut,
             ErrorKind::ConnectionClosed | ErrorKind::BodyTruncated { .. } => {
                 io::ErrorKind::UnexpectedEof
             }
@@ -413,6 +421,9 @@ impl fmt::Display for ErrorKind {
                 None => write!(f, "body truncated after {received} bytes"),
             },
             ErrorKind::Timeout { limit } => write!(f, "timed out after {limit:?}"),
+            ErrorKind::TotalTimeout { limit } => {
+                write!(f, "total time limit of {limit:?} exceeded")
+            }
             ErrorKind::Cancelled => f.write_str("request cancelled"),
         }
     }

@@ -62,7 +62,7 @@ pub mod trace;
 pub mod x509;
 
 pub use client::{Batch, Body, Client, ClientBuilder};
-pub use config::{Config, IpFamily};
+pub use config::{Config, IpFamily, RequestOptions};
 pub use error::{AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result, TlsError};
 pub use send_body::SendBody;
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};

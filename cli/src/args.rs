@@ -44,6 +44,9 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+        --connect-timeout S  Give up connecting after S seconds (fractions
+                             allowed)
+    -m, --max-time S         Give up on each request after S seconds
         --cacert FILE        Trust the CA certificates in PEM FILE
                              (repeatable; the built-in roots stay trusted)
         --cert FILE          Client certificate chain (PEM), with --key
@@ -167,6 +170,10 @@ pub struct Options {
     pub events: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `--connect-timeout`.
+    pub connect_timeout: Option<std::time::Duration>,
+    /// `-m`.
+    pub max_time: Option<std::time::Duration>,
     /// `--cacert`, in order.
     pub cacert: Vec<PathBuf>,
     /// `--cert`.
@@ -240,6 +247,8 @@ enum Opt {
     Ipv6,
     HappyEyeballs,
     CaCert,
+    ConnectTimeout,
+    MaxTime,
     Cert,
     Key,
     Insecure,
@@ -262,6 +271,7 @@ impl Opt {
             'h' => Opt::Help,
             '4' => Opt::Ipv4,
             'k' => Opt::Insecure,
+            'm' => Opt::MaxTime,
             '6' => Opt::Ipv6,
             'V' => Opt::Version,
             _ => return None,
@@ -288,6 +298,8 @@ impl Opt {
             "ipv6" => Opt::Ipv6,
             "happy-eyeballs-timeout-ms" => Opt::HappyEyeballs,
             "cacert" => Opt::CaCert,
+            "connect-timeout" => Opt::ConnectTimeout,
+            "max-time" => Opt::MaxTime,
             "cert" => Opt::Cert,
             "key" => Opt::Key,
             "insecure" => Opt::Insecure,
@@ -310,6 +322,8 @@ impl Opt {
                 | Opt::Resolve
                 | Opt::HappyEyeballs
                 | Opt::CaCert
+                | Opt::ConnectTimeout
+                | Opt::MaxTime
                 | Opt::Cert
                 | Opt::Key
         )
@@ -471,6 +485,24 @@ fn apply(
             }
         }
         Opt::Insecure => opts.insecure = true,
+        Opt::ConnectTimeout | Opt::MaxTime => {
+            let v = utf8(spelled, &value)?;
+            let d = match v.parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+                    std::time::Duration::from_secs_f64(secs)
+                }
+                _ => {
+                    return usage(format!(
+                        "{spelled}: {v:?} is not a positive number of seconds"
+                    ))
+                }
+            };
+            if opt == Opt::MaxTime {
+                opts.max_time = Some(d);
+            } else {
+                opts.connect_timeout = Some(d);
+            }
+        }
         Opt::Ipv4 => opts.ip_family = Some(roundtrip::IpFamily::V4Only),
         Opt::Ipv6 => opts.ip_family = Some(roundtrip::IpFamily::V6Only),
         Opt::HappyEyeballs => {
@@ -885,5 +917,18 @@ mod tests {
             Some(roundtrip::IpFamily::V6Only)
         );
         assert!(err(&["--happy-eyeballs-timeout-ms", "soon", "u"]).contains("milliseconds"));
+    }
+
+    #[test]
+    fn timeouts_take_fractional_seconds() {
+        let o = fetch(&["--connect-timeout", "0.25", "-m", "3", "u"]);
+        assert_eq!(
+            o.connect_timeout,
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(o.max_time, Some(std::time::Duration::from_secs(3)));
+        for bad in ["0", "-1", "x", "inf", "NaN"] {
+            assert!(err(&["-m", bad, "u"]).contains("seconds"), "{bad}");
+        }
     }
 }

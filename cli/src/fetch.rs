@@ -43,7 +43,7 @@ impl Failure {
                 | ErrorKind::DnsFailed { .. }
                 | ErrorKind::InvalidHostName { .. }
                 | ErrorKind::NoAddressOfFamily { .. } => 6,
-                ErrorKind::ConnectTimeout { .. } => 28,
+                ErrorKind::ConnectTimeout { .. } | ErrorKind::TotalTimeout { .. } => 28,
                 ErrorKind::ConnectFailed(_) => 7,
                 ErrorKind::BodyTruncated { .. } => 18,
                 ErrorKind::Timeout { .. } => 28,
@@ -97,6 +97,12 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         }
         c.resolve.extend(opts.resolve.iter().cloned());
         c.tls_ca_files.extend(opts.cacert.iter().cloned());
+        if let Some(d) = opts.connect_timeout {
+            c.connect_timeout = d;
+        }
+        if opts.max_time.is_some() {
+            c.total_timeout = opts.max_time;
+        }
         if let (Some(cert), Some(key)) = (&opts.cert, &opts.key) {
             c.tls_client_cert = Some((cert.clone(), key.clone()));
         }

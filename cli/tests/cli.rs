@@ -708,3 +708,20 @@ fn cert_without_key_and_missing_cacert_are_usage_errors() {
         assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn max_time_ends_a_stalled_request_with_curls_code_28() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        // Accept, read nothing, answer nothing, until the client gives up.
+        let (mut s, _) = listener.accept().unwrap();
+        let mut sink = [0u8; 1024];
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let r = run(&["-m", "0.3", &format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(r.code, Some(28), "{}", r.stderr);
+    assert!(r.stderr.contains("total time limit"), "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(5));
+}

@@ -23,6 +23,9 @@ impl Exchange {
     /// Starts (or, after a retry, restarts) the journey: `get_conn`, then a
     /// pooled connection or a lookup and connect.
     pub fn start(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if self.total_deadline.is_none() {
+            self.total_deadline = self.timeouts.total.map(|t| now + t);
+        }
         if self.tr.on(ctx) {
             let host = host_of(&self.uri);
             let host_port = if host.contains(':') {
@@ -243,7 +246,7 @@ impl Exchange {
             }
             self.state = State::Connecting(Box::new(Dialing {
                 schedule,
-                deadline: now + ctx.config.connect_timeout,
+                deadline: now + self.timeouts.connect,
                 attempts: Vec::new(),
             }));
         }
@@ -427,7 +430,7 @@ impl Exchange {
         let err = Error::new(
             Phase::Connect,
             ErrorKind::ConnectTimeout {
-                limit: ctx.config.connect_timeout,
+                limit: self.timeouts.connect,
                 attempts,
             },
         );

@@ -29,7 +29,7 @@ mod recv;
 mod secure;
 mod send;
 
-use crate::config::Config;
+use crate::config::{Config, RequestOptions, Timeouts};
 use crate::conn::{Conn, RecvBuf, Scheme, SockId};
 use crate::dial::{FamilyMemory, Schedule};
 use crate::dns::{QueryId, Resolver};
@@ -286,6 +286,15 @@ pub(crate) struct Exchange {
     actions: Actions,
     new_query: Option<QueryId>,
     lookup: Option<Lookup>,
+    /// The limits in force (Config, then RequestOptions).
+    timeouts: Timeouts,
+    /// When the whole request must be over.
+    total_deadline: Option<Instant>,
+    /// When the final head must have arrived (armed once the request is
+    /// written).
+    header_deadline: Option<Instant>,
+    /// When the next body byte must have arrived (while the caller reads).
+    idle_deadline: Option<Instant>,
     /// The TLS stream ended: `Some(true)` with close_notify.
     tls_closed: Option<bool>,
     /// How the final response's body is framed.
@@ -318,8 +327,9 @@ impl Exchange {
         body: SendBody,
         trace: Trace,
         user_agent: Option<&HeaderValue>,
+        config: &Config,
     ) -> Result<Exchange, (Error, Trace)> {
-        match Exchange::prepare(id, parts, body, user_agent) {
+        match Exchange::prepare(id, parts, body, user_agent, config) {
             Ok(mut ex) => {
                 ex.tr.trace = trace;
                 Ok(ex)
@@ -333,7 +343,9 @@ impl Exchange {
         parts: http::request::Parts,
         body: SendBody,
         user_agent: Option<&HeaderValue>,
+        config: &Config,
     ) -> Result<Exchange> {
+        let timeouts = Timeouts::resolve(config, parts.extensions.get::<RequestOptions>());
         let uri = &parts.uri;
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::Http,
@@ -455,6 +467,10 @@ impl Exchange {
             actions: Actions::default(),
             new_query: None,
             lookup: None,
+            timeouts,
+            total_deadline: None,
+            header_deadline: None,
+            idle_deadline: None,
             tls_closed: None,
             body_framing: None,
             response: None,
@@ -494,9 +510,37 @@ impl Exchange {
             Sending::WaitContinue { until } if self.conn.is_some() => Some(until),
             _ => None,
         };
-        match (connect, expect) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let waiting =
+            !self.is_finished() && matches!(self.receiving, Receiving::Head | Receiving::Body(_));
+        let total = self.total_deadline.filter(|_| waiting);
+        let header = self
+            .header_deadline
+            .filter(|_| matches!(self.receiving, Receiving::Head));
+        let idle = self.idle_deadline.filter(|_| {
+            matches!(self.receiving, Receiving::Body(_))
+                && self
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| c.recv.has_room() && !c.tls_backlog)
+        });
+        [connect, expect, total, header, idle]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The phase the request is in now (for errors that can strike in
+    /// any, such as the total timeout).
+    fn current_phase(&self) -> Phase {
+        match self.state {
+            State::New | State::Resolving => Phase::Dns,
+            State::Connecting(_) => Phase::Connect,
+            State::Handshaking { .. } => Phase::Tls,
+            State::Connected | State::Finished => match self.receiving {
+                Receiving::Head if !matches!(self.sending, Sending::Done) => Phase::WriteRequest,
+                Receiving::Head => Phase::ReadResponseHead,
+                _ => Phase::ReadResponseBody,
+            },
         }
     }
 
@@ -621,12 +665,41 @@ impl Exchange {
 
     /// Time passed: the connect deadline or the 100-continue wait.
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if let Some(t) = self.total_deadline {
+            let waiting = matches!(self.receiving, Receiving::Head | Receiving::Body(_));
+            if now >= t && waiting && !self.is_finished() {
+                let limit = self.timeouts.total.unwrap_or_default();
+                let err = Error::new(self.current_phase(), ErrorKind::TotalTimeout { limit });
+                if matches!(self.receiving, Receiving::Body(_)) {
+                    self.fail_recv(err, ctx, now);
+                } else {
+                    self.fail(err, ctx, now);
+                }
+                return;
+            }
+        }
+        if let (Some(t), Receiving::Head) = (self.header_deadline, &self.receiving) {
+            if now >= t {
+                let limit = self.timeouts.response_header.unwrap_or_default();
+                let err = Error::new(Phase::ReadResponseHead, ErrorKind::Timeout { limit });
+                self.fail(err, ctx, now);
+                return;
+            }
+        }
+        if let (Some(t), Receiving::Body(_)) = (self.idle_deadline, &self.receiving) {
+            if now >= t {
+                let limit = self.timeouts.body_idle.unwrap_or_default();
+                let err = Error::new(Phase::ReadResponseBody, ErrorKind::Timeout { limit });
+                self.fail_recv(err, ctx, now);
+                return;
+            }
+        }
         if let State::Handshaking { deadline } = self.state {
             if now >= deadline {
                 let err = Error::new(
                     Phase::Tls,
                     ErrorKind::Timeout {
-                        limit: ctx.config.tls_handshake_timeout,
+                        limit: self.timeouts.tls_handshake,
                     },
                 );
                 self.fail(err, ctx, now);

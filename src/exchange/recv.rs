@@ -59,6 +59,7 @@ impl Exchange {
                     if raw.is_empty() {
                         return Ok(());
                     }
+                    self.idle_deadline = self.timeouts.body_idle.map(|t| now + t);
                     let step = decoder.decode(raw)?;
                     conn.recv.accept_body(step.data, step.consumed);
                     if step.done {
@@ -145,6 +146,8 @@ impl Exchange {
             max_trailer_fields: ctx.config.max_headers,
         };
         self.body_framing = Some(framing.body);
+        self.header_deadline = None;
+        self.idle_deadline = self.timeouts.body_idle.map(|t| now + t);
         let decoder = BodyDecoder::new(framing.body, limits);
         self.response = Some(head);
         self.head_produced = true;
@@ -257,6 +260,10 @@ impl Exchange {
                 let n = avail.len().min(out.len());
                 out[..n].copy_from_slice(&avail[..n]);
                 conn.recv.take_body(n);
+                if matches!(self.receiving, Receiving::Body(_)) {
+                    // Reading again after a pause: the idle clock restarts.
+                    self.idle_deadline = self.timeouts.body_idle.map(|t| now + t);
+                }
                 self.tls_resume(ctx, now);
                 if self.conn.as_ref().is_none_or(|c| c.recv.body().is_empty()) {
                     self.try_finish(ctx, now);

@@ -299,6 +299,9 @@ impl Exchange {
         }
         self.sending = Sending::Done;
         self.body_bytes = None;
+        if matches!(self.receiving, super::Receiving::Head) && error.is_none() {
+            self.header_deadline = self.timeouts.response_header.map(|t| now + t);
+        }
         self.tr.emit(ctx, now, EventKind::WroteRequest { error });
     }
 

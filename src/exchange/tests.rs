@@ -72,7 +72,7 @@ impl Net {
         let trace =
             Trace::new().on_event(move |e| events.lock().unwrap().push(e.kind.name().to_owned()));
         let (parts, body) = req.into_parts();
-        Exchange::new(RequestId(1), parts, body, trace, None)
+        Exchange::new(RequestId(1), parts, body, trace, None, &self.config)
             .map_err(|(e, _)| e)
             .unwrap()
     }
@@ -223,7 +223,8 @@ fn expect_continue_wait_runs_on_the_virtual_clock() {
     ex.handle_timeout(ctx!(net), due);
     net.step(&mut ex, due);
     assert!(net.sent.ends_with(b"\r\n\r\npayload"));
-    assert_eq!(ex.poll_timeout(), None);
+    // Only the response-header timeout remains, armed when the body went.
+    assert_eq!(ex.poll_timeout(), Some(due + Duration::from_secs(300)));
     let names = net.names();
     let wait = names.iter().position(|n| n == "wait_100_continue").unwrap();
     let wrote = names.iter().position(|n| n == "wrote_request").unwrap();
@@ -331,4 +332,139 @@ fn bytes_after_the_response_end_prevent_pooling() {
     ex.take_outcome().unwrap().unwrap();
     assert_eq!(net.body(&mut ex, t0).unwrap(), b"ok");
     assert_eq!(net.pool.len(), 0, "extra bytes: framing in doubt");
+}
+
+#[test]
+fn response_header_timeout_starts_when_the_request_is_written() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    net.config.response_header_timeout = Some(Duration::from_secs(2));
+    let mut ex = net.exchange(get("http://127.0.0.1/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    let t1 = t0 + Duration::from_secs(1);
+    net.connect(&mut ex, t1);
+    assert_eq!(ex.poll_timeout(), Some(t1 + Duration::from_secs(2)));
+    // Half a head changes nothing: the final head is what counts.
+    net.feed(&mut ex, b"HTTP/1.1 200 OK\r\nContent-", t1);
+    ex.handle_timeout(ctx!(net), t1 + Duration::from_secs(2));
+    net.step(&mut ex, t1 + Duration::from_secs(2));
+    let err = ex.take_outcome().unwrap().unwrap_err();
+    assert_eq!(err.phase(), Phase::ReadResponseHead);
+    assert!(matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == Duration::from_secs(2)));
+    assert!(net
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Close { .. })));
+}
+
+#[test]
+fn body_idle_timeout_pauses_while_the_caller_does_not_read() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    net.config.body_idle_timeout = Some(Duration::from_secs(5));
+    net.config.recv_buffer_size = 1024;
+    net.config.max_head_size = 1024;
+    let mut ex = net.exchange(get("http://127.0.0.1/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    net.connect(&mut ex, t0);
+    let mut wire = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n".to_vec();
+    wire.extend_from_slice(&[b'x'; 1200]);
+    // Fill the 1 KiB buffer: the caller is not reading.
+    let head_and_some = &wire[..1024];
+    net.feed(&mut ex, head_and_some, t0);
+    ex.take_outcome().unwrap().unwrap();
+    let mut more = &wire[1024..];
+    while let Some((_, space)) = ex.recv_space(ctx!(net)) {
+        let n = space.len().min(more.len());
+        if n == 0 {
+            break;
+        }
+        space[..n].copy_from_slice(&more[..n]);
+        ex.handle_read(n, ctx!(net), t0);
+        more = &more[n..];
+    }
+    assert!(ex.recv_space(ctx!(net)).is_none(), "back-pressure");
+    assert_eq!(
+        ex.poll_timeout(),
+        None,
+        "no idle clock while the buffer is full"
+    );
+    // The caller reads after a long pause; the clock restarts from there.
+    let t1 = t0 + Duration::from_secs(60);
+    let mut buf = [0u8; 512];
+    assert!(matches!(
+        ex.read_body(&mut buf, ctx!(net), t1).unwrap(),
+        BodyRead::Data(_)
+    ));
+    assert_eq!(ex.poll_timeout(), Some(t1 + Duration::from_secs(5)));
+    ex.handle_timeout(ctx!(net), t1 + Duration::from_secs(5));
+    net.step(&mut ex, t1 + Duration::from_secs(5));
+    // Buffered bytes first, then the error.
+    let mut total = 0;
+    let err = loop {
+        match ex.read_body(&mut buf, ctx!(net), t1) {
+            Ok(BodyRead::Data(n)) => total += n,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(total > 0);
+    assert_eq!(err.phase(), Phase::ReadResponseBody);
+    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err}");
+}
+
+#[test]
+fn total_timeout_names_the_phase_it_struck_in_and_options_override_config() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    net.config.total_timeout = Some(Duration::from_secs(100));
+    let mut req = get("http://127.0.0.1/");
+    req.extensions_mut()
+        .insert(crate::RequestOptions::new().total_timeout(Some(Duration::from_secs(3))));
+    let mut ex = net.exchange(req);
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    net.connect(&mut ex, t0);
+    net.feed(
+        &mut ex,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+        t0,
+    );
+    ex.take_outcome().unwrap().unwrap();
+    ex.handle_timeout(ctx!(net), t0 + Duration::from_secs(3));
+    net.step(&mut ex, t0 + Duration::from_secs(3));
+    let mut buf = [0u8; 16];
+    assert!(matches!(
+        ex.read_body(&mut buf, ctx!(net), t0).unwrap(),
+        BodyRead::Data(3)
+    ));
+    let err = ex.read_body(&mut buf, ctx!(net), t0).unwrap_err();
+    assert_eq!(err.phase(), Phase::ReadResponseBody);
+    assert!(
+        matches!(err.kind(), ErrorKind::TotalTimeout { limit } if *limit == Duration::from_secs(3)),
+        "{err}"
+    );
+}
+
+#[test]
+fn per_request_connect_timeout_overrides_the_config() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    net.config.connect_timeout = Duration::from_secs(30);
+    let mut req = get("http://127.0.0.1:9/");
+    req.extensions_mut()
+        .insert(crate::RequestOptions::new().connect_timeout(Duration::from_millis(700)));
+    let mut ex = net.exchange(req);
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    assert_eq!(ex.poll_timeout(), Some(t0 + Duration::from_millis(700)));
+    ex.handle_timeout(ctx!(net), t0 + Duration::from_millis(700));
+    net.step(&mut ex, t0 + Duration::from_millis(700));
+    let err = ex.take_outcome().unwrap().unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::ConnectTimeout { limit, .. } if *limit == Duration::from_millis(700)),
+        "{err}"
+    );
 }

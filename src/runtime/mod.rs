@@ -220,7 +220,14 @@ impl Runtime {
             now = Instant::now();
         }
         let (parts, body) = req.into_parts();
-        match Exchange::new(id, parts, body, trace, self.user_agent.as_ref()) {
+        match Exchange::new(
+            id,
+            parts,
+            body,
+            trace,
+            self.user_agent.as_ref(),
+            &self.config,
+        ) {
             Ok(ex) => {
                 self.slots.insert(id, Slot { ex, armed: None });
                 if let Some(slot) = self.slots.get_mut(&id) {

@@ -1,0 +1,153 @@
+//! Every timeout against a server that stalls in exactly that phase, over
+//! real loopback sockets: the error names the phase and the limit, the
+//! socket is closed (the server sees EOF) and no descriptor leaks.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use roundtrip::{Client, ErrorKind, Phase, RequestOptions};
+
+/// The fd count is per process: tests that count run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A one-connection server: reads the request head, writes `reply` (maybe
+/// in pieces with pauses), then waits for the client to close and reports
+/// how long that took.
+fn stalling_server(reply: Vec<(Vec<u8>, Duration)>) -> (u16, mpsc::Receiver<Duration>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        drop(listener);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(b[0]);
+        }
+        for (bytes, pause) in reply {
+            if s.write_all(&bytes).is_err() {
+                break;
+            }
+            std::thread::sleep(pause);
+        }
+        let waited = Instant::now();
+        let mut sink = [0u8; 64];
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        let waited = waited.elapsed();
+        drop(s);
+        let _ = tx.send(waited);
+    });
+    (port, rx)
+}
+
+fn client(configure: impl FnOnce(&mut roundtrip::Config)) -> Client {
+    Client::builder().configure(configure).build()
+}
+
+#[test]
+fn server_that_never_answers_hits_the_response_header_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = open_fds();
+    let (port, closed) = stalling_server(vec![]);
+    let c = client(|c| c.response_header_timeout = Some(Duration::from_millis(200)));
+    let err = c.get(&format!("http://127.0.0.1:{port}/")).unwrap_err();
+    assert_eq!(err.phase(), Phase::ReadResponseHead);
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == Duration::from_millis(200)),
+        "{err}"
+    );
+    assert!(
+        closed.recv_timeout(Duration::from_secs(5)).unwrap() < Duration::from_secs(2),
+        "socket closed"
+    );
+    drop(c);
+    assert!(open_fds() <= before, "fd leak: {before} -> {}", open_fds());
+}
+
+#[test]
+fn half_a_head_then_silence_is_a_response_header_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (port, closed) = stalling_server(vec![(
+        b"HTTP/1.1 200 OK\r\nContent-".to_vec(),
+        Duration::ZERO,
+    )]);
+    let c = client(|c| c.response_header_timeout = Some(Duration::from_millis(200)));
+    let err = c.get(&format!("http://127.0.0.1:{port}/")).unwrap_err();
+    assert_eq!(err.phase(), Phase::ReadResponseHead);
+    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err}");
+    closed.recv_timeout(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn part_of_a_body_then_silence_is_a_body_idle_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (port, closed) = stalling_server(vec![(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial".to_vec(),
+        Duration::ZERO,
+    )]);
+    let c = client(|c| c.body_idle_timeout = Some(Duration::from_millis(200)));
+    let mut body = c
+        .get(&format!("http://127.0.0.1:{port}/"))
+        .unwrap()
+        .into_body();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let err = loop {
+        match body.read_body(&mut buf) {
+            Ok(0) => panic!("a cut body must not end cleanly"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(got, b"partial", "the bytes that came are delivered first");
+    assert_eq!(err.phase(), Phase::ReadResponseBody);
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == Duration::from_millis(200)),
+        "{err}"
+    );
+    closed.recv_timeout(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn slow_drip_hits_the_total_timeout_set_per_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let drip: Vec<(Vec<u8>, Duration)> = std::iter::once((
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec(),
+        Duration::ZERO,
+    ))
+    .chain((0..40).map(|_| (b"x".to_vec(), Duration::from_millis(25))))
+    .collect();
+    let (port, closed) = stalling_server(drip);
+    // Idle never fires (a byte every 25 ms); the request's own total does.
+    let c = client(|c| c.body_idle_timeout = Some(Duration::from_secs(1)));
+    let mut req = http::Request::get(format!("http://127.0.0.1:{port}/"))
+        .body(())
+        .unwrap();
+    req.extensions_mut()
+        .insert(RequestOptions::new().total_timeout(Some(Duration::from_millis(300))));
+    let started = Instant::now();
+    let body = c.send(req).unwrap().into_body();
+    let err = body.bytes().unwrap_err();
+    assert_eq!(err.phase(), Phase::ReadResponseBody);
+    assert!(
+        matches!(err.kind(), ErrorKind::TotalTimeout { limit } if *limit == Duration::from_millis(300)),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    closed.recv_timeout(Duration::from_secs(5)).unwrap();
+}
