@@ -62,6 +62,11 @@ pub struct Config {
     /// Trust the Mozilla root store bundled by webpki-roots. Default true;
     /// false trusts only `tls_ca_files`.
     pub tls_builtin_roots: bool,
+    /// Trust the operating system's certificate store too. Needs the
+    /// `native-roots` cargo feature; default true when it is built, false
+    /// otherwise (asking for it without the feature is a TLS configuration
+    /// error).
+    pub tls_native_roots: bool,
     /// PEM files of extra CA certificates to trust. Default none.
     pub tls_ca_files: Vec<PathBuf>,
     /// A client certificate chain and its private key (PEM files), for
@@ -253,6 +258,7 @@ impl Default for Config {
             family_memory: Duration::from_secs(600),
             family_memory_size: 256,
             tls_builtin_roots: true,
+            tls_native_roots: cfg!(feature = "native-roots"),
             tls_ca_files: Vec::new(),
             tls_client_cert: None,
             tls_danger_accept_invalid_certs: false,

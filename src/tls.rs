@@ -58,6 +58,9 @@ pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
         if config.tls_builtin_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
+        if config.tls_native_roots {
+            add_native_roots(&mut roots).map_err(setup)?;
+        }
         for path in &config.tls_ca_files {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| setup(format!("reading {}: {e}", path.display())))?;
@@ -85,6 +88,25 @@ pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
     };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(tls))
+}
+
+#[cfg(feature = "native-roots")]
+fn add_native_roots(roots: &mut RootCertStore) -> std::result::Result<(), String> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        return Err(format!(
+            "no certificates in the system store ({} errors)",
+            found.errors.len()
+        ));
+    }
+    // Unparsable system certificates are skipped, as curl and Go do.
+    let _ = roots.add_parsable_certificates(found.certs);
+    Ok(())
+}
+
+#[cfg(not(feature = "native-roots"))]
+fn add_native_roots(_: &mut RootCertStore) -> std::result::Result<(), String> {
+    Err("tls_native_roots needs the `native-roots` cargo feature".into())
 }
 
 /// `Config::tls_danger_accept_invalid_certs`: signatures are still checked
@@ -471,6 +493,25 @@ mod tests {
             matches!(err.kind(), ErrorKind::InvalidHostName { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn native_roots_follow_the_feature() {
+        let mut config = Config {
+            tls_native_roots: true,
+            ..Config::default()
+        };
+        let built = client_config(&config);
+        if cfg!(feature = "native-roots") {
+            assert!(built.is_ok() || std::fs::read_dir("/etc/ssl/certs").is_err());
+        } else {
+            let err = built.unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Tls(TlsError::Config(w)) if w.contains("native-roots"))
+            );
+        }
+        config.tls_native_roots = false;
+        assert!(client_config(&config).is_ok());
     }
 
     #[test]
