@@ -310,6 +310,12 @@ impl Body {
         Ok(n)
     }
 
+    /// The request's timeline so far (complete once the body has been
+    /// read to its end): curl's `-w` times and each phase's duration.
+    pub fn timings(&self) -> Option<crate::timings::Timings> {
+        lock(&self.rt).timings(self.id)
+    }
+
     /// The chunked trailer section, available once the body has been read
     /// to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {

@@ -279,16 +279,32 @@ pub enum ErrorKind {
 pub struct Error {
     phase: Phase,
     kind: ErrorKind,
+    timings: Option<Box<crate::timings::Timings>>,
 }
 
 impl Error {
     /// Builds an error in `phase`.
     pub fn new(phase: Phase, kind: ErrorKind) -> Error {
-        Error { phase, kind }
+        Error {
+            phase,
+            kind,
+            timings: None,
+        }
     }
 
     pub(crate) fn io(phase: Phase, err: io::Error) -> Error {
         Error::new(phase, ErrorKind::Io(Arc::new(err)))
+    }
+
+    pub(crate) fn with_timings(mut self, t: crate::timings::Timings) -> Error {
+        self.timings = Some(Box::new(t));
+        self
+    }
+
+    /// The request's timeline up to the failure (phases after it are
+    /// `PhaseTime::Pending`).
+    pub fn timings(&self) -> Option<&crate::timings::Timings> {
+        self.timings.as_deref()
     }
 
     /// The phase in which the error happened.

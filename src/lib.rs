@@ -57,6 +57,7 @@ pub mod h1;
 pub mod pool;
 mod runtime;
 mod send_body;
+pub mod timings;
 pub mod tls;
 pub mod trace;
 pub mod x509;
@@ -65,6 +66,7 @@ pub use client::{Batch, Body, Client, ClientBuilder};
 pub use config::{Config, IpFamily, RequestOptions};
 pub use error::{AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result, TlsError};
 pub use send_body::SendBody;
+pub use timings::{PhaseTime, Skipped, Timings};
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
 pub use http;

@@ -38,6 +38,7 @@ use crate::h1::framing::{self};
 use crate::h1::{self, writer, BodyDecoder, ResponseHead};
 use crate::pool::Pool;
 use crate::send_body::SendBody;
+use crate::timings::Timings;
 use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
 /// Id counters shared by every exchange of a client.
@@ -127,6 +128,9 @@ pub(crate) struct Tracer {
     id: RequestId,
     resend: u32,
     trace: Trace,
+    /// The timeline, recorded from every event whether or not a hook sees
+    /// it.
+    timings: Timings,
 }
 
 impl Tracer {
@@ -138,6 +142,7 @@ impl Tracer {
 
     /// Delivers one event to the request's hooks, then the client's.
     fn emit(&mut self, ctx: &mut Ctx<'_>, at: Instant, kind: EventKind<'_>) {
+        self.timings.record(at, &kind);
         if !self.on(ctx) {
             return;
         }
@@ -328,8 +333,9 @@ impl Exchange {
         trace: Trace,
         user_agent: Option<&HeaderValue>,
         config: &Config,
+        now: Instant,
     ) -> Result<Exchange, (Error, Trace)> {
-        match Exchange::prepare(id, parts, body, user_agent, config) {
+        match Exchange::prepare(id, parts, body, user_agent, config, now) {
             Ok(mut ex) => {
                 ex.tr.trace = trace;
                 Ok(ex)
@@ -344,6 +350,7 @@ impl Exchange {
         body: SendBody,
         user_agent: Option<&HeaderValue>,
         config: &Config,
+        now: Instant,
     ) -> Result<Exchange> {
         let timeouts = Timeouts::resolve(config, parts.extensions.get::<RequestOptions>());
         let uri = &parts.uri;
@@ -439,6 +446,11 @@ impl Exchange {
                 id,
                 resend: 0,
                 trace: Trace::new(),
+                timings: Timings::new(
+                    now,
+                    host_of(&parts.uri).parse::<std::net::IpAddr>().is_ok(),
+                    scheme == Scheme::Https,
+                ),
             },
             method: parts.method,
             uri: parts.uri,
@@ -601,6 +613,11 @@ impl Exchange {
             }
         }
         None
+    }
+
+    /// The request's timeline so far.
+    pub fn timings(&self) -> &Timings {
+        &self.tr.timings
     }
 
     /// True once `request_done` has fired.

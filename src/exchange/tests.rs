@@ -72,9 +72,17 @@ impl Net {
         let trace =
             Trace::new().on_event(move |e| events.lock().unwrap().push(e.kind.name().to_owned()));
         let (parts, body) = req.into_parts();
-        Exchange::new(RequestId(1), parts, body, trace, None, &self.config)
-            .map_err(|(e, _)| e)
-            .unwrap()
+        Exchange::new(
+            RequestId(1),
+            parts,
+            body,
+            trace,
+            None,
+            &self.config,
+            Instant::now(),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap()
     }
 
     /// Plays the runtime: drain actions, route lookups, write everything.

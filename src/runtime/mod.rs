@@ -227,6 +227,7 @@ impl Runtime {
             trace,
             self.user_agent.as_ref(),
             &self.config,
+            now,
         ) {
             Ok(ex) => {
                 self.slots.insert(id, Slot { ex, armed: None });
@@ -259,11 +260,16 @@ impl Runtime {
         self.slots.get_mut(&id)?.ex.take_outcome()
     }
 
+    /// The timeline of `id` so far.
+    pub fn timings(&self, id: RequestId) -> Option<crate::timings::Timings> {
+        self.slots.get(&id).map(|s| s.ex.timings().clone())
+    }
+
     /// Drives the loop until `id` has a head or an error.
     pub fn wait_outcome(&mut self, id: RequestId) -> Result<ResponseHead> {
         loop {
             if let Some(outcome) = self.take_outcome(id) {
-                return outcome;
+                return outcome.map_err(|e| self.with_timings(id, e));
             }
             if !self.slots.contains_key(&id) {
                 return Err(stalled());
@@ -302,11 +308,18 @@ impl Runtime {
             let mut ctx = ctx!(self);
             let read = slot.ex.read_body(out, &mut ctx, now);
             self.pump(id, now);
-            match read? {
+            match read.map_err(|e| self.with_timings(id, e))? {
                 BodyRead::Data(n) => return Ok(n),
                 BodyRead::End => return Ok(0),
                 BodyRead::Pending => self.turn()?,
             }
+        }
+    }
+
+    fn with_timings(&self, id: RequestId, e: Error) -> Error {
+        match self.timings(id) {
+            Some(t) => e.with_timings(t),
+            None => e,
         }
     }
 

@@ -1,0 +1,453 @@
+//! When each phase of a request happened, recorded from its own trace
+//! events (in the one emission point, so it costs no hook), in two views:
+//!
+//! - curl's `-w` variables, cumulative from the start of the request and
+//!   with curl's definitions: `namelookup`, `connect`, `appconnect`,
+//!   `pretransfer`, `posttransfer`, `starttransfer`, `total`, plus
+//!   `num_connects`. Like curl, a step that did not happen reports the
+//!   time of the step before it (0 for the first ones).
+//! - Each phase as its own duration — `queue`, `dns`, `connect`, `tls`,
+//!   `send`, `wait`, `receive` — as a [`PhaseTime`] that says *why* a phase
+//!   did not happen (connection reused, answer cached, IP literal, not
+//!   TLS) instead of reporting zero.
+//!
+//! ```text
+//! start ─queue─ dns ─ connect ─ tls ─┬ got_conn ─send─ wrote_request ─wait─ first byte ─receive─ end
+//!  namelookup ─┘         │        │  └ pretransfer    └ posttransfer      └ starttransfer         └ total
+//!              connect ──┘        └ appconnect
+//! ```
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::trace::EventKind;
+
+/// Why a phase has no duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Skipped {
+    /// The connection came from the pool: no lookup, connect or handshake.
+    Reused,
+    /// The name was answered without a query (cache, hosts file, pin).
+    Cached,
+    /// The host is an IP literal: nothing to look up.
+    IpLiteral,
+    /// Plain HTTP: no TLS handshake.
+    NotTls,
+}
+
+impl Skipped {
+    /// snake_case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skipped::Reused => "reused",
+            Skipped::Cached => "cached",
+            Skipped::IpLiteral => "ip_literal",
+            Skipped::NotTls => "not_tls",
+        }
+    }
+}
+
+/// The duration of one phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseTime {
+    /// The phase took this long.
+    Took(Duration),
+    /// The phase did not happen, and why.
+    Skipped(Skipped),
+    /// The phase has not happened (yet): the request failed earlier or is
+    /// still running.
+    Pending,
+}
+
+impl PhaseTime {
+    /// The duration, if the phase happened.
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            PhaseTime::Took(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// The timeline of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timings {
+    start: Instant,
+    dns_start: Option<Instant>,
+    dns_done: Option<Instant>,
+    dns_queries: u32,
+    connect_start: Option<Instant>,
+    connect_done: Option<Instant>,
+    tls_start: Option<Instant>,
+    tls_done: Option<Instant>,
+    got_conn: Option<Instant>,
+    reused: bool,
+    wrote_request: Option<Instant>,
+    first_byte: Option<Instant>,
+    end: Option<Instant>,
+    num_connects: u32,
+    remote: Option<SocketAddr>,
+    body_bytes: u64,
+    ip_literal: bool,
+    tls: bool,
+}
+
+fn since(a: Instant, b: Option<Instant>) -> Option<Duration> {
+    b.map(|b| b.saturating_duration_since(a))
+}
+
+impl Timings {
+    pub(crate) fn new(start: Instant, ip_literal: bool, tls: bool) -> Timings {
+        Timings {
+            start,
+            dns_start: None,
+            dns_done: None,
+            dns_queries: 0,
+            connect_start: None,
+            connect_done: None,
+            tls_start: None,
+            tls_done: None,
+            got_conn: None,
+            reused: false,
+            wrote_request: None,
+            first_byte: None,
+            end: None,
+            num_connects: 0,
+            remote: None,
+            body_bytes: 0,
+            ip_literal,
+            tls,
+        }
+    }
+
+    /// Records what an event says about the timeline.
+    pub(crate) fn record(&mut self, at: Instant, kind: &EventKind<'_>) {
+        match kind {
+            EventKind::DnsStart { .. } => self.dns_start = Some(at),
+            EventKind::DnsQueryStart { .. } => self.dns_queries += 1,
+            EventKind::DnsDone { .. } => {
+                self.dns_done.get_or_insert(at);
+            }
+            EventKind::ConnectStart { .. } => {
+                self.connect_start.get_or_insert(at);
+                self.num_connects += 1;
+            }
+            EventKind::ConnectDone { error: None, .. } => self.connect_done = Some(at),
+            EventKind::TlsHandshakeStart => self.tls_start = Some(at),
+            EventKind::TlsHandshakeDone { error: None, .. } => self.tls_done = Some(at),
+            EventKind::GotConn {
+                reused,
+                remote_addr,
+                ..
+            } => {
+                self.got_conn = Some(at);
+                self.reused = *reused;
+                self.remote = Some(*remote_addr);
+            }
+            EventKind::WroteRequest { .. } => self.wrote_request = Some(at),
+            EventKind::GotFirstResponseByte => self.first_byte = Some(at),
+            EventKind::ResponseBodyDone { bytes, .. } => self.body_bytes = *bytes,
+            EventKind::RequestDone { .. } => self.end = Some(at),
+            EventKind::Retry { .. } => {
+                // The request starts over on a new connection; what counts
+                // is the attempt that produced the answer.
+                let (start, n, lit, tls) =
+                    (self.start, self.num_connects, self.ip_literal, self.tls);
+                *self = Timings::new(start, lit, tls);
+                self.num_connects = n;
+            }
+            _ => {}
+        }
+    }
+
+    // ----- curl's -w variables (cumulative) ---------------------------------
+
+    fn cumulative(&self, at: Option<Instant>, before: Duration) -> Duration {
+        since(self.start, at).unwrap_or(before)
+    }
+
+    /// `time_namelookup`: start to name resolved.
+    pub fn namelookup(&self) -> Duration {
+        self.cumulative(self.dns_done, Duration::ZERO)
+    }
+
+    /// `time_connect`: start to TCP connected.
+    pub fn connect(&self) -> Duration {
+        self.cumulative(self.connect_done, self.namelookup())
+    }
+
+    /// `time_appconnect`: start to TLS handshake done (0 without TLS, as
+    /// curl reports).
+    pub fn appconnect(&self) -> Duration {
+        self.cumulative(self.tls_done, Duration::ZERO)
+    }
+
+    /// `time_pretransfer`: start to just before the request is sent.
+    pub fn pretransfer(&self) -> Duration {
+        self.cumulative(self.got_conn, self.connect().max(self.appconnect()))
+    }
+
+    /// `time_posttransfer`: start to the request fully sent.
+    pub fn posttransfer(&self) -> Duration {
+        self.cumulative(self.wrote_request, self.pretransfer())
+    }
+
+    /// `time_starttransfer`: start to the first response byte.
+    pub fn starttransfer(&self) -> Duration {
+        self.cumulative(self.first_byte, self.posttransfer())
+    }
+
+    /// `time_total`: start to the end of the request (`None` while running).
+    pub fn total(&self) -> Option<Duration> {
+        since(self.start, self.end)
+    }
+
+    /// `num_connects`: connection attempts started for this request.
+    pub fn num_connects(&self) -> u32 {
+        self.num_connects
+    }
+
+    /// The server's address, once connected.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// Body bytes received (after transfer decoding), once the body ended.
+    pub fn size_download(&self) -> u64 {
+        self.body_bytes
+    }
+
+    // ----- each phase on its own --------------------------------------------
+
+    /// Waiting before any work started (for a pooled connection or a lookup
+    /// slot): start to the first of lookup, connect, or connection in hand.
+    pub fn queue(&self) -> PhaseTime {
+        let first = [self.dns_start, self.connect_start, self.got_conn]
+            .into_iter()
+            .flatten()
+            .min();
+        since(self.start, first).map_or(PhaseTime::Pending, PhaseTime::Took)
+    }
+
+    /// The name lookup.
+    pub fn dns(&self) -> PhaseTime {
+        match (self.dns_start, self.dns_done) {
+            (Some(a), Some(b)) if self.dns_queries == 0 && b == a => {
+                PhaseTime::Skipped(Skipped::Cached)
+            }
+            (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
+            _ if self.reused => PhaseTime::Skipped(Skipped::Reused),
+            _ if self.ip_literal => PhaseTime::Skipped(Skipped::IpLiteral),
+            _ => PhaseTime::Pending,
+        }
+    }
+
+    /// The TCP connect (the whole Happy Eyeballs race, to the winner).
+    pub fn tcp_connect(&self) -> PhaseTime {
+        match (self.connect_start, self.connect_done) {
+            (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
+            _ if self.reused => PhaseTime::Skipped(Skipped::Reused),
+            _ => PhaseTime::Pending,
+        }
+    }
+
+    /// The TLS handshake.
+    pub fn tls(&self) -> PhaseTime {
+        match (self.tls_start, self.tls_done) {
+            (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
+            _ if !self.tls => PhaseTime::Skipped(Skipped::NotTls),
+            _ if self.reused => PhaseTime::Skipped(Skipped::Reused),
+            _ => PhaseTime::Pending,
+        }
+    }
+
+    /// Writing the request: connection in hand to request fully sent.
+    pub fn send(&self) -> PhaseTime {
+        self.between(self.got_conn, self.wrote_request)
+    }
+
+    /// Waiting for the server: request sent to first response byte.
+    pub fn wait(&self) -> PhaseTime {
+        self.between(self.wrote_request, self.first_byte)
+    }
+
+    /// Receiving the response: first byte to the end of the body.
+    pub fn receive(&self) -> PhaseTime {
+        self.between(self.first_byte, self.end)
+    }
+
+    fn between(&self, a: Option<Instant>, b: Option<Instant>) -> PhaseTime {
+        match (a, b) {
+            (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
+            _ => PhaseTime::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{AttemptId, ConnId, Network};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn fresh_https_request_both_views() {
+        let t0 = Instant::now();
+        let mut t = Timings::new(t0, false, true);
+        let addr: SocketAddr = "192.0.2.1:443".parse().unwrap();
+        let local: SocketAddr = "192.0.2.9:5000".parse().unwrap();
+        let err: Option<&std::io::Error> = None;
+        let steps: Vec<(u64, EventKind<'_>)> = vec![
+            (1, EventKind::DnsStart { host: "h" }),
+            (
+                1,
+                EventKind::DnsQueryStart {
+                    server: addr,
+                    qtype: "A",
+                    transport: "udp",
+                },
+            ),
+            (
+                11,
+                EventKind::DnsDone {
+                    addrs: &[],
+                    coalesced: false,
+                    error: None,
+                },
+            ),
+            (
+                11,
+                EventKind::ConnectStart {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp4,
+                    addr,
+                },
+            ),
+            (
+                31,
+                EventKind::ConnectDone {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp4,
+                    addr,
+                    error: err,
+                },
+            ),
+            (31, EventKind::TlsHandshakeStart),
+            (
+                71,
+                EventKind::TlsHandshakeDone {
+                    info: None,
+                    error: None,
+                },
+            ),
+            (
+                71,
+                EventKind::GotConn {
+                    conn: ConnId(1),
+                    reused: false,
+                    was_idle: false,
+                    idle_time: ms(0),
+                    local_addr: local,
+                    remote_addr: addr,
+                },
+            ),
+            (72, EventKind::WroteRequest { error: None }),
+            (122, EventKind::GotFirstResponseByte),
+            (
+                130,
+                EventKind::ResponseBodyDone {
+                    bytes: 99,
+                    trailers: None,
+                    error: None,
+                },
+            ),
+            (130, EventKind::RequestDone { error: None }),
+        ];
+        for (at, kind) in &steps {
+            t.record(t0 + ms(*at), kind);
+        }
+        assert_eq!(
+            [
+                t.namelookup(),
+                t.connect(),
+                t.appconnect(),
+                t.pretransfer(),
+                t.posttransfer(),
+                t.starttransfer()
+            ],
+            [ms(11), ms(31), ms(71), ms(71), ms(72), ms(122)]
+        );
+        assert_eq!(t.total(), Some(ms(130)));
+        assert_eq!(t.queue(), PhaseTime::Took(ms(1)));
+        assert_eq!(t.dns(), PhaseTime::Took(ms(10)));
+        assert_eq!(t.tcp_connect(), PhaseTime::Took(ms(20)));
+        assert_eq!(t.tls(), PhaseTime::Took(ms(40)));
+        assert_eq!(t.send(), PhaseTime::Took(ms(1)));
+        assert_eq!(t.wait(), PhaseTime::Took(ms(50)));
+        assert_eq!(t.receive(), PhaseTime::Took(ms(8)));
+        assert_eq!(
+            (t.num_connects(), t.size_download(), t.remote_addr()),
+            (1, 99, Some(addr))
+        );
+        // The phases add up to the total.
+        let sum: Duration = [
+            t.queue(),
+            t.dns(),
+            t.tcp_connect(),
+            t.tls(),
+            t.send(),
+            t.wait(),
+            t.receive(),
+        ]
+        .iter()
+        .filter_map(|p| p.duration())
+        .sum();
+        assert_eq!(sum, ms(130));
+    }
+
+    #[test]
+    fn skipped_phases_say_why_and_curl_view_matches_curl() {
+        let t0 = Instant::now();
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let mut reused = Timings::new(t0, false, false);
+        reused.record(
+            t0,
+            &EventKind::GotConn {
+                conn: ConnId(1),
+                reused: true,
+                was_idle: true,
+                idle_time: ms(5),
+                local_addr: addr,
+                remote_addr: addr,
+            },
+        );
+        assert_eq!(reused.dns(), PhaseTime::Skipped(Skipped::Reused));
+        assert_eq!(reused.tcp_connect(), PhaseTime::Skipped(Skipped::Reused));
+        assert_eq!(reused.tls(), PhaseTime::Skipped(Skipped::NotTls));
+        assert_eq!(
+            (reused.namelookup(), reused.connect(), reused.appconnect()),
+            (ms(0), ms(0), ms(0))
+        );
+        assert_eq!(reused.total(), None, "still running");
+
+        let literal = Timings::new(t0, true, false);
+        assert_eq!(literal.dns(), PhaseTime::Skipped(Skipped::IpLiteral));
+
+        let mut cached = Timings::new(t0, false, false);
+        cached.record(t0 + ms(2), &EventKind::DnsStart { host: "h" });
+        cached.record(
+            t0 + ms(2),
+            &EventKind::DnsDone {
+                addrs: &[],
+                coalesced: false,
+                error: None,
+            },
+        );
+        assert_eq!(cached.dns(), PhaseTime::Skipped(Skipped::Cached));
+        assert_eq!(cached.namelookup(), ms(2));
+    }
+}
