@@ -44,6 +44,13 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+    -w, --write-out FMT      After each transfer print FMT to stdout with
+                             curl's %{variables}: time_namelookup,
+                             time_connect, time_appconnect, time_pretransfer,
+                             time_posttransfer, time_starttransfer,
+                             time_total, time_redirect, time_queue,
+                             http_code, num_connects, num_redirects,
+                             size_download, remote_ip, remote_port, json
         --connect-timeout S  Give up connecting after S seconds (fractions
                              allowed)
     -m, --max-time S         Give up on each request after S seconds
@@ -170,6 +177,8 @@ pub struct Options {
     pub events: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `-w`, parsed.
+    pub write_out: Option<Vec<crate::writeout::Piece>>,
     /// `--connect-timeout`.
     pub connect_timeout: Option<std::time::Duration>,
     /// `-m`.
@@ -249,6 +258,7 @@ enum Opt {
     CaCert,
     ConnectTimeout,
     MaxTime,
+    WriteOut,
     Cert,
     Key,
     Insecure,
@@ -272,6 +282,7 @@ impl Opt {
             '4' => Opt::Ipv4,
             'k' => Opt::Insecure,
             'm' => Opt::MaxTime,
+            'w' => Opt::WriteOut,
             '6' => Opt::Ipv6,
             'V' => Opt::Version,
             _ => return None,
@@ -300,6 +311,7 @@ impl Opt {
             "cacert" => Opt::CaCert,
             "connect-timeout" => Opt::ConnectTimeout,
             "max-time" => Opt::MaxTime,
+            "write-out" => Opt::WriteOut,
             "cert" => Opt::Cert,
             "key" => Opt::Key,
             "insecure" => Opt::Insecure,
@@ -324,6 +336,7 @@ impl Opt {
                 | Opt::CaCert
                 | Opt::ConnectTimeout
                 | Opt::MaxTime
+                | Opt::WriteOut
                 | Opt::Cert
                 | Opt::Key
         )
@@ -485,6 +498,9 @@ fn apply(
             }
         }
         Opt::Insecure => opts.insecure = true,
+        Opt::WriteOut => {
+            opts.write_out = Some(crate::writeout::parse(utf8(spelled, &value)?)?);
+        }
         Opt::ConnectTimeout | Opt::MaxTime => {
             let v = utf8(spelled, &value)?;
             let d = match v.parse::<f64>() {

@@ -15,6 +15,7 @@ use roundtrip::{Body, Client, ErrorKind, RequestId, SendBody};
 
 use crate::args::{self, HeaderArg, Options, Target};
 use crate::events;
+use crate::writeout::Info;
 
 /// Exit status of usage errors.
 pub const EXIT_USAGE: u8 = 2;
@@ -215,11 +216,33 @@ impl Fetcher<'_> {
             let result = build_request(self.opts, target, self.body)
                 .and_then(|req| client.send(req).map_err(Failure::Request))
                 .and_then(|resp| self.write_response(resp));
-            if let Err(failure) = result {
-                if self.fail(target, failure) {
-                    return;
-                }
+            if self.finish(target, result) {
+                return;
             }
+        }
+    }
+
+    /// After a transfer: `-w` output, then the failure if any; true when
+    /// the remaining URLs should be skipped.
+    fn finish(&mut self, target: &Target, result: Result<Info, Failure>) -> bool {
+        if let Some(pieces) = &self.opts.write_out {
+            let info = match &result {
+                Ok(info) => info.clone(),
+                Err(Failure::Request(e)) => Info {
+                    status: None,
+                    timings: e.timings().cloned(),
+                },
+                Err(_) => Info::default(),
+            };
+            // Like curl, -w goes to stdout even when the body goes to -o.
+            let _ = self.out.flush();
+            let mut stdout = io::stdout().lock();
+            let _ = stdout.write_all(crate::writeout::render(pieces, &info).as_bytes());
+            let _ = stdout.flush();
+        }
+        match result {
+            Ok(_) => false,
+            Err(failure) => self.fail(target, failure),
         }
     }
 
@@ -250,17 +273,17 @@ impl Fetcher<'_> {
                 },
                 Err(failure) => Err(failure),
             };
-            if let Err(failure) = result.and_then(|resp| self.write_response(resp)) {
-                if self.fail(target, failure) {
-                    return;
-                }
+            let result = result.and_then(|resp| self.write_response(resp));
+            if self.finish(target, result) {
+                return;
             }
         }
     }
 
     /// Writes the head (with `-i` or `-I`) and streams the body (unless
     /// `-I`, which reads and discards it so the connection can be reused).
-    fn write_response(&mut self, resp: Response<Body>) -> Result<(), Failure> {
+    fn write_response(&mut self, resp: Response<Body>) -> Result<Info, Failure> {
+        let status = resp.status().as_u16();
         if self.opts.include || self.opts.head {
             self.out
                 .write_all(&head_text(&resp))
@@ -277,6 +300,10 @@ impl Fetcher<'_> {
                 self.out.write_all(&buf[..n]).map_err(Failure::Write)?;
             }
         }
-        self.out.flush().map_err(Failure::Write)
+        self.out.flush().map_err(Failure::Write)?;
+        Ok(Info {
+            status: Some(status),
+            timings: body.timings(),
+        })
     }
 }

@@ -725,3 +725,44 @@ fn max_time_ends_a_stalled_request_with_curls_code_28() {
     assert!(r.stderr.contains("total time limit"), "{}", r.stderr);
     assert!(r.elapsed < Duration::from_secs(5));
 }
+
+#[test]
+fn write_out_prints_curls_variables_after_each_transfer() {
+    let server = serve_text("hello\n");
+    let url = format!("http://127.0.0.1:{}/", server.addr.port());
+    let fmt = "[%{http_code} %{num_connects} %{size_download} %{remote_ip}:%{remote_port}]\\n";
+    let r = run(&["-w", fmt, &url, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let port = server.addr.port();
+    assert_eq!(
+        r.stdout(),
+        format!("hello\n[200 1 6 127.0.0.1:{port}]\nhello\n[200 0 6 127.0.0.1:{port}]\n")
+    );
+    let r = run(&["-s", "-o", "/dev/null", "-w", "%{json}", &url]);
+    let json = r.stdout();
+    assert!(json.starts_with("{\"time_namelookup\":"), "{json}");
+    assert!(json.contains("\"http_code\":200"), "{json}");
+    // curl's cumulative times never go backwards.
+    let num = |k: &str| -> f64 {
+        let at = json.find(&format!("\"{k}\":")).unwrap() + k.len() + 3;
+        json[at..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let order = [
+        "time_namelookup",
+        "time_connect",
+        "time_pretransfer",
+        "time_starttransfer",
+        "time_total",
+    ];
+    for w in order.windows(2) {
+        assert!(num(w[0]) <= num(w[1]), "{} > {}: {json}", w[0], w[1]);
+    }
+    assert!(num("time_total") > 0.0);
+    let r = run(&["-w", "%{bogus}", &url]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
