@@ -198,6 +198,7 @@ pub struct Tls {
     sni: Option<String>,
     out: Vec<u8>,
     out_pos: usize,
+    error: Option<Error>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -232,6 +233,7 @@ impl Tls {
             sni,
             out: Vec::new(),
             out_pos: 0,
+            error: None,
         })
     }
 
@@ -252,9 +254,20 @@ impl Tls {
                 Err(e) if e.kind() == io::ErrorKind::Other => break,
                 Err(e) => return Err(Error::io(Phase::Tls, e)),
             }
-            self.conn.process_new_packets().map_err(tls_error)?;
+            if let Err(e) = self.conn.process_new_packets() {
+                // Records decrypted before the bad one are still readable:
+                // the caller drains them, then takes this error.
+                self.error = Some(tls_error(e));
+                break;
+            }
         }
         Ok(total - data.len())
+    }
+
+    /// A fatal error met while taking ciphertext, after the plaintext that
+    /// came before it has been read.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
     }
 
     /// The transport reached EOF.
@@ -480,9 +493,10 @@ mod tests {
         let (client_config, _) = pair();
         let mut client = Tls::new(&client_config, "localhost").unwrap();
         let _ = client.pending_ciphertext();
-        let err = client
+        client
             .handle_ciphertext(b"HTTP/1.1 200 OK\r\n\r\n")
-            .unwrap_err();
+            .unwrap();
+        let err = client.take_error().unwrap();
         assert_eq!(err.phase(), Phase::Tls);
         assert!(
             matches!(err.kind(), ErrorKind::Tls(TlsError::Protocol(_))),

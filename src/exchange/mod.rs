@@ -302,6 +302,8 @@ pub(crate) struct Exchange {
     idle_deadline: Option<Instant>,
     /// The TLS stream ended: `Some(true)` with close_notify.
     tls_closed: Option<bool>,
+    /// A TLS error to raise once the plaintext before it is parsed.
+    tls_error_after: Option<Error>,
     /// How the final response's body is framed.
     body_framing: Option<crate::h1::BodyFraming>,
     response: Option<ResponseHead>,
@@ -484,6 +486,7 @@ impl Exchange {
             header_deadline: None,
             idle_deadline: None,
             tls_closed: None,
+            tls_error_after: None,
             body_framing: None,
             response: None,
             trailers: None,

@@ -126,7 +126,7 @@ impl Exchange {
                 conn.cipher_len -= used;
             }
             if tls.is_handshaking() || !conn.recv.has_storage() {
-                return Ok(());
+                return tls.take_error().map_or(Ok(()), Err);
             }
             let mut moved = false;
             loop {
@@ -142,6 +142,12 @@ impl Exchange {
                     }
                     Plain::Empty => {
                         conn.tls_backlog = false;
+                        if let Some(e) = tls.take_error() {
+                            // Everything decrypted before the bad record is
+                            // in the buffer; it is parsed before the error.
+                            self.tls_error_after = Some(e);
+                            return Ok(());
+                        }
                         break;
                     }
                     Plain::Closed => {
@@ -192,6 +198,10 @@ impl Exchange {
             self.fail_recv(e, ctx, now);
             return;
         }
+        if let Some(e) = self.tls_error_after.take() {
+            self.tls_failed(e, ctx, now);
+            return;
+        }
         if let Some(clean) = self.tls_closed.take() {
             self.tls_stream_ended(clean, ctx, now);
         }
@@ -236,6 +246,10 @@ impl Exchange {
         }
         if let Err(e) = self.process_recv(ctx, now) {
             self.fail_recv(e, ctx, now);
+            return;
+        }
+        if let Some(e) = self.tls_error_after.take() {
+            self.tls_failed(e, ctx, now);
             return;
         }
         let clean = self.tls_closed.take().unwrap_or(false);

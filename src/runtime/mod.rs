@@ -946,7 +946,18 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let now = Instant::now();
-        let ids: Vec<_> = self.pool.drain().map(|c| c.id).collect();
+        let conns: Vec<_> = self.pool.drain().collect();
+        let mut ids = Vec::with_capacity(conns.len());
+        for mut c in conns {
+            // TLS connections say goodbye (RFC 8446 §6.1) before closing.
+            if let Some(tls) = c.tls.as_mut() {
+                let bytes = tls.close_notify();
+                if let Some(Some(s)) = self.socks.get_mut(c.sock.0) {
+                    let _ = s.stream.write(&bytes);
+                }
+            }
+            ids.push(c.id);
+        }
         for conn in ids {
             let mut ctx = ctx!(self);
             ctx.emit_client(
