@@ -78,6 +78,12 @@ pub struct Config {
     pub tls_danger_accept_invalid_certs: bool,
     /// Limit on the TLS handshake. Default 10 s (Go's).
     pub tls_handshake_timeout: Duration,
+    /// Follow redirects (3xx with `Location`). Default false, as curl.
+    pub follow_redirects: bool,
+    /// Most redirects followed for one request. Default 10.
+    pub max_redirects: usize,
+    /// Follow a redirect from https to http. Default false.
+    pub allow_https_downgrade: bool,
     /// Limit on waiting for the final response head, from the moment the
     /// request is written. Default 5 min; `None` waits forever.
     pub response_header_timeout: Option<Duration>,
@@ -140,6 +146,8 @@ pub struct RequestOptions {
     pub(crate) response_header_timeout: Option<Option<Duration>>,
     pub(crate) body_idle_timeout: Option<Option<Duration>>,
     pub(crate) total_timeout: Option<Option<Duration>>,
+    pub(crate) follow_redirects: Option<bool>,
+    pub(crate) max_redirects: Option<usize>,
 }
 
 impl RequestOptions {
@@ -167,6 +175,16 @@ impl RequestOptions {
         self.body_idle_timeout = Some(d);
         self
     }
+    /// Overrides `Config::follow_redirects`.
+    pub fn follow_redirects(mut self, follow: bool) -> Self {
+        self.follow_redirects = Some(follow);
+        self
+    }
+    /// Overrides `Config::max_redirects`.
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = Some(n);
+        self
+    }
     /// Overrides `Config::total_timeout` (`None`: no limit).
     pub fn total_timeout(mut self, d: Option<Duration>) -> Self {
         self.total_timeout = Some(d);
@@ -182,6 +200,8 @@ pub(crate) struct Timeouts {
     pub response_header: Option<Duration>,
     pub body_idle: Option<Duration>,
     pub total: Option<Duration>,
+    /// Redirects to follow at most (`None`: do not follow).
+    pub redirects: Option<usize>,
 }
 
 impl Timeouts {
@@ -197,6 +217,10 @@ impl Timeouts {
                 .unwrap_or(config.response_header_timeout),
             body_idle: o.body_idle_timeout.unwrap_or(config.body_idle_timeout),
             total: o.total_timeout.unwrap_or(config.total_timeout),
+            redirects: o
+                .follow_redirects
+                .unwrap_or(config.follow_redirects)
+                .then(|| o.max_redirects.unwrap_or(config.max_redirects)),
         }
     }
 }
@@ -263,6 +287,9 @@ impl Default for Config {
             tls_client_cert: None,
             tls_danger_accept_invalid_certs: false,
             tls_handshake_timeout: Duration::from_secs(10),
+            follow_redirects: false,
+            max_redirects: 10,
+            allow_https_downgrade: false,
             response_header_timeout: Some(Duration::from_secs(300)),
             body_idle_timeout: Some(Duration::from_secs(300)),
             total_timeout: None,

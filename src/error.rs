@@ -270,6 +270,19 @@ pub enum ErrorKind {
         /// The limit.
         limit: Duration,
     },
+    /// More redirects than `Config::max_redirects`.
+    TooManyRedirects {
+        /// The limit.
+        max: usize,
+    },
+    /// A redirect that is not followed: https to http (unless allowed), a
+    /// scheme other than http(s), or an unusable `Location`.
+    RedirectRefused {
+        /// The `Location` value.
+        location: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The caller cancelled the request (for example by dropping the body).
     Cancelled,
 }
@@ -441,6 +454,10 @@ impl fmt::Display for ErrorKind {
                 write!(f, "total time limit of {limit:?} exceeded")
             }
             ErrorKind::Cancelled => f.write_str("request cancelled"),
+            ErrorKind::TooManyRedirects { max } => write!(f, "more than {max} redirects"),
+            ErrorKind::RedirectRefused { location, reason } => {
+                write!(f, "redirect to {location:?} not followed: {reason}")
+            }
         }
     }
 }

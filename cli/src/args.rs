@@ -44,6 +44,8 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+    -L, --location           Follow redirects (3xx with Location)
+        --max-redirs N       Follow at most N redirects (default 10)
     -w, --write-out FMT      After each transfer print FMT to stdout with
                              curl's %{variables}: time_namelookup,
                              time_connect, time_appconnect, time_pretransfer,
@@ -177,6 +179,10 @@ pub struct Options {
     pub events: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `-L`.
+    pub location: bool,
+    /// `--max-redirs`.
+    pub max_redirs: Option<usize>,
     /// `-w`, parsed.
     pub write_out: Option<Vec<crate::writeout::Piece>>,
     /// `--connect-timeout`.
@@ -259,6 +265,8 @@ enum Opt {
     ConnectTimeout,
     MaxTime,
     WriteOut,
+    Location,
+    MaxRedirs,
     Cert,
     Key,
     Insecure,
@@ -283,6 +291,7 @@ impl Opt {
             'k' => Opt::Insecure,
             'm' => Opt::MaxTime,
             'w' => Opt::WriteOut,
+            'L' => Opt::Location,
             '6' => Opt::Ipv6,
             'V' => Opt::Version,
             _ => return None,
@@ -312,6 +321,8 @@ impl Opt {
             "connect-timeout" => Opt::ConnectTimeout,
             "max-time" => Opt::MaxTime,
             "write-out" => Opt::WriteOut,
+            "location" => Opt::Location,
+            "max-redirs" => Opt::MaxRedirs,
             "cert" => Opt::Cert,
             "key" => Opt::Key,
             "insecure" => Opt::Insecure,
@@ -337,6 +348,7 @@ impl Opt {
                 | Opt::ConnectTimeout
                 | Opt::MaxTime
                 | Opt::WriteOut
+                | Opt::MaxRedirs
                 | Opt::Cert
                 | Opt::Key
         )
@@ -498,6 +510,14 @@ fn apply(
             }
         }
         Opt::Insecure => opts.insecure = true,
+        Opt::Location => opts.location = true,
+        Opt::MaxRedirs => {
+            let v = utf8(spelled, &value)?;
+            match v.parse::<usize>() {
+                Ok(n) => opts.max_redirs = Some(n),
+                Err(_) => return usage(format!("{spelled}: {v:?} is not a number")),
+            }
+        }
         Opt::WriteOut => {
             opts.write_out = Some(crate::writeout::parse(utf8(spelled, &value)?)?);
         }

@@ -232,6 +232,7 @@ mod tests {
             at,
             req: req.map(RequestId),
             resend: 0,
+            hop: 0,
             kind,
         }
     }

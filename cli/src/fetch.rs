@@ -45,6 +45,7 @@ impl Failure {
                 | ErrorKind::InvalidHostName { .. }
                 | ErrorKind::NoAddressOfFamily { .. } => 6,
                 ErrorKind::ConnectTimeout { .. } | ErrorKind::TotalTimeout { .. } => 28,
+                ErrorKind::TooManyRedirects { .. } => 47,
                 ErrorKind::ConnectFailed(_) => 7,
                 ErrorKind::BodyTruncated { .. } => 18,
                 ErrorKind::Timeout { .. } => 28,
@@ -98,6 +99,10 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         }
         c.resolve.extend(opts.resolve.iter().cloned());
         c.tls_ca_files.extend(opts.cacert.iter().cloned());
+        c.follow_redirects = opts.location;
+        if let Some(n) = opts.max_redirs {
+            c.max_redirects = n;
+        }
         if let Some(d) = opts.connect_timeout {
             c.connect_timeout = d;
         }

@@ -766,3 +766,38 @@ fn write_out_prints_curls_variables_after_each_transfer() {
     let r = run(&["-w", "%{bogus}", &url]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
 }
+
+#[test]
+fn location_follows_redirects_and_max_redirs_limits_them() {
+    let server = serve(|req| {
+        if path_of(req) == "/old" {
+            let r = "HTTP/1.1 301 Moved\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n";
+            (r.as_bytes().to_vec(), false)
+        } else {
+            ok("new\n")
+        }
+    });
+    let url = format!("http://127.0.0.1:{}/old", server.addr.port());
+    let r = run(&[&url]);
+    assert_eq!(
+        (r.code, r.stdout()),
+        (Some(0), String::new()),
+        "not followed without -L"
+    );
+    let r = run(&["-L", "--events", &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "new\n");
+    assert_eq!(events(&r.stderr, "redirect").len(), 1);
+    assert!(
+        events(&r.stderr, "request_done")[0].contains(r#""hop":1"#),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["-L", "--max-redirs", "0", &url]);
+    assert_eq!(
+        r.code,
+        Some(47),
+        "curl's code for too many redirects: {}",
+        r.stderr
+    );
+}

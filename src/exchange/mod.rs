@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderValue, Method};
 
 mod connect;
 mod recv;
+pub(crate) mod redirect;
 mod secure;
 mod send;
 
@@ -68,6 +69,7 @@ impl Ctx<'_> {
                 at,
                 req: None,
                 resend: 0,
+                hop: 0,
                 kind,
             });
         }
@@ -127,6 +129,7 @@ pub(crate) enum Action {
 pub(crate) struct Tracer {
     id: RequestId,
     resend: u32,
+    hop: u32,
     trace: Trace,
     /// The timeline, recorded from every event whether or not a hook sees
     /// it.
@@ -150,6 +153,7 @@ impl Tracer {
             at,
             req: Some(self.id),
             resend: self.resend,
+            hop: self.hop,
             kind,
         };
         self.trace.emit(&event);
@@ -304,6 +308,13 @@ pub(crate) struct Exchange {
     tls_closed: Option<bool>,
     /// A TLS error to raise once the plaintext before it is parsed.
     tls_error_after: Option<Error>,
+    /// The caller's per-request options, passed on to redirect hops.
+    options: Option<RequestOptions>,
+    /// The body can be sent again (decided before sending consumes it).
+    replayable: bool,
+    /// This hop ends in a redirect: finishing it is not the end of the
+    /// request (no `request_done`).
+    chained: bool,
     /// How the final response's body is framed.
     body_framing: Option<crate::h1::BodyFraming>,
     response: Option<ResponseHead>,
@@ -355,6 +366,7 @@ impl Exchange {
         now: Instant,
     ) -> Result<Exchange> {
         let timeouts = Timeouts::resolve(config, parts.extensions.get::<RequestOptions>());
+        let replayable = body.is_replayable();
         let uri = &parts.uri;
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::Http,
@@ -447,6 +459,7 @@ impl Exchange {
             tr: Tracer {
                 id,
                 resend: 0,
+                hop: 0,
                 trace: Trace::new(),
                 timings: Timings::new(
                     now,
@@ -487,6 +500,9 @@ impl Exchange {
             idle_deadline: None,
             tls_closed: None,
             tls_error_after: None,
+            options: parts.extensions.get::<RequestOptions>().cloned(),
+            chained: false,
+            replayable,
             body_framing: None,
             response: None,
             trailers: None,
@@ -636,7 +652,7 @@ impl Exchange {
     // ----- inputs --------------------------------------------------------
 
     fn can_retry(&self, err: &Error) -> bool {
-        let replayable = self.body.as_ref().is_some_and(|b| b.is_replayable());
+        let replayable = self.replayable;
         let idempotent = matches!(
             self.method,
             Method::GET
@@ -893,6 +909,9 @@ impl Exchange {
             self.tr.emit(ctx, now, kind);
         }
         self.state = State::Finished;
+        if self.chained {
+            return;
+        }
         self.tr.emit(
             ctx,
             now,

@@ -29,6 +29,7 @@ use crate::conn::SockId;
 use crate::dial::FamilyMemory;
 use crate::dns::{DnsSockId, Hosts, QueryId, Resolver, ResolverEvent, Transmit};
 use crate::error::{Error, Phase, Result};
+use crate::exchange::redirect::NextHop;
 use crate::exchange::{Action, BodyRead, Ctx, Exchange, Ids};
 use crate::h1::ResponseHead;
 use crate::pool::Pool;
@@ -242,6 +243,7 @@ impl Runtime {
                     at: now,
                     req: Some(id),
                     resend: 0,
+                    hop: 0,
                     kind: EventKind::RequestDone { error: Some(&e) },
                 };
                 trace.emit(&event);
@@ -257,7 +259,52 @@ impl Runtime {
         if let Some(e) = self.early.remove(&id) {
             return Some(Err(e));
         }
-        self.slots.get_mut(&id)?.ex.take_outcome()
+        let slot = self.slots.get_mut(&id)?;
+        let outcome = slot.ex.take_outcome()?;
+        let Ok(head) = &outcome else {
+            return Some(outcome);
+        };
+        let now = Instant::now();
+        match slot.ex.next_hop(head, self.config.allow_https_downgrade) {
+            NextHop::Stop => Some(outcome),
+            NextHop::Refuse(e) => {
+                let mut ctx = ctx!(self);
+                slot.ex.refuse_redirect(e.clone(), &mut ctx, now);
+                self.pump(id, now);
+                Some(Err(e))
+            }
+            NextHop::Follow(plan) => {
+                let super_plan = *plan;
+                let (parts, body, to) = (super_plan.parts, super_plan.body, super_plan.to);
+                let mut ctx = ctx!(self);
+                let baton = slot.ex.end_hop(head.status, &to, &mut ctx, now);
+                self.pump(id, now);
+                self.queries.retain(|_, r| *r != id);
+                let next = Exchange::new(
+                    id,
+                    parts,
+                    body,
+                    Trace::new(),
+                    self.user_agent.as_ref(),
+                    &self.config,
+                    now,
+                );
+                match next {
+                    Ok(mut ex) => {
+                        ex.continue_chain(baton);
+                        let slot = self.slots.get_mut(&id).expect("still there");
+                        slot.ex = ex;
+                        slot.armed = None;
+                        let mut ctx = ctx!(self);
+                        slot.ex.start(&mut ctx, now);
+                        self.pump(id, now);
+                        // The next hop's outcome (or an immediate failure).
+                        self.take_outcome(id)
+                    }
+                    Err((e, _)) => Some(Err(e)),
+                }
+            }
+        }
     }
 
     /// The timeline of `id` so far.

@@ -80,6 +80,9 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
     string(out, event.kind.name());
     key(out, "resend");
     let _ = write!(out, "{}", event.resend);
+    if event.hop > 0 {
+        let _ = write!(out, ",\"hop\":{}", event.hop);
+    }
     match &event.kind {
         EventKind::GetConn { host_port } => {
             key(out, "host_port");
@@ -282,6 +285,13 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             key(out, "reason");
             string(out, &reason.to_string());
         }
+        EventKind::Redirect { from, to, status } => {
+            key(out, "from");
+            string(out, from);
+            key(out, "to");
+            string(out, to);
+            let _ = write!(out, ",\"status\":{}", status.as_u16());
+        }
         EventKind::RequestDone { error } => opt_error(out, error.map(|e| e as _)),
         EventKind::ConnClosed { conn, reason } => {
             let _ = write!(out, ",\"conn\":{conn}");
@@ -312,6 +322,7 @@ mod tests {
             at: start + Duration::from_micros(1500),
             req: Some(RequestId(3)),
             resend: 0,
+            hop: 0,
             kind: EventKind::DnsDone {
                 addrs: &addrs,
                 coalesced: false,

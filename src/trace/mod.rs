@@ -353,6 +353,15 @@ pub enum EventKind<'a> {
         /// The failure that caused the retry.
         reason: &'a Error,
     },
+    /// A redirect is being followed: the next hop starts after this.
+    Redirect {
+        /// The URL that answered with the redirect.
+        from: &'a str,
+        /// The URL of the next hop (the `Location`, resolved).
+        to: &'a str,
+        /// The 3xx status.
+        status: StatusCode,
+    },
     /// The last event of every request, exactly once.
     RequestDone {
         /// Why the request failed, if it did.
@@ -393,6 +402,7 @@ impl EventKind<'_> {
             EventKind::ResponseBodyDone { .. } => "response_body_done",
             EventKind::PutIdleConn { .. } => "put_idle_conn",
             EventKind::Retry { .. } => "retry",
+            EventKind::Redirect { .. } => "redirect",
             EventKind::RequestDone { .. } => "request_done",
             EventKind::ConnClosed { .. } => "conn_closed",
         }
@@ -409,6 +419,8 @@ pub struct Event<'a> {
     pub req: Option<RequestId>,
     /// How many times the request had been re-sent when this happened.
     pub resend: u32,
+    /// Which hop of a redirect chain (0 for the first request).
+    pub hop: u32,
     /// What happened.
     pub kind: EventKind<'a>,
 }
@@ -523,6 +535,8 @@ impl Trace {
         on_put_idle_conn => PutIdleConn { conn, error } (ConnId, Option<CloseReason>);
         /// `retry`: the failure that caused it.
         on_retry => Retry { reason } (&Error);
+        /// `redirect`: from, to, status.
+        on_redirect => Redirect { from, to, status } (&str, &str, StatusCode);
         /// `request_done`: error.
         on_request_done => RequestDone { error } (Option<&Error>);
         /// `conn_closed`: connection and reason.
@@ -545,6 +559,7 @@ mod tests {
             at: Instant::now(),
             req: None,
             resend: 0,
+            hop: 0,
             kind: EventKind::WroteHeaders,
         });
         assert_eq!(*log.lock().unwrap(), ["new", "old"]);
@@ -565,6 +580,7 @@ mod tests {
                 at,
                 req: None,
                 resend: 0,
+                hop: 0,
                 kind,
             });
         }
