@@ -220,3 +220,29 @@ mod tests {
         assert!(parse_trailers(b"bad trailer\r\n\r\n", 10).is_err());
     }
 }
+
+#[cfg(test)]
+mod lenient_forms {
+    use super::*;
+
+    /// Forms real servers send that RFC 9112 allows: an empty reason
+    /// phrase (§4: `reason-phrase` may be empty, the SP before it may not
+    /// be omitted by a sender, but recipients see both), and OWS around
+    /// field values (§5.1).
+    #[test]
+    fn empty_reason_and_ows_are_accepted() {
+        for raw in [
+            "HTTP/1.1 200 \r\n\r\n",
+            "HTTP/1.1 200\r\n\r\n",
+            "HTTP/1.1 204 No Content\r\nA:  x \r\n\r\n",
+        ] {
+            let (_, head) = parse_response_head(raw.as_bytes(), 1024, 8)
+                .unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+                .unwrap();
+            assert!(head.status.is_success());
+            if let Some(a) = head.headers.get("a") {
+                assert_eq!(a, "x", "OWS trimmed");
+            }
+        }
+    }
+}
