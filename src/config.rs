@@ -78,6 +78,8 @@ pub struct Config {
     pub tls_danger_accept_invalid_certs: bool,
     /// Limit on the TLS handshake. Default 10 s (Go's).
     pub tls_handshake_timeout: Duration,
+    /// Proxies: from the environment (default), off, or given.
+    pub proxy: crate::proxy::ProxyConfig,
     /// Follow redirects (3xx with `Location`). Default false, as curl.
     pub follow_redirects: bool,
     /// Most redirects followed for one request. Default 10.
@@ -287,6 +289,7 @@ impl Default for Config {
             tls_client_cert: None,
             tls_danger_accept_invalid_certs: false,
             tls_handshake_timeout: Duration::from_secs(10),
+            proxy: crate::proxy::ProxyConfig::Environment,
             follow_redirects: false,
             max_redirects: 10,
             allow_https_downgrade: false,

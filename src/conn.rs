@@ -35,12 +35,25 @@ pub struct PoolKey {
     pub host: String,
     /// The port.
     pub port: u16,
+    /// Through a proxy: `host`/`port` are the proxy's for plain HTTP
+    /// (one connection serves every target), the origin's for a CONNECT
+    /// tunnel (whose proxy is then part of the key too).
+    pub proxy: Option<(String, u16)>,
 }
 
 impl PoolKey {
     /// True if this key is for `scheme://host:port`.
-    pub fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
-        self.scheme == scheme && self.port == port && self.host.eq_ignore_ascii_case(host)
+    pub fn matches(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+        proxy: Option<(&str, u16)>,
+    ) -> bool {
+        self.scheme == scheme
+            && self.port == port
+            && self.host.eq_ignore_ascii_case(host)
+            && self.proxy.as_ref().map(|(h, p)| (h.as_str(), *p)) == proxy
     }
 }
 

@@ -270,6 +270,16 @@ pub enum ErrorKind {
         /// The limit.
         limit: Duration,
     },
+    /// The proxy configuration (or environment variable) is unusable.
+    InvalidProxy(String),
+    /// The proxy answered CONNECT with a non-2xx status; its status line
+    /// is kept, its body is never taken for the origin's.
+    ProxyConnectRefused {
+        /// The proxy's status code.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
     /// More redirects than `Config::max_redirects`.
     TooManyRedirects {
         /// The limit.
@@ -455,6 +465,10 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::Cancelled => f.write_str("request cancelled"),
             ErrorKind::TooManyRedirects { max } => write!(f, "more than {max} redirects"),
+            ErrorKind::InvalidProxy(w) => write!(f, "invalid proxy: {w}"),
+            ErrorKind::ProxyConnectRefused { status, reason } => {
+                write!(f, "proxy refused CONNECT: {status} {reason}")
+            }
             ErrorKind::RedirectRefused { location, reason } => {
                 write!(f, "redirect to {location:?} not followed: {reason}")
             }

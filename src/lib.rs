@@ -55,6 +55,7 @@ mod error;
 mod exchange;
 pub mod h1;
 pub mod pool;
+pub mod proxy;
 mod runtime;
 mod send_body;
 pub mod timings;

@@ -47,13 +47,14 @@ impl Pool {
         scheme: Scheme,
         host: &str,
         port: u16,
+        proxy: Option<(&str, u16)>,
         now: Instant,
     ) -> Option<Conn> {
         self.handle_timeout(now);
         let i = self
             .idle
             .iter()
-            .rposition(|c| c.key.matches(scheme, host, port))?;
+            .rposition(|c| c.key.matches(scheme, host, port, proxy))?;
         Some(self.idle.remove(i))
     }
 
@@ -133,6 +134,7 @@ mod tests {
             scheme: Scheme::Http,
             host: host.into(),
             port: 80,
+            proxy: None,
         };
         let local = "127.0.0.1:1".parse().unwrap();
         let remote = "127.0.0.1:80".parse().unwrap();
@@ -154,10 +156,10 @@ mod tests {
             "total bound"
         );
         assert_eq!(
-            p.checkout(Scheme::Http, "A", 80, now).unwrap().id,
+            p.checkout(Scheme::Http, "A", 80, None, now).unwrap().id,
             ConnId(2)
         );
-        assert!(p.checkout(Scheme::Http, "a", 81, now).is_none());
+        assert!(p.checkout(Scheme::Http, "a", 81, None, now).is_none());
     }
 
     #[test]
@@ -169,7 +171,7 @@ mod tests {
         p.handle_timeout(t0 + Duration::from_secs(89));
         assert_eq!(p.len(), 1);
         assert!(p
-            .checkout(Scheme::Http, "a", 80, t0 + Duration::from_secs(91))
+            .checkout(Scheme::Http, "a", 80, None, t0 + Duration::from_secs(91))
             .is_none());
         let (c, why) = p.poll_closed().unwrap();
         assert_eq!((c.id, why), (ConnId(1), CloseReason::IdleTimeout));

@@ -44,6 +44,10 @@ OPTIONS:
     -S, --show-error         With -s, print error messages anyway
     -Z, --parallel           Fetch all URLs at once on the one event loop
                              (output still comes in argument order)
+    -x, --proxy URL          Use the HTTP proxy URL (CONNECT for https);
+                             without it, http_proxy/https_proxy/all_proxy
+                             from the environment apply
+        --noproxy LIST       Hosts reached directly (no_proxy syntax)
     -L, --location           Follow redirects (3xx with Location)
         --max-redirs N       Follow at most N redirects (default 10)
     -w, --write-out FMT      After each transfer print FMT to stdout with
@@ -179,6 +183,10 @@ pub struct Options {
     pub events: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
+    /// `-x`.
+    pub proxy: Option<String>,
+    /// `--noproxy`.
+    pub noproxy: Option<String>,
     /// `-L`.
     pub location: bool,
     /// `--max-redirs`.
@@ -267,6 +275,8 @@ enum Opt {
     WriteOut,
     Location,
     MaxRedirs,
+    Proxy,
+    NoProxy,
     Cert,
     Key,
     Insecure,
@@ -292,6 +302,7 @@ impl Opt {
             'm' => Opt::MaxTime,
             'w' => Opt::WriteOut,
             'L' => Opt::Location,
+            'x' => Opt::Proxy,
             '6' => Opt::Ipv6,
             'V' => Opt::Version,
             _ => return None,
@@ -323,6 +334,8 @@ impl Opt {
             "write-out" => Opt::WriteOut,
             "location" => Opt::Location,
             "max-redirs" => Opt::MaxRedirs,
+            "proxy" => Opt::Proxy,
+            "noproxy" => Opt::NoProxy,
             "cert" => Opt::Cert,
             "key" => Opt::Key,
             "insecure" => Opt::Insecure,
@@ -349,6 +362,8 @@ impl Opt {
                 | Opt::MaxTime
                 | Opt::WriteOut
                 | Opt::MaxRedirs
+                | Opt::Proxy
+                | Opt::NoProxy
                 | Opt::Cert
                 | Opt::Key
         )
@@ -511,6 +526,14 @@ fn apply(
         }
         Opt::Insecure => opts.insecure = true,
         Opt::Location => opts.location = true,
+        Opt::Proxy => {
+            let v = utf8(spelled, &value)?;
+            if let Err(e) = roundtrip::proxy::parse_proxy(v) {
+                return usage(format!("{spelled}: {e}"));
+            }
+            opts.proxy = Some(v.to_owned());
+        }
+        Opt::NoProxy => opts.noproxy = Some(utf8(spelled, &value)?.to_owned()),
         Opt::MaxRedirs => {
             let v = utf8(spelled, &value)?;
             match v.parse::<usize>() {

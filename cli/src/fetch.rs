@@ -100,6 +100,25 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         c.resolve.extend(opts.resolve.iter().cloned());
         c.tls_ca_files.extend(opts.cacert.iter().cloned());
         c.follow_redirects = opts.location;
+        if opts.proxy.is_some() || opts.noproxy.is_some() {
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let from_env = |lower: &str, upper: &str| env(lower).or_else(|| env(upper));
+            c.proxy = roundtrip::proxy::ProxyConfig::Manual {
+                http: opts
+                    .proxy
+                    .clone()
+                    .or_else(|| from_env("http_proxy", "HTTP_PROXY")),
+                https: opts
+                    .proxy
+                    .clone()
+                    .or_else(|| from_env("https_proxy", "HTTPS_PROXY")),
+                no_proxy: opts
+                    .noproxy
+                    .clone()
+                    .or_else(|| from_env("no_proxy", "NO_PROXY"))
+                    .unwrap_or_default(),
+            };
+        }
         if let Some(n) = opts.max_redirs {
             c.max_redirects = n;
         }

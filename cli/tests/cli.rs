@@ -801,3 +801,29 @@ fn location_follows_redirects_and_max_redirs_limits_them() {
         r.stderr
     );
 }
+
+#[test]
+fn proxy_flag_sends_absolute_form_to_the_proxy_and_noproxy_bypasses_it() {
+    let proxy = serve(|req| {
+        assert!(
+            req.starts_with("GET http://origin.test:81/p HTTP/1.1"),
+            "{req}"
+        );
+        ok("via proxy\n")
+    });
+    let p = format!("http://127.0.0.1:{}", proxy.addr.port());
+    let r = run(&["-x", &p, "http://origin.test:81/p"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "via proxy\n");
+    let direct = serve_text("direct\n");
+    let url = format!("http://127.0.0.1:{}/", direct.addr.port());
+    let r = run(&["-x", &p, "--noproxy", "127.0.0.1", &url]);
+    assert_eq!(r.stdout(), "direct\n", "{}", r.stderr);
+    assert_eq!(
+        proxy.accepted.load(Ordering::SeqCst),
+        1,
+        "the proxy saw only the first"
+    );
+    let r = run(&["-x", "socks5://x:1", "http://a/"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+}

@@ -38,11 +38,23 @@ impl Exchange {
             };
             self.tr.emit(ctx, now, kind);
         }
+        if !self.via_decided {
+            self.via_decided = true;
+            match ctx.proxies {
+                Ok(p) => {
+                    let https = self.scheme == Scheme::Https;
+                    self.via = p.for_target(https, host_of(&self.uri), self.port).cloned();
+                }
+                Err(e) => {
+                    let e = e.clone();
+                    self.fail(e, ctx, now);
+                    return;
+                }
+            }
+        }
         if self.tr.resend == 0 {
-            if let Some(conn) = ctx
-                .pool
-                .checkout(self.scheme, host_of(&self.uri), self.port, now)
-            {
+            let (host, port, proxy) = self.pool_target();
+            if let Some(conn) = ctx.pool.checkout(self.scheme, host, port, proxy, now) {
                 let idle = conn
                     .idle_since
                     .map(|t| now.saturating_duration_since(t))
@@ -52,13 +64,13 @@ impl Exchange {
                 return;
             }
         }
-        if let Ok(ip) = host_of(&self.uri).parse::<IpAddr>() {
+        let (dial_host, _) = self.dial_target();
+        if let Ok(ip) = dial_host.parse::<IpAddr>() {
             self.feed_addresses(&[ip], true, ctx, now);
             return;
         }
-        let host = host_of(&self.uri);
+        let (host, port) = dial_of(&self.via, &self.uri, self.port);
         self.tr.emit(ctx, now, EventKind::DnsStart { host });
-        let port = self.port;
         let pinned = ctx
             .config
             .resolve
@@ -203,6 +215,25 @@ impl Exchange {
         }
     }
 
+    /// Where the TCP connection goes: the proxy, if any, else the origin.
+    pub(super) fn dial_target(&self) -> (&str, u16) {
+        dial_of(&self.via, &self.uri, self.port)
+    }
+
+    /// The pool key's parts: plain HTTP through a proxy shares the proxy
+    /// connection across targets; a tunnel is per origin and proxy.
+    pub(super) fn pool_target(&self) -> (&str, u16, Option<(&str, u16)>) {
+        match (&self.via, self.scheme) {
+            (Some(p), Scheme::Http) => (p.host.as_str(), p.port, Some((p.host.as_str(), p.port))),
+            (Some(p), Scheme::Https) => (
+                host_of(&self.uri),
+                self.port,
+                Some((p.host.as_str(), p.port)),
+            ),
+            (None, _) => (host_of(&self.uri), self.port, None),
+        }
+    }
+
     /// Addresses of both families at once; `complete` when no more will
     /// come.
     fn feed_addresses(&mut self, ips: &[IpAddr], complete: bool, ctx: &mut Ctx<'_>, now: Instant) {
@@ -230,7 +261,7 @@ impl Exchange {
             (IpFamily::V4Only, Family::V6) | (IpFamily::V6Only, Family::V4)
         );
         if !matches!(self.state, State::Connecting(_)) {
-            let host = host_of(&self.uri);
+            let (host, _) = self.dial_target();
             let config = DialConfig {
                 resolution_delay: ctx.config.resolution_delay,
                 attempt_delay: ctx.config.happy_eyeballs_delay,
@@ -250,13 +281,12 @@ impl Exchange {
                 attempts: Vec::new(),
             }));
         }
+        let port = self.dial_target().1;
         let State::Connecting(d) = &mut self.state else {
             return;
         };
         let addrs: Vec<SocketAddr> = if allowed {
-            ips.iter()
-                .map(|ip| SocketAddr::new(*ip, self.port))
-                .collect()
+            ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
         } else {
             Vec::new()
         };
@@ -383,14 +413,20 @@ impl Exchange {
         self.tr.emit(ctx, now, kind);
         self.drive_dial(ctx, now);
         ctx.families
-            .remember(host_of(&self.uri), Family::of(&addr), now);
+            .remember(self.dial_target().0, Family::of(&addr), now);
         ctx.ids.conn += 1;
+        let (host, port, proxy) = self.pool_target();
         let key = PoolKey {
             scheme: self.scheme,
-            host: host_of(&self.uri).to_ascii_lowercase(),
-            port: self.port,
+            host: host.to_ascii_lowercase(),
+            port,
+            proxy: proxy.map(|(h, p)| (h.to_owned(), p)),
         };
         let conn = Conn::new(ConnId(ctx.ids.conn), sock, key, local, addr);
+        if self.scheme == Scheme::Https && self.via.is_some() {
+            self.start_proxy_connect(conn, ctx, now);
+            return;
+        }
         if self.scheme == Scheme::Https {
             self.start_tls(conn, ctx, now);
             return;
@@ -505,5 +541,17 @@ impl Exchange {
         self.conn = Some(conn);
         self.state = State::Connected;
         self.write_head(ctx, now);
+    }
+}
+
+/// Where the TCP connection goes: the proxy, if any, else the origin.
+fn dial_of<'a>(
+    via: &'a Option<crate::proxy::Proxy>,
+    uri: &'a http::Uri,
+    port: u16,
+) -> (&'a str, u16) {
+    match via {
+        Some(p) => (p.host.as_str(), p.port),
+        None => (host_of(uri), port),
     }
 }

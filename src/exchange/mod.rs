@@ -25,6 +25,7 @@ use http::Uri;
 use http::{HeaderMap, HeaderValue, Method};
 
 mod connect;
+mod proxied;
 mod recv;
 pub(crate) mod redirect;
 mod secure;
@@ -59,6 +60,7 @@ pub(crate) struct Ctx<'a> {
     pub spare_bufs: &'a mut Vec<Vec<u8>>,
     pub families: &'a mut FamilyMemory,
     pub tls: &'a mut crate::tls::TlsSetup,
+    pub proxies: &'a std::result::Result<crate::proxy::Proxies, Error>,
 }
 
 impl Ctx<'_> {
@@ -229,6 +231,10 @@ enum State {
     New,
     Resolving,
     Connecting(Box<Dialing>),
+    /// TCP to the proxy is up; CONNECT is under way until the deadline.
+    ProxyConnecting {
+        deadline: Instant,
+    },
     /// TCP is up; the TLS handshake runs until the deadline.
     Handshaking {
         deadline: Instant,
@@ -312,6 +318,9 @@ pub(crate) struct Exchange {
     options: Option<RequestOptions>,
     /// The body can be sent again (decided before sending consumes it).
     replayable: bool,
+    /// The proxy this request goes through, if any (decided at start).
+    via: Option<crate::proxy::Proxy>,
+    via_decided: bool,
     /// This hop ends in a redirect: finishing it is not the end of the
     /// request (no `request_done`).
     chained: bool,
@@ -503,6 +512,8 @@ impl Exchange {
             options: parts.extensions.get::<RequestOptions>().cloned(),
             chained: false,
             replayable,
+            via: None,
+            via_decided: false,
             body_framing: None,
             response: None,
             trailers: None,
@@ -534,7 +545,9 @@ impl Exchange {
                     .poll_timeout()
                     .map_or(d.deadline, |t| t.min(d.deadline)),
             ),
-            State::Handshaking { deadline } => Some(*deadline),
+            State::Handshaking { deadline } | State::ProxyConnecting { deadline } => {
+                Some(*deadline)
+            }
             _ => None,
         };
         let expect = match self.sending {
@@ -565,7 +578,7 @@ impl Exchange {
     fn current_phase(&self) -> Phase {
         match self.state {
             State::New | State::Resolving => Phase::Dns,
-            State::Connecting(_) => Phase::Connect,
+            State::Connecting(_) | State::ProxyConnecting { .. } => Phase::Connect,
             State::Handshaking { .. } => Phase::Tls,
             State::Connected | State::Finished => match self.receiving {
                 Receiving::Head if !matches!(self.sending, Sending::Done) => Phase::WriteRequest,
@@ -727,6 +740,18 @@ impl Exchange {
                 let limit = self.timeouts.body_idle.unwrap_or_default();
                 let err = Error::new(Phase::ReadResponseBody, ErrorKind::Timeout { limit });
                 self.fail_recv(err, ctx, now);
+                return;
+            }
+        }
+        if let State::ProxyConnecting { deadline } = self.state {
+            if now >= deadline {
+                let err = Error::new(
+                    Phase::Connect,
+                    ErrorKind::Timeout {
+                        limit: self.timeouts.connect,
+                    },
+                );
+                self.fail(err, ctx, now);
                 return;
             }
         }

@@ -23,6 +23,10 @@ impl Exchange {
         if let Some(conn) = self.conn.as_mut() {
             conn.recv.filled(n);
         }
+        if let super::State::ProxyConnecting { .. } = self.state {
+            self.proxy_read(ctx, now);
+            return;
+        }
         if let Err(e) = self.process_recv(ctx, now) {
             self.fail_recv(e, ctx, now);
         }
@@ -169,7 +173,9 @@ impl Exchange {
 
     /// The connection reached EOF.
     pub fn handle_eof(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
+        if let super::State::ProxyConnecting { .. } = self.state {
+            self.proxy_eof(ctx, now);
+        } else if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
             self.tls_eof(ctx, now);
         } else {
             self.plain_eof(ctx, now);

@@ -21,7 +21,13 @@ impl Exchange {
         };
         self.head_begun = true;
         let out = &mut conn.send;
-        writer::write_request_line(&self.method, target_of(&self.uri), out);
+        if self.via.is_some() && self.scheme == crate::conn::Scheme::Http {
+            // RFC 9112 §3.2.2: absolute-form to a forward proxy.
+            let absolute = self.uri.to_string();
+            writer::write_request_line(&self.method, &absolute, out);
+        } else {
+            writer::write_request_line(&self.method, target_of(&self.uri), out);
+        }
         let host = match &self.host_header {
             Some(v) => v.as_bytes(),
             None => self
@@ -43,6 +49,18 @@ impl Exchange {
             let kind = EventKind::WroteHeaderField {
                 name: "User-Agent",
                 values: FieldValues::one(ua),
+            };
+            self.tr.emit(ctx, now, kind);
+        }
+        let proxy_auth = match (&self.via, self.scheme) {
+            (Some(p), crate::conn::Scheme::Http) => p.authorization.clone(),
+            _ => None,
+        };
+        if let Some(auth) = &proxy_auth {
+            writer::write_field("Proxy-Authorization", auth.as_bytes(), &mut conn.send);
+            let kind = EventKind::WroteHeaderField {
+                name: "Proxy-Authorization",
+                values: FieldValues::one(auth),
             };
             self.tr.emit(ctx, now, kind);
         }
@@ -155,6 +173,10 @@ impl Exchange {
 
     /// Moves the send side on once queued bytes are gone.
     pub(super) fn after_send_progress(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        // Before the request (a CONNECT to a proxy), nothing moves on here.
+        if !matches!(self.state, super::State::Connected) {
+            return;
+        }
         loop {
             if self.pending_send().is_some() || self.conn.is_none() {
                 return;

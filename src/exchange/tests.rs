@@ -26,6 +26,7 @@ struct Net {
     spare: Vec<Vec<u8>>,
     families: crate::dial::FamilyMemory,
     tls: crate::tls::TlsSetup,
+    proxies: std::result::Result<crate::proxy::Proxies, Error>,
     sent: Vec<u8>,
     actions: Vec<Action>,
     events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -42,6 +43,7 @@ macro_rules! ctx {
             spare_bufs: &mut $n.spare,
             families: &mut $n.families,
             tls: &mut $n.tls,
+            proxies: &$n.proxies,
         }
     };
 }
@@ -61,6 +63,7 @@ impl Net {
             spare: Vec::new(),
             families: crate::dial::FamilyMemory::new(16, Duration::from_secs(600)),
             tls: crate::tls::TlsSetup::default(),
+            proxies: Ok(crate::proxy::Proxies::default()),
             sent: Vec::new(),
             actions: Vec::new(),
             events: Default::default(),

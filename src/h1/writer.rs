@@ -78,7 +78,8 @@ pub fn validate_field(name: &HeaderName, value: &HeaderValue) -> Result<()> {
 pub fn write_request_line(method: &Method, target: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    if !target.starts_with('/') {
+    // An absolute-form target (to a proxy) starts with its scheme.
+    if !target.starts_with('/') && !target.starts_with("http") {
         out.push(b'/');
     }
     out.extend_from_slice(target.as_bytes());

@@ -124,6 +124,7 @@ pub(crate) struct Runtime {
     spare_bufs: Vec<Vec<u8>>,
     families: FamilyMemory,
     tls: crate::tls::TlsSetup,
+    proxies: std::result::Result<crate::proxy::Proxies, Error>,
     next_req: u64,
     /// `Config::user_agent` as a shared value, cloned per request without
     /// copying.
@@ -141,6 +142,7 @@ macro_rules! ctx {
             spare_bufs: &mut $rt.spare_bufs,
             families: &mut $rt.families,
             tls: &mut $rt.tls,
+            proxies: &$rt.proxies,
         }
     };
 }
@@ -165,6 +167,7 @@ impl Runtime {
             http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ua.clone())).ok()
         });
         let dns_settings = config.dns_settings();
+        let proxies = crate::proxy::Proxies::resolve(&config.proxy, |k| std::env::var(k).ok());
         let families = FamilyMemory::new(config.family_memory_size, config.family_memory);
         Runtime {
             user_agent,
@@ -194,6 +197,7 @@ impl Runtime {
             spare_bufs: Vec::new(),
             families,
             tls: crate::tls::TlsSetup::default(),
+            proxies,
             next_req: 0,
         }
     }

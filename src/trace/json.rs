@@ -285,6 +285,22 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             key(out, "reason");
             string(out, &reason.to_string());
         }
+        EventKind::ProxyConnectStart { proxy, target } => {
+            key(out, "proxy");
+            string(out, proxy);
+            key(out, "target");
+            string(out, target);
+        }
+        EventKind::ProxyConnectDone { status, error } => {
+            key(out, "status");
+            match status {
+                Some(s) => {
+                    let _ = write!(out, "{}", s.as_u16());
+                }
+                None => out.push_str("null"),
+            }
+            opt_error(out, error.map(|e| e as _));
+        }
         EventKind::Redirect { from, to, status } => {
             key(out, "from");
             string(out, from);

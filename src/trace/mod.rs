@@ -272,6 +272,21 @@ pub enum EventKind<'a> {
         /// The address of the abandoned attempt.
         addr: SocketAddr,
     },
+    /// A CONNECT tunnel through a proxy starts (after the TCP connection
+    /// to the proxy, before TLS to the origin).
+    ProxyConnectStart {
+        /// The proxy (credentials removed).
+        proxy: &'a str,
+        /// `host:port` of the origin.
+        target: &'a str,
+    },
+    /// The proxy answered CONNECT.
+    ProxyConnectDone {
+        /// Its status, if a head came.
+        status: Option<StatusCode>,
+        /// Why the tunnel was not opened, if it was not.
+        error: Option<&'a Error>,
+    },
     /// A TLS handshake starts.
     TlsHandshakeStart,
     /// A TLS handshake ended.
@@ -388,6 +403,8 @@ impl EventKind<'_> {
             EventKind::ConnectStart { .. } => "connect_start",
             EventKind::ConnectDone { .. } => "connect_done",
             EventKind::ConnectCancelled { .. } => "connect_cancelled",
+            EventKind::ProxyConnectStart { .. } => "proxy_connect_start",
+            EventKind::ProxyConnectDone { .. } => "proxy_connect_done",
             EventKind::TlsHandshakeStart => "tls_handshake_start",
             EventKind::TlsHandshakeDone { .. } => "tls_handshake_done",
             EventKind::GotConn { .. } => "got_conn",
@@ -507,6 +524,10 @@ impl Trace {
         on_connect_start => ConnectStart { attempt, network, addr } (AttemptId, Network, SocketAddr);
         /// `connect_done`: attempt, network, address, error.
         on_connect_done => ConnectDone { attempt, network, addr, error } (AttemptId, Network, SocketAddr, Option<&std::io::Error>);
+        /// `proxy_connect_start`: proxy, target.
+        on_proxy_connect_start => ProxyConnectStart { proxy, target } (&str, &str);
+        /// `proxy_connect_done`: status, error.
+        on_proxy_connect_done => ProxyConnectDone { status, error } (Option<StatusCode>, Option<&Error>);
         /// `tls_handshake_start`.
         on_tls_handshake_start => TlsHandshakeStart {} ();
         /// `tls_handshake_done`: what was agreed, or the error.

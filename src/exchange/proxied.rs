@@ -1,0 +1,129 @@
+//! Tunnels through an HTTP proxy for `https://` (RFC 9110 §9.3.6): after
+//! TCP reaches the proxy, `CONNECT host:port` (with `Proxy-Authorization`
+//! when the proxy URL had credentials), `proxy_connect_start`; a 2xx opens
+//! the tunnel (`proxy_connect_done`) and TLS to the origin starts inside
+//! it; anything else is an error carrying the proxy's status line, and the
+//! proxy's body is never taken for the origin's.
+
+use std::time::Instant;
+
+use super::{host_of, Ctx, Exchange, Receiving, State};
+use crate::conn::Conn;
+use crate::error::{Error, ErrorKind, Phase};
+use crate::h1::{self, writer};
+use crate::trace::EventKind;
+
+impl Exchange {
+    /// TCP to the proxy is up: send CONNECT.
+    pub(super) fn start_proxy_connect(&mut self, mut conn: Conn, ctx: &mut Ctx<'_>, now: Instant) {
+        let Some(via) = self.via.clone() else { return };
+        let host = host_of(&self.uri);
+        let target = if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        };
+        let kind = EventKind::ProxyConnectStart {
+            proxy: &via.display,
+            target: &target,
+        };
+        self.tr.emit(ctx, now, kind);
+        let out = &mut conn.send;
+        out.extend_from_slice(b"CONNECT ");
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        writer::write_field("Host", target.as_bytes(), out);
+        if let Some(auth) = &via.authorization {
+            writer::write_field("Proxy-Authorization", auth.as_bytes(), out);
+        }
+        writer::end_head(out);
+        self.conn = Some(conn);
+        self.state = State::ProxyConnecting {
+            deadline: now + self.timeouts.connect,
+        };
+    }
+
+    /// Bytes from the proxy while CONNECT is under way.
+    pub(super) fn proxy_read(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return;
+            };
+            let parsed = h1::parse_response_head(
+                conn.recv.raw(),
+                ctx.config.max_head_size,
+                ctx.config.max_headers,
+            );
+            let head = match parsed {
+                Ok(None) => return,
+                Ok(Some((len, head))) => {
+                    conn.recv.skip_raw(len);
+                    head
+                }
+                Err(e) => {
+                    let e = Error::new(Phase::Connect, e.kind().clone());
+                    self.proxy_failed(None, e, ctx, now);
+                    return;
+                }
+            };
+            if head.status.is_informational() {
+                continue;
+            }
+            if !head.status.is_success() {
+                let err = Error::new(
+                    Phase::Connect,
+                    ErrorKind::ProxyConnectRefused {
+                        status: head.status.as_u16(),
+                        reason: head.status.canonical_reason().unwrap_or("").to_owned(),
+                    },
+                );
+                self.proxy_failed(Some(head.status), err, ctx, now);
+                return;
+            }
+            let kind = EventKind::ProxyConnectDone {
+                status: Some(head.status),
+                error: None,
+            };
+            self.tr.emit(ctx, now, kind);
+            let Some(mut conn) = self.conn.take() else {
+                return;
+            };
+            // Bytes after the proxy's head are the origin's TLS records.
+            let early = conn.recv.raw().to_vec();
+            conn.recv.clear();
+            self.receiving = Receiving::Head;
+            self.start_tls(conn, ctx, now);
+            if !early.is_empty() {
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.cipher_in
+                        .resize(conn.cipher_in.len().max(early.len()), 0);
+                    conn.cipher_in[..early.len()].copy_from_slice(&early);
+                    conn.cipher_len = early.len();
+                }
+                self.tls_read(0, ctx, now);
+            }
+            return;
+        }
+    }
+
+    /// The proxy closed the connection during CONNECT.
+    pub(super) fn proxy_eof(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let err = Error::new(Phase::Connect, ErrorKind::ConnectionClosed);
+        self.proxy_failed(None, err, ctx, now);
+    }
+
+    fn proxy_failed(
+        &mut self,
+        status: Option<http::StatusCode>,
+        err: Error,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
+        let kind = EventKind::ProxyConnectDone {
+            status,
+            error: Some(&err),
+        };
+        self.tr.emit(ctx, now, kind);
+        self.fail(err, ctx, now);
+    }
+}

@@ -1,0 +1,297 @@
+//! Proxies (issue #6): Debian's tinyproxy forwarding plain HTTP and
+//! tunnelling HTTPS with CONNECT, and an in-test proxy for what tinyproxy
+//! will not do on demand (refusing CONNECT, 407, closing mid-tunnel,
+//! garbage after 200, checking Proxy-Authorization), plus no_proxy.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use roundtrip::proxy::ProxyConfig;
+use roundtrip::{Client, ErrorKind, Phase, TlsError};
+use support::interop::{self, Daemon, StartError, TempDir};
+use support::tls::{server_config, Ca, TlsServer};
+use support::{respond, serve, Recorder};
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\norigin";
+
+fn via(proxy: &str, ca: Option<&Ca>) -> Client {
+    let proxy = proxy.to_owned();
+    let ca = ca.map(|c| c.pem_path.clone());
+    Client::builder()
+        .configure(move |c| {
+            c.proxy = ProxyConfig::Manual {
+                http: Some(proxy.clone()),
+                https: Some(proxy),
+                no_proxy: String::new(),
+            };
+            if let Some(ca) = ca {
+                c.tls_ca_files = vec![ca];
+                c.tls_builtin_roots = false;
+            }
+        })
+        .build()
+}
+
+struct Tinyproxy {
+    addr: SocketAddr,
+    _daemon: Daemon,
+    _dir: TempDir,
+}
+
+fn start_tinyproxy() -> Result<Tinyproxy, StartError> {
+    let bin = interop::find_binary("tinyproxy", &["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"])
+        .ok_or_else(|| StartError::Missing("tinyproxy not found".into()))?;
+    let dir = TempDir::new("tinyproxy");
+    let port = interop::free_port();
+    let conf = dir.path().join("tinyproxy.conf");
+    let user = if running_as_root() {
+        "User nobody\nGroup nogroup\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "{user}Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\nLogLevel Info\nDisableViaHeader Yes\n"
+        ),
+    )
+    .map_err(|e| StartError::Failed(e.to_string()))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-d").arg("-c").arg(&conf);
+    let mut daemon = Daemon::spawn(cmd, &dir.path().join("tinyproxy.log"))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    daemon
+        .wait_for_tcp(&[addr], Duration::from_secs(5), &["Could not", "ERROR"])
+        .map_err(|e| StartError::Failed(format!("{e}\n{}", daemon.output())))?;
+    Ok(Tinyproxy {
+        addr,
+        _daemon: daemon,
+        _dir: dir,
+    })
+}
+
+/// Whether this process runs as root (tinyproxy then needs a User line).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn tinyproxy_forwards_http_and_tunnels_https() {
+    let Some(proxy) = interop::or_skip("tinyproxy", start_tinyproxy) else {
+        return;
+    };
+    // tinyproxy opens one upstream connection per request.
+    let origin = serve(vec![respond(vec![OK]), respond(vec![OK])]);
+    let client = via(&format!("http://{}", proxy.addr), None);
+    let rec = Recorder::default();
+    for path in ["/one", "/two"] {
+        let req = http::Request::get(origin.url(path)).body(()).unwrap();
+        let body = client
+            .send_traced(req, rec.trace())
+            .unwrap()
+            .into_body()
+            .text()
+            .unwrap();
+        assert_eq!(body, "origin");
+    }
+    let lines = rec.lines();
+    let connects: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("\"connect_start\""))
+        .collect();
+    // tinyproxy closes each client connection after one response; every
+    // connection goes to the proxy, none to the origin.
+    assert!(!connects.is_empty());
+    for c in &connects {
+        assert!(c.contains(&proxy.addr.to_string()), "{c}");
+    }
+    let seen = origin.requests.lock().unwrap().clone();
+    assert!(String::from_utf8_lossy(&seen[0]).starts_with("GET /one HTTP/1.1"));
+
+    let ca = Ca::new("proxy test CA");
+    let leaf = ca.leaf(&["localhost"], &[], None);
+    let tls = TlsServer::start(server_config(&leaf), 1, OK);
+    let client = via(&format!("http://{}", proxy.addr), Some(&ca));
+    let rec = Recorder::default();
+    let url = format!("https://localhost:{}/", tls.addr.port());
+    let req = http::Request::get(&url).body(()).unwrap();
+    let body = client
+        .send_traced(req, rec.trace())
+        .unwrap()
+        .into_body()
+        .text()
+        .unwrap();
+    assert_eq!(body, "origin");
+    let names = rec.names();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no {n}: {names:?}"))
+    };
+    assert!(pos("connect_done") < pos("proxy_connect_start"));
+    assert!(pos("proxy_connect_start") < pos("proxy_connect_done"));
+    assert!(pos("proxy_connect_done") < pos("tls_handshake_start"));
+    assert!(pos("tls_handshake_done") < pos("got_conn"));
+    let done = rec
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("proxy_connect_done"))
+        .unwrap();
+    assert!(done.contains(r#""status":200"#), "{done}");
+}
+
+/// An in-test proxy: records each request head, answers CONNECT with
+/// `reply` and then (for 200) relays to the target unless `garbage`.
+fn fake_proxy(reply: &'static [u8], then: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let h = heads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { return };
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if s.read(&mut b).unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(b[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            h.lock().unwrap().push(head.clone());
+            if !head.starts_with("CONNECT ") {
+                let _ = s.write_all(OK);
+                continue;
+            }
+            let _ = s.write_all(reply);
+            match then {
+                "relay" => {
+                    let target = head.split_whitespace().nth(1).unwrap().to_owned();
+                    let up = TcpStream::connect(target).unwrap();
+                    let (mut a, mut b2) = (s.try_clone().unwrap(), up.try_clone().unwrap());
+                    let mut up2 = up;
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut a, &mut up2);
+                    });
+                    let _ = std::io::copy(&mut b2, &mut s);
+                }
+                "garbage" => {
+                    let _ = s.write_all(b"this is not TLS at all\r\n\r\n");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                _ => {}
+            }
+        }
+    });
+    (addr, heads)
+}
+
+#[test]
+fn refused_connect_is_an_error_with_the_status_line() {
+    for (reply, status) in [
+        (&b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden"[..], 403u16),
+        (b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n", 407),
+    ] {
+        let reply: &'static [u8] = Box::leak(reply.to_vec().into_boxed_slice());
+        let (proxy, _) = fake_proxy(reply, "close");
+        let rec = Recorder::default();
+        let req = http::Request::get("https://localhost:9/").body(()).unwrap();
+        let err = via(&format!("http://{proxy}"), None)
+            .send_traced(req, rec.trace())
+            .unwrap_err();
+        assert_eq!(err.phase(), Phase::Connect, "{err}");
+        assert!(matches!(err.kind(), ErrorKind::ProxyConnectRefused { status: s, .. } if *s == status), "{err}");
+        let done = rec.lines().into_iter().find(|l| l.contains("proxy_connect_done")).unwrap();
+        assert!(done.contains(&format!(r#""status":{status}"#)), "{done}");
+        assert!(!rec.names().iter().any(|n| n.starts_with("tls_")), "no TLS after a refusal");
+    }
+}
+
+#[test]
+fn garbage_after_200_and_close_mid_tunnel_are_tls_errors() {
+    let (proxy, _) = fake_proxy(b"HTTP/1.1 200 Connection established\r\n\r\n", "garbage");
+    let err = via(&format!("http://{proxy}"), None)
+        .get("https://localhost:9/")
+        .unwrap_err();
+    assert_eq!(err.phase(), Phase::Tls, "{err}");
+    let (proxy, _) = fake_proxy(b"HTTP/1.1 200 Connection established\r\n\r\n", "close");
+    let err = via(&format!("http://{proxy}"), None)
+        .get("https://localhost:9/")
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Tls(TlsError::ClosedDuringHandshake)),
+        "{err}"
+    );
+}
+
+#[test]
+fn credentials_in_the_proxy_url_become_proxy_authorization() {
+    let (proxy, heads) = fake_proxy(b"HTTP/1.1 403 Forbidden\r\n\r\n", "close");
+    let client = via(&format!("http://user:p%40ss@{proxy}"), None);
+    assert_eq!(
+        client
+            .get("http://origin.test/x")
+            .unwrap()
+            .into_body()
+            .text()
+            .unwrap(),
+        "origin"
+    );
+    let _ = client.get("https://origin.test/").unwrap_err();
+    let heads = heads.lock().unwrap().clone();
+    // user:p@ss in base64.
+    let auth = "proxy-authorization: basic dxnlcjpwqhnz";
+    assert!(
+        heads[0].starts_with("GET http://origin.test/x HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(heads[0].to_ascii_lowercase().contains(auth), "{}", heads[0]);
+    assert!(
+        heads[1].starts_with("CONNECT origin.test:443 HTTP/1.1\r\n"),
+        "{}",
+        heads[1]
+    );
+    assert!(heads[1].to_ascii_lowercase().contains(auth), "{}", heads[1]);
+}
+
+#[test]
+fn no_proxy_hosts_are_reached_directly() {
+    let (proxy, heads) = fake_proxy(b"HTTP/1.1 403 Forbidden\r\n\r\n", "close");
+    let origin = serve(vec![respond(vec![OK])]);
+    let p = format!("http://{proxy}");
+    let client = Client::builder()
+        .configure(move |c| {
+            c.proxy = ProxyConfig::Manual {
+                http: Some(p),
+                https: None,
+                no_proxy: "127.0.0.0/8".into(),
+            }
+        })
+        .build();
+    assert_eq!(
+        client
+            .get(&origin.url("/"))
+            .unwrap()
+            .into_body()
+            .text()
+            .unwrap(),
+        "origin"
+    );
+    assert!(heads.lock().unwrap().is_empty(), "the proxy saw nothing");
+}
