@@ -73,7 +73,11 @@ impl PhaseTime {
 /// The timeline of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timings {
+    /// Start of the request (of the first hop of a redirect chain).
     start: Instant,
+    /// Start of this hop.
+    hop_start: Instant,
+    num_redirects: u32,
     dns_start: Option<Instant>,
     dns_done: Option<Instant>,
     dns_queries: u32,
@@ -101,6 +105,8 @@ impl Timings {
     pub(crate) fn new(start: Instant, ip_literal: bool, tls: bool) -> Timings {
         Timings {
             start,
+            hop_start: start,
+            num_redirects: 0,
             dns_start: None,
             dns_done: None,
             dns_queries: 0,
@@ -119,6 +125,19 @@ impl Timings {
             ip_literal,
             tls,
         }
+    }
+
+    /// This hop follows `hops` redirects of a chain that started at
+    /// `chain_start`: cumulative times then count from the chain's start,
+    /// as curl adds the steps of a redirect chain together.
+    pub(crate) fn continue_chain(&mut self, chain_start: Instant, hops: u32) {
+        self.start = chain_start;
+        self.num_redirects = hops;
+    }
+
+    /// Start of the request (the chain's first hop).
+    pub(crate) fn chain_start(&self) -> Instant {
+        self.start
     }
 
     /// Records what an event says about the timeline.
@@ -152,9 +171,11 @@ impl Timings {
             EventKind::Retry { .. } => {
                 // The request starts over on a new connection; what counts
                 // is the attempt that produced the answer.
-                let (start, n, lit, tls) =
-                    (self.start, self.num_connects, self.ip_literal, self.tls);
-                *self = Timings::new(start, lit, tls);
+                let (start, hop, redirects) = (self.start, self.hop_start, self.num_redirects);
+                let (n, lit, tls) = (self.num_connects, self.ip_literal, self.tls);
+                *self = Timings::new(hop, lit, tls);
+                self.start = start;
+                self.num_redirects = redirects;
                 self.num_connects = n;
             }
             _ => {}
@@ -203,6 +224,17 @@ impl Timings {
         since(self.start, self.end)
     }
 
+    /// `time_redirect`: the time spent in the redirects before this, the
+    /// last, hop (zero without redirects).
+    pub fn redirect(&self) -> Duration {
+        self.hop_start.saturating_duration_since(self.start)
+    }
+
+    /// `num_redirects`: redirects followed.
+    pub fn num_redirects(&self) -> u32 {
+        self.num_redirects
+    }
+
     /// `num_connects`: connection attempts started for this request.
     pub fn num_connects(&self) -> u32 {
         self.num_connects
@@ -227,7 +259,7 @@ impl Timings {
             .into_iter()
             .flatten()
             .min();
-        since(self.start, first).map_or(PhaseTime::Pending, PhaseTime::Took)
+        since(self.hop_start, first).map_or(PhaseTime::Pending, PhaseTime::Took)
     }
 
     /// The name lookup.

@@ -132,6 +132,17 @@ fn off_by_default_and_a_relative_chain_when_on() {
     // Every event after the first redirect carries its hop.
     let last = lines.last().unwrap();
     assert!(last.contains(r#""hop":2"#), "{last}");
+    // Timings span the chain, as curl's.
+    let mut b = following().get(&url).unwrap().into_body();
+    std::io::copy(&mut b, &mut std::io::sink()).unwrap();
+    let t = b.timings().unwrap();
+    assert_eq!(t.num_redirects(), 2);
+    assert!(t.redirect() > std::time::Duration::ZERO);
+    assert!(
+        t.starttransfer() >= t.redirect(),
+        "cumulative times include the redirects"
+    );
+    assert!(t.total().unwrap() >= t.starttransfer());
     // The redirect bodies were complete, so one connection served all hops.
     assert_eq!(names.iter().filter(|n| *n == "connect_start").count(), 1);
 }

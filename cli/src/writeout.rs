@@ -27,7 +27,7 @@ pub enum Var {
     Starttransfer,
     /// `time_total`
     Total,
-    /// `time_redirect` (0 until redirects are followed)
+    /// `time_redirect`
     Redirect,
     /// `time_queue`
     Queue,
@@ -145,14 +145,14 @@ fn value(var: Var, info: &Info) -> String {
         Var::Posttransfer => time(Timings::posttransfer),
         Var::Starttransfer => time(Timings::starttransfer),
         Var::Total => time(|t| t.total().unwrap_or_default()),
-        Var::Redirect => secs(Duration::ZERO),
+        Var::Redirect => time(Timings::redirect),
         Var::Queue => time(|t| match t.queue() {
             PhaseTime::Took(d) => d,
             _ => Duration::ZERO,
         }),
         Var::HttpCode => format!("{:03}", info.status.unwrap_or(0)),
         Var::NumConnects => t.map_or(0, |t| t.num_connects()).to_string(),
-        Var::NumRedirects => "0".into(),
+        Var::NumRedirects => t.map_or(0, |t| t.num_redirects()).to_string(),
         Var::SizeDownload => t.map_or(0, |t| t.size_download()).to_string(),
         Var::RemoteIp => t
             .and_then(|t| t.remote_addr())
