@@ -114,3 +114,50 @@ fn a_failed_request_carries_its_timings_up_to_the_failure() {
     assert_eq!(t.num_connects(), 1);
     assert!(t.total().is_some(), "the request is over");
 }
+
+#[test]
+fn same_fields_as_curls_write_out_against_the_same_server() {
+    let Some(curl) = support::interop::or_skip("curl", || {
+        support::interop::find_binary("curl", &["/usr/bin/curl"])
+            .ok_or_else(|| support::interop::StartError::Missing("curl not found".into()))
+    }) else {
+        return;
+    };
+    let server = serve(vec![
+        respond(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"]),
+        respond(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"]),
+    ]);
+    let fields = [
+        "time_namelookup",
+        "time_connect",
+        "time_pretransfer",
+        "time_starttransfer",
+        "time_total",
+    ];
+    let fmt: String = fields.iter().map(|f| format!("%{{{f}}} ")).collect();
+    let out = std::process::Command::new(curl)
+        .args(["-s", "-o", "/dev/null", "-w", &fmt, &server.url("/")])
+        .output()
+        .unwrap();
+    let theirs: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let mut body = Client::new().get(&server.url("/")).unwrap().into_body();
+    std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    let t = body.timings().unwrap();
+    let ours = [
+        t.namelookup(),
+        t.connect(),
+        t.pretransfer(),
+        t.starttransfer(),
+        t.total().unwrap(),
+    ]
+    .map(|d| d.as_secs_f64());
+    eprintln!("curl: {theirs:?}\nours: {ours:?}");
+    assert_eq!(theirs.len(), fields.len(), "curl printed every field");
+    // Both follow the same definitions, so both are ordered the same way.
+    for w in theirs.windows(2).chain(ours.windows(2)) {
+        assert!(w[0] <= w[1], "curl {theirs:?} / ours {ours:?}");
+    }
+}
