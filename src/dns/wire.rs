@@ -152,8 +152,32 @@ pub struct Answer {
     pub cname_error: bool,
 }
 
-fn same_name(a: &Name<'_>, b: &str) -> bool {
-    a.to_string().eq_ignore_ascii_case(b.trim_end_matches('.'))
+/// A name as its labels, lower-cased: names compare label by label
+/// (RFC 1035 §2.3.3, case-insensitively, RFC 4343), never as display
+/// strings, where one label containing a dot would pass for two.
+type Labels = Vec<Vec<u8>>;
+
+fn labels_of_str(name: &str) -> Labels {
+    name.trim_end_matches('.')
+        .split('.')
+        .map(|l| l.as_bytes().to_ascii_lowercase())
+        .collect()
+}
+
+fn labels_of(name: &Name<'_>) -> Labels {
+    name.get_labels()
+        .iter()
+        .map(|l| l.as_ref().to_ascii_lowercase())
+        .collect()
+}
+
+fn same_name(a: &Name<'_>, b: &Labels) -> bool {
+    let labels = a.get_labels();
+    labels.len() == b.len()
+        && labels
+            .iter()
+            .zip(b)
+            .all(|(x, y)| x.as_ref().eq_ignore_ascii_case(y))
 }
 
 /// Checks `data` against the query (`id`, `name`, `qtype`) and reads it.
@@ -181,7 +205,7 @@ pub fn parse_answer(
     };
     if question.qtype != QTYPE::TYPE(qtype.wire())
         || question.qclass != QCLASS::CLASS(CLASS::IN)
-        || !same_name(&question.qname, name)
+        || !same_name(&question.qname, &labels_of_str(name))
     {
         return Err(Rejected::QuestionMismatch);
     }
@@ -189,7 +213,8 @@ pub fn parse_answer(
     let truncated = packet.has_flags(PacketFlag::TRUNCATION);
 
     // Follow the chain from the queried name (RFC 1034 §3.6.2).
-    let mut current = name.trim_end_matches('.').to_ascii_lowercase();
+    let queried = labels_of_str(name);
+    let mut current = queried.clone();
     let mut ttl = u32::MAX;
     let mut cname_error = false;
     let mut hops = 0;
@@ -202,8 +227,8 @@ pub fn parse_answer(
             unreachable!()
         };
         hops += 1;
-        let next = target.0.to_string().to_ascii_lowercase();
-        if hops > max_cname_chain || next == name.trim_end_matches('.').to_ascii_lowercase() {
+        let next = labels_of(&target.0);
+        if hops > max_cname_chain || next == queried {
             cname_error = true;
             break;
         }
@@ -406,6 +431,20 @@ mod tests {
             !parse_answer(&long, 0xbeef, "a.test", QType::A, 8)
                 .unwrap()
                 .cname_error
+        );
+    }
+
+    #[test]
+    fn a_label_containing_dots_is_not_several_labels() {
+        // One 16-byte label "www.example.test" in the question: not ours.
+        let msg = [
+            0xbe, 0xef, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 16, b'w', b'w', b'w', b'.', b'e', b'x',
+            b'a', b'm', b'p', b'l', b'e', b'.', b't', b'e', b's', b't', 0, 0, 1, 0, 1, 0xc0, 0x0c,
+            0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 66,
+        ];
+        assert_eq!(
+            parse_answer(&msg, 0xbeef, "www.example.test", QType::A, 8),
+            Err(Rejected::QuestionMismatch)
         );
     }
 
