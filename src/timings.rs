@@ -78,6 +78,8 @@ pub struct Timings {
     /// Start of this hop.
     hop_start: Instant,
     num_redirects: u32,
+    /// The timelines of the hops before this one, in order.
+    earlier_hops: Vec<Timings>,
     dns_start: Option<Instant>,
     dns_done: Option<Instant>,
     dns_queries: u32,
@@ -107,6 +109,7 @@ impl Timings {
             start,
             hop_start: start,
             num_redirects: 0,
+            earlier_hops: Vec::new(),
             dns_start: None,
             dns_done: None,
             dns_queries: 0,
@@ -130,14 +133,22 @@ impl Timings {
     /// This hop follows `hops` redirects of a chain that started at
     /// `chain_start`: cumulative times then count from the chain's start,
     /// as curl adds the steps of a redirect chain together.
-    pub(crate) fn continue_chain(&mut self, chain_start: Instant, hops: u32) {
-        self.start = chain_start;
+    pub(crate) fn continue_chain(&mut self, previous: &mut Timings, hops: u32) {
+        self.start = previous.start;
         self.num_redirects = hops;
+        self.earlier_hops = std::mem::take(&mut previous.earlier_hops);
+        self.earlier_hops.push(previous.clone());
     }
 
-    /// Start of the request (the chain's first hop).
-    pub(crate) fn chain_start(&self) -> Instant {
-        self.start
+    /// The timelines of the redirect hops before the final one, in order
+    /// (each with its own phases; empty without redirects).
+    pub fn earlier_hops(&self) -> &[Timings] {
+        &self.earlier_hops
+    }
+
+    /// This hop ended at `at` without ending the request (a redirect).
+    pub(crate) fn end_hop(&mut self, at: Instant) {
+        self.end = Some(at);
     }
 
     /// Records what an event says about the timeline.
@@ -173,10 +184,12 @@ impl Timings {
                 // is the attempt that produced the answer.
                 let (start, hop, redirects) = (self.start, self.hop_start, self.num_redirects);
                 let (n, lit, tls) = (self.num_connects, self.ip_literal, self.tls);
+                let earlier = std::mem::take(&mut self.earlier_hops);
                 *self = Timings::new(hop, lit, tls);
                 self.start = start;
                 self.num_redirects = redirects;
                 self.num_connects = n;
+                self.earlier_hops = earlier;
             }
             _ => {}
         }

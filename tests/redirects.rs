@@ -137,6 +137,11 @@ fn off_by_default_and_a_relative_chain_when_on() {
     std::io::copy(&mut b, &mut std::io::sink()).unwrap();
     let t = b.timings().unwrap();
     assert_eq!(t.num_redirects(), 2);
+    let hops = t.earlier_hops();
+    assert_eq!(hops.len(), 2, "per-hop timings for each redirect");
+    assert!(hops
+        .iter()
+        .all(|h| h.wait().duration().is_some() && h.total().is_some()));
     assert!(t.redirect() > std::time::Duration::ZERO);
     assert!(
         t.starttransfer() >= t.redirect(),

@@ -43,7 +43,7 @@ pub(crate) struct Baton {
     pub trace: Trace,
     pub hop: u32,
     pub total_deadline: Option<Instant>,
-    pub chain_start: Instant,
+    pub timings: crate::timings::Timings,
 }
 
 fn refuse(location: &str, reason: &'static str) -> NextHop {
@@ -186,7 +186,10 @@ impl Exchange {
             trace: std::mem::take(&mut self.tr.trace),
             hop: self.tr.hop,
             total_deadline: self.total_deadline,
-            chain_start: self.tr.timings.chain_start(),
+            timings: {
+                self.tr.timings.end_hop(now);
+                self.tr.timings.clone()
+            },
         }
     }
 
@@ -206,9 +209,8 @@ impl Exchange {
         self.tr.trace = baton.trace;
         self.tr.hop = baton.hop + 1;
         self.total_deadline = baton.total_deadline;
-        self.tr
-            .timings
-            .continue_chain(baton.chain_start, self.tr.hop);
+        let mut previous = baton.timings;
+        self.tr.timings.continue_chain(&mut previous, self.tr.hop);
     }
 }
 
