@@ -16,6 +16,7 @@
 //! connection follows RFC 9110 §9.2.2 (idempotent methods) and Go's
 //! "nothing was written" rule.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -163,18 +164,24 @@ impl Tracer {
     }
 }
 
-/// A small inline FIFO of actions: an exchange never has more than a few
-/// pending, and a heap queue would cost an allocation per request.
+/// A FIFO of actions, inline for the usual handful (a heap queue would
+/// cost an allocation per request), spilling to the heap when a race with
+/// many attempts cancels them all at once.
 #[derive(Debug, Default)]
 struct Actions {
     slots: [Option<Action>; 8],
     head: usize,
     len: usize,
+    /// Newer than everything in `slots`, used only once `slots` is full.
+    overflow: VecDeque<Action>,
 }
 
 impl Actions {
     fn push(&mut self, action: Action) {
-        assert!(self.len < self.slots.len(), "action queue overflow");
+        if self.len == self.slots.len() || !self.overflow.is_empty() {
+            self.overflow.push_back(action);
+            return;
+        }
         let i = (self.head + self.len) % self.slots.len();
         self.slots[i] = Some(action);
         self.len += 1;
@@ -182,7 +189,7 @@ impl Actions {
 
     fn pop(&mut self) -> Option<Action> {
         if self.len == 0 {
-            return None;
+            return self.overflow.pop_front();
         }
         let action = self.slots[self.head].take();
         self.head = (self.head + 1) % self.slots.len();
@@ -952,3 +959,27 @@ impl Exchange {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod action_queue {
+    use super::*;
+
+    #[test]
+    fn many_actions_keep_their_order() {
+        let mut q = Actions::default();
+        for i in 0..20 {
+            q.push(Action::Close { sock: SockId(i) });
+            if i % 7 == 3 {
+                // Interleaved pops move the ring while the overflow holds more.
+                assert!(q.pop().is_some());
+            }
+        }
+        let mut rest = Vec::new();
+        while let Some(Action::Close { sock }) = q.pop() {
+            rest.push(sock.0);
+        }
+        let popped = [3usize, 10, 17].len();
+        assert_eq!(rest.len(), 20 - popped);
+        assert!(rest.windows(2).all(|w| w[0] < w[1]), "FIFO: {rest:?}");
+    }
+}

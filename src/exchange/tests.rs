@@ -479,3 +479,42 @@ fn per_request_connect_timeout_overrides_the_config() {
         "{err}"
     );
 }
+
+#[test]
+fn a_race_with_many_attempts_cancels_every_loser() {
+    let t0 = Instant::now();
+    let mut net = Net::new();
+    let hosts: String = (1..=12)
+        .map(|i| format!("192.0.2.{i} many.test\n"))
+        .collect();
+    net.resolver = resolver(Hosts::parse(&hosts));
+    let mut ex = net.exchange(get("http://many.test/"));
+    ex.start(ctx!(net), t0);
+    net.step(&mut ex, t0);
+    // Nothing answers: a new attempt every 250 ms until all 12 run.
+    let mut now = t0;
+    for _ in 0..12 {
+        now += Duration::from_millis(250);
+        ex.handle_timeout(ctx!(net), now);
+        net.step(&mut ex, now);
+    }
+    let starts = net
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Connect { .. }))
+        .count();
+    assert_eq!(starts, 12);
+    net.connect(&mut ex, now);
+    let cancels = net
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::CancelAttempt { .. }))
+        .count();
+    assert_eq!(cancels, 11, "every loser cancelled");
+    let names = net.names();
+    assert_eq!(
+        names.iter().filter(|n| *n == "connect_cancelled").count(),
+        11
+    );
+    assert!(names.iter().any(|n| n == "got_conn"));
+}
