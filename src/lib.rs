@@ -71,3 +71,11 @@ pub use timings::{PhaseTime, Skipped, Timings};
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
 pub use http;
+
+/// `now + d`, saturating a century ahead: a caller's "huge" timeout (even
+/// `Duration::MAX`) means "never", not a panic on `Instant` overflow.
+pub(crate) fn after(now: std::time::Instant, d: std::time::Duration) -> std::time::Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}

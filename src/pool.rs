@@ -93,7 +93,7 @@ impl Pool {
             .iter()
             .filter_map(|c| c.idle_since)
             .min()
-            .map(|t| t + self.timeout)
+            .map(|t| crate::after(t, self.timeout))
     }
 
     /// Moves expired connections to the closed queue.

@@ -151,3 +151,24 @@ fn slow_drip_hits_the_total_timeout_set_per_request() {
     assert!(started.elapsed() < Duration::from_secs(3));
     closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn huge_limits_mean_never_not_a_panic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let server = support::serve(vec![support::respond(vec![
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    ])]);
+    let c = client(|c| {
+        c.connect_timeout = Duration::MAX;
+        c.response_header_timeout = Some(Duration::MAX);
+        c.body_idle_timeout = Some(Duration::MAX);
+        c.total_timeout = Some(Duration::MAX);
+        c.idle_timeout = Duration::MAX;
+        c.expect_continue_timeout = Duration::MAX;
+        c.happy_eyeballs_delay = Duration::MAX;
+        c.dns_cache_max_ttl = Duration::MAX;
+        c.family_memory = Duration::MAX;
+    });
+    let body = c.get(&server.url("/")).unwrap().into_body().text().unwrap();
+    assert_eq!(body, "ok");
+}

@@ -44,8 +44,11 @@ impl FamilyMemory {
                 self.entries.swap_remove(i);
             }
         }
-        self.entries
-            .push((host.to_ascii_lowercase(), family, now + self.ttl));
+        self.entries.push((
+            host.to_ascii_lowercase(),
+            family,
+            crate::after(now, self.ttl),
+        ));
     }
 }
 

@@ -199,7 +199,7 @@ impl Schedule {
         let preferred = self.preferred();
         if family != preferred && !self.answered[idx(preferred)] && !self.started_any {
             self.resolution_deadline
-                .get_or_insert(now + self.config.resolution_delay);
+                .get_or_insert(crate::after(now, self.config.resolution_delay));
         }
         self.step(now);
     }
@@ -314,7 +314,7 @@ impl Schedule {
             let attempt = AttemptId(self.next_attempt_id);
             self.in_flight.push((attempt, addr));
             self.started_any = true;
-            self.next_at = Some(now + self.config.attempt_delay);
+            self.next_at = Some(crate::after(now, self.config.attempt_delay));
             self.actions.push_back(DialAction::Start { attempt, addr });
         }
         let exhausted = self.answered == [true, true]

@@ -66,7 +66,7 @@ impl Cache {
         if ttl.is_zero() || self.capacity == 0 {
             return;
         }
-        let expires = now + ttl;
+        let expires = crate::after(now, ttl);
         self.entries.retain(|e| {
             e.expires > now && !(e.qtype == qtype && e.name.eq_ignore_ascii_case(name))
         });

@@ -460,7 +460,7 @@ impl Resolver {
             try_no,
             server,
             transport,
-            deadline: now + self.settings.timeout,
+            deadline: crate::after(now, self.settings.timeout),
             tcp_buf: Vec::new(),
         }))
     }

@@ -24,7 +24,7 @@ impl Exchange {
     /// pooled connection or a lookup and connect.
     pub fn start(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         if self.total_deadline.is_none() {
-            self.total_deadline = self.timeouts.total.map(|t| now + t);
+            self.total_deadline = self.timeouts.total.map(|t| crate::after(now, t));
         }
         if self.tr.on(ctx) {
             let host = host_of(&self.uri);
@@ -277,7 +277,7 @@ impl Exchange {
             }
             self.state = State::Connecting(Box::new(Dialing {
                 schedule,
-                deadline: now + self.timeouts.connect,
+                deadline: crate::after(now, self.timeouts.connect),
                 attempts: Vec::new(),
             }));
         }

@@ -39,7 +39,7 @@ impl Exchange {
         writer::end_head(out);
         self.conn = Some(conn);
         self.state = State::ProxyConnecting {
-            deadline: now + self.timeouts.connect,
+            deadline: crate::after(now, self.timeouts.connect),
         };
     }
 

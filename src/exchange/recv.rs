@@ -63,7 +63,7 @@ impl Exchange {
                     if raw.is_empty() {
                         return Ok(());
                     }
-                    self.idle_deadline = self.timeouts.body_idle.map(|t| now + t);
+                    self.idle_deadline = self.timeouts.body_idle.map(|t| crate::after(now, t));
                     let step = decoder.decode(raw)?;
                     conn.recv.accept_body(step.data, step.consumed);
                     if step.done {
@@ -151,7 +151,7 @@ impl Exchange {
         };
         self.body_framing = Some(framing.body);
         self.header_deadline = None;
-        self.idle_deadline = self.timeouts.body_idle.map(|t| now + t);
+        self.idle_deadline = self.timeouts.body_idle.map(|t| crate::after(now, t));
         let decoder = BodyDecoder::new(framing.body, limits);
         self.response = Some(head);
         self.head_produced = true;
@@ -268,7 +268,7 @@ impl Exchange {
                 conn.recv.take_body(n);
                 if matches!(self.receiving, Receiving::Body(_)) {
                     // Reading again after a pause: the idle clock restarts.
-                    self.idle_deadline = self.timeouts.body_idle.map(|t| now + t);
+                    self.idle_deadline = self.timeouts.body_idle.map(|t| crate::after(now, t));
                 }
                 self.tls_resume(ctx, now);
                 if self.conn.as_ref().is_none_or(|c| c.recv.body().is_empty()) {

@@ -28,7 +28,7 @@ impl Exchange {
             .get(ctx.config)
             .and_then(|cfg| Tls::new(&cfg, super::host_of(&self.uri)));
         self.state = State::Handshaking {
-            deadline: now + self.timeouts.tls_handshake,
+            deadline: crate::after(now, self.timeouts.tls_handshake),
         };
         match tls {
             Ok(tls) => {

@@ -186,7 +186,7 @@ impl Exchange {
                     if self.expect_continue && matches!(self.receiving, Receiving::Head) {
                         self.tr.emit(ctx, now, EventKind::Wait100Continue);
                         self.sending = Sending::WaitContinue {
-                            until: now + ctx.config.expect_continue_timeout,
+                            until: crate::after(now, ctx.config.expect_continue_timeout),
                         };
                         return;
                     }
@@ -322,7 +322,7 @@ impl Exchange {
         self.sending = Sending::Done;
         self.body_bytes = None;
         if matches!(self.receiving, super::Receiving::Head) && error.is_none() {
-            self.header_deadline = self.timeouts.response_header.map(|t| now + t);
+            self.header_deadline = self.timeouts.response_header.map(|t| crate::after(now, t));
         }
         self.tr.emit(ctx, now, EventKind::WroteRequest { error });
     }
