@@ -76,6 +76,9 @@ OPTIONS:
         --resolve H:P:ADDRS  Use ADDRS (comma-separated, [V6] allowed) for
                              host H on port P without looking it up
                              (repeatable)
+        --waterfall          Draw each request's phases to stderr (the
+                             default when stderr is a terminal, unless -s)
+        --no-color           No colours in the waterfall (also NO_COLOR)
         --events             Print every trace event to stderr as a JSON line:
                              {\"t_us\":...,\"req\":...,\"event\":\"...\",...}
     -h, --help               Print this help
@@ -181,6 +184,10 @@ pub struct Options {
     pub parallel: bool,
     /// `--events`.
     pub events: bool,
+    /// `--waterfall`.
+    pub waterfall: bool,
+    /// `--no-color`.
+    pub no_color: bool,
     /// `--dns-servers`.
     pub dns_servers: Option<Vec<SocketAddr>>,
     /// `-x`.
@@ -214,6 +221,28 @@ pub struct Options {
 }
 
 impl Options {
+    /// How to draw waterfalls, or `None` for none: asked with
+    /// `--waterfall`, or by default on a terminal unless `-s`. Colour only
+    /// on a terminal and without `NO_COLOR`/`--no-color`; ASCII unless the
+    /// locale says UTF-8.
+    pub fn waterfall_style(&self) -> Option<crate::waterfall::Style> {
+        use std::io::IsTerminal;
+        let tty = std::io::stderr().is_terminal();
+        if !(self.waterfall || (tty && !self.silent)) {
+            return None;
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+            .iter()
+            .find_map(|k| env(k))
+            .is_some_and(|v| v.to_ascii_uppercase().replace('-', "").contains("UTF8"));
+        Some(crate::waterfall::Style {
+            width: env("COLUMNS").and_then(|c| c.parse().ok()).unwrap_or(100),
+            color: tty && !self.no_color && env("NO_COLOR").is_none(),
+            unicode: utf8,
+        })
+    }
+
     /// The method to send: `-X` wins, then `-I` (HEAD), then `-d` (POST),
     /// else GET.
     pub fn effective_method(&self) -> Method {
@@ -264,6 +293,8 @@ enum Opt {
     ShowError,
     Parallel,
     Events,
+    Waterfall,
+    NoColor,
     DnsServers,
     Resolve,
     Ipv4,
@@ -323,6 +354,8 @@ impl Opt {
             "show-error" => Opt::ShowError,
             "parallel" => Opt::Parallel,
             "events" => Opt::Events,
+            "waterfall" => Opt::Waterfall,
+            "no-color" => Opt::NoColor,
             "dns-servers" => Opt::DnsServers,
             "resolve" => Opt::Resolve,
             "ipv4" => Opt::Ipv4,
@@ -508,6 +541,8 @@ fn apply(
         Opt::ShowError => opts.show_error = true,
         Opt::Parallel => opts.parallel = true,
         Opt::Events => opts.events = true,
+        Opt::Waterfall => opts.waterfall = true,
+        Opt::NoColor => opts.no_color = true,
         Opt::DnsServers => opts.dns_servers = Some(parse_dns_servers(utf8(spelled, &value)?)?),
         Opt::Resolve => opts.resolve.push(parse_resolve(utf8(spelled, &value)?)?),
         Opt::CaCert | Opt::Cert | Opt::Key => {

@@ -142,20 +142,25 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
     if opts.removes_header(&USER_AGENT) {
         builder = builder.configure(|c| c.user_agent = None);
     }
+    let mut trace = roundtrip::Trace::new();
     if opts.events {
-        builder = builder.trace(events::line_trace(
-            io::stderr(),
-            program_start,
-            events::json_line,
-        ));
+        trace = events::line_trace(io::stderr(), program_start, events::json_line);
     }
-    let client = builder.build();
+    let waterfall = opts.waterfall_style();
+    let recordings = waterfall.map(|_| {
+        let (recorder, recordings) = crate::waterfall::recorder();
+        trace.add(recorder);
+        recordings
+    });
+    let client = builder.trace(trace).build();
 
     let mut fetcher = Fetcher {
         opts,
         body: body.as_deref(),
         out: &mut *out,
         first_failure: None,
+        recordings: recordings.zip(waterfall),
+        drawn: 0,
     };
     if opts.parallel {
         fetcher.parallel(&client);
@@ -222,7 +227,13 @@ struct Fetcher<'a> {
     body: Option<&'a [u8]>,
     out: &'a mut dyn Write,
     first_failure: Option<u8>,
+    /// Each request's recorded events, when waterfalls are drawn.
+    recordings: Option<(RecordingLog, crate::waterfall::Style)>,
+    /// Requests whose waterfall was drawn.
+    drawn: usize,
 }
+
+type RecordingLog = crate::waterfall::Recordings;
 
 impl Fetcher<'_> {
     /// Records a failure; true when the remaining URLs should be skipped
@@ -249,6 +260,7 @@ impl Fetcher<'_> {
     /// After a transfer: `-w` output, then the failure if any; true when
     /// the remaining URLs should be skipped.
     fn finish(&mut self, target: &Target, result: Result<Info, Failure>) -> bool {
+        self.draw_waterfall(target);
         if let Some(pieces) = &self.opts.write_out {
             let info = match &result {
                 Ok(info) => info.clone(),
@@ -301,6 +313,22 @@ impl Fetcher<'_> {
             if self.finish(target, result) {
                 return;
             }
+        }
+    }
+
+    /// Draws the waterfall of the request that just finished (to stderr).
+    fn draw_waterfall(&mut self, target: &Target) {
+        let Some((log, style)) = &self.recordings else {
+            return;
+        };
+        let log = log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, rec)) = log.get(self.drawn) {
+            let method = self.opts.effective_method();
+            let title = format!("{method} {}", target.uri);
+            let _ = self.out.flush();
+            let _ =
+                io::stderr().write_all(crate::waterfall::render(&title, rec, *style).as_bytes());
+            self.drawn += 1;
         }
     }
 

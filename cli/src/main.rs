@@ -13,6 +13,7 @@ mod args;
 mod demo;
 mod events;
 mod fetch;
+mod waterfall;
 mod writeout;
 
 use std::io::{self, Write};

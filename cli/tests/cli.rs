@@ -827,3 +827,29 @@ fn proxy_flag_sends_absolute_form_to_the_proxy_and_noproxy_bypasses_it() {
     let r = run(&["-x", "socks5://x:1", "http://a/"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
 }
+
+#[test]
+fn waterfall_draws_each_phase_and_skips_what_did_not_happen() {
+    let server = serve_text("hi\n");
+    let url = format!("http://127.0.0.1:{}/", server.addr.port());
+    let r = run(&["--waterfall", "-o", "/dev/null", &url, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let first = r.stderr.split("GET ").nth(1).unwrap();
+    let second = r.stderr.split("GET ").nth(2).unwrap();
+    for phase in ["connect #1 tcp4", "send", "wait", "receive", "total"] {
+        assert!(first.contains(phase), "{phase}: {}", r.stderr);
+    }
+    assert!(first.contains("new connection"), "{first}");
+    assert!(second.contains("skipped  connection reused"), "{second}");
+    assert!(second.contains("reused connection"), "{second}");
+    assert!(
+        !r.stderr.contains('\x1b'),
+        "no colour when stderr is not a terminal"
+    );
+    let r = run(&["-o", "/dev/null", &url]);
+    assert!(
+        r.stderr.is_empty(),
+        "no waterfall by default off a terminal: {}",
+        r.stderr
+    );
+}

@@ -1,0 +1,579 @@
+//! The waterfall: one request's phases on one time axis, like httpstat
+//! but from every hook — each DNS query, each connect attempt of the Happy
+//! Eyeballs race (winner and losers), proxy CONNECT, TLS, send, wait and
+//! receive — with durations, bars scaled to the width, and a summary line.
+//!
+//! Rendering is a pure function from recorded events ([`Recording`]) to
+//! text, so it is tested on fixed timelines. Phases that did not happen
+//! (a reused connection has no DNS, connect or TLS) are shown as skipped,
+//! never as zero-length work.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use roundtrip::{Event, EventKind, Trace};
+
+/// One bar: a label, when it started and ended (µs from the request's
+/// start), and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// What the bar is.
+    pub label: String,
+    /// Start, µs.
+    pub from: u64,
+    /// End, µs (`None` while open when the request ended).
+    pub to: Option<u64>,
+    /// Outcome note ("refused", "cancelled", "NOERROR", …).
+    pub note: String,
+}
+
+/// What one request's events say, kept for drawing.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// Bars in the order their phases started.
+    pub spans: Vec<Span>,
+    /// Phases that did not happen, and why.
+    pub skipped: Vec<(String, String)>,
+    /// The summary line's parts.
+    pub status: Option<u16>,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Whether the connection was reused.
+    pub reused: Option<bool>,
+    /// The remote address.
+    pub remote: Option<String>,
+    /// TLS version and suite, resumed.
+    pub tls: Option<String>,
+    /// The error that ended the request, if any.
+    pub error: Option<String>,
+    /// When the request ended, µs.
+    pub end: Option<u64>,
+    /// Redirect hops followed.
+    pub redirects: u32,
+}
+
+impl Recording {
+    fn open(&mut self, label: String, at: u64) {
+        self.spans.push(Span {
+            label,
+            from: at,
+            to: None,
+            note: String::new(),
+        });
+    }
+
+    fn close(&mut self, label_prefix: &str, at: u64, note: String) {
+        if let Some(s) = self
+            .spans
+            .iter_mut()
+            .rev()
+            .find(|s| s.to.is_none() && s.label.starts_with(label_prefix))
+        {
+            s.to = Some(at);
+            s.note = note;
+        }
+    }
+
+    /// Takes one event into account; `t` is µs since the request started.
+    pub fn record(&mut self, t: u64, kind: &EventKind<'_>) {
+        match kind {
+            EventKind::DnsQueryStart {
+                server,
+                qtype,
+                transport,
+            } => self.open(format!("dns {qtype:<4} {transport} {server}"), t),
+            EventKind::DnsQueryDone {
+                qtype,
+                rcode,
+                error,
+                ..
+            } => {
+                let note = rcode.or(*error).unwrap_or("").to_owned();
+                self.close(&format!("dns {qtype:<4}"), t, note);
+            }
+            EventKind::DnsStart { .. } => self.open("dns".into(), t),
+            EventKind::DnsDone { addrs, error, .. } => {
+                let note = match error {
+                    Some(e) => format!("{e}"),
+                    None => format!(
+                        "{} address{}",
+                        addrs.len(),
+                        if addrs.len() == 1 { "" } else { "es" }
+                    ),
+                };
+                // The lookup as a whole; drawn only when no query was sent.
+                if let Some(i) = self.spans.iter().rposition(|s| s.label == "dns") {
+                    if self.spans.iter().any(|s| s.label.starts_with("dns ")) {
+                        self.spans.remove(i);
+                    } else {
+                        self.spans[i].to = Some(t);
+                        self.spans[i].note = note;
+                        self.spans[i].label = "dns (cache/hosts)".into();
+                    }
+                }
+            }
+            EventKind::ConnectStart {
+                attempt,
+                network,
+                addr,
+            } => self.open(format!("connect #{attempt} {} {addr}", network.as_str()), t),
+            EventKind::ConnectDone { attempt, error, .. } => {
+                let note = match error {
+                    None => "won".to_owned(),
+                    Some(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        "cancelled".to_owned()
+                    }
+                    Some(e) => e.to_string(),
+                };
+                self.close(&format!("connect #{attempt} "), t, note);
+            }
+            EventKind::ProxyConnectStart { target, .. } => {
+                self.open(format!("proxy CONNECT {target}"), t)
+            }
+            EventKind::ProxyConnectDone { status, error } => {
+                let note = match (status, error) {
+                    (_, Some(e)) => e.to_string(),
+                    (Some(s), None) => s.as_u16().to_string(),
+                    _ => String::new(),
+                };
+                self.close("proxy CONNECT", t, note);
+            }
+            EventKind::TlsHandshakeStart => self.open("tls".into(), t),
+            EventKind::TlsHandshakeDone { info, error } => {
+                let note = match (info, error) {
+                    (_, Some(e)) => e.to_string(),
+                    (Some(i), None) => {
+                        self.tls = Some(format!(
+                            "{} {}{}",
+                            i.version,
+                            i.cipher_suite,
+                            if i.resumed { " (resumed)" } else { "" }
+                        ));
+                        i.version.to_owned()
+                    }
+                    _ => String::new(),
+                };
+                self.close("tls", t, note);
+            }
+            EventKind::GotConn {
+                reused,
+                remote_addr,
+                ..
+            } => {
+                self.reused = Some(*reused);
+                self.remote = Some(remote_addr.to_string());
+                if *reused {
+                    for phase in ["dns", "connect", "tls"] {
+                        self.skipped
+                            .push((phase.into(), "connection reused".into()));
+                    }
+                }
+                self.open("send".into(), t);
+            }
+            EventKind::WroteRequest { .. } => {
+                self.close("send", t, String::new());
+                self.open("wait".into(), t);
+            }
+            EventKind::Got1xxResponse { code, .. } => {
+                let open = self
+                    .spans
+                    .iter()
+                    .any(|s| s.label == "wait" && s.to.is_none());
+                if open {
+                    self.spans.push(Span {
+                        label: format!("  {} informational", code.as_u16()),
+                        from: t,
+                        to: Some(t),
+                        note: String::new(),
+                    });
+                }
+            }
+            EventKind::GotFirstResponseByte => {
+                self.close("wait", t, String::new());
+                self.open("receive".into(), t);
+            }
+            EventKind::GotResponseHeaders { status, .. } => self.status = Some(status.as_u16()),
+            EventKind::ResponseBodyDone { bytes, error, .. } => {
+                self.bytes = *bytes;
+                self.close(
+                    "receive",
+                    t,
+                    error.map(|e| e.to_string()).unwrap_or_default(),
+                );
+            }
+            EventKind::Redirect { status, to, .. } => {
+                self.redirects += 1;
+                self.spans.push(Span {
+                    label: format!("redirect {} → {to}", status.as_u16()),
+                    from: t,
+                    to: Some(t),
+                    note: String::new(),
+                });
+            }
+            EventKind::RequestDone { error } => {
+                self.end = Some(t);
+                self.error = error.map(|e| e.to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Each request's recording, keyed by request id, in order of first event.
+pub type Recordings = Arc<Mutex<Vec<(u64, Recording)>>>;
+
+/// A trace that records each request's events, keyed by request id.
+pub fn recorder() -> (Trace, Recordings) {
+    let all: Recordings = Arc::default();
+    let sink = all.clone();
+    let mut starts: std::collections::HashMap<u64, Instant> = Default::default();
+    let trace = Trace::new().on_event(move |e: &Event<'_>| {
+        let Some(req) = e.req else { return };
+        let start = *starts.entry(req.0).or_insert(e.at);
+        let t = e.at.saturating_duration_since(start).as_micros() as u64;
+        let mut all = sink.lock().unwrap_or_else(|p| p.into_inner());
+        let i = match all.iter().position(|(r, _)| *r == req.0) {
+            Some(i) => i,
+            None => {
+                all.push((req.0, Recording::default()));
+                all.len() - 1
+            }
+        };
+        all[i].1.record(t, &e.kind);
+    });
+    (trace, all)
+}
+
+/// How to draw.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Total width in columns.
+    pub width: usize,
+    /// ANSI colours.
+    pub color: bool,
+    /// Unicode block characters (else ASCII).
+    pub unicode: bool,
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+/// Draws one request's waterfall.
+pub fn render(title: &str, rec: &Recording, style: Style) -> String {
+    let mut out = String::new();
+    let end = rec
+        .end
+        .or_else(|| rec.spans.iter().filter_map(|s| s.to).max())
+        .unwrap_or(0)
+        .max(1);
+    let label_w = rec
+        .spans
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(8, 48);
+    let tail_w = 30;
+    let bar_w = style.width.saturating_sub(label_w + tail_w + 4).max(10);
+    let (full, empty, l, r) = if style.unicode {
+        ('█', ' ', '▕', '▏')
+    } else {
+        ('#', ' ', '|', '|')
+    };
+    let paint = |s: String, code: &str| {
+        if style.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s
+        }
+    };
+    let _ = writeln!(out, "{}", paint(title.to_owned(), "1"));
+    for span in &rec.spans {
+        let to = span.to.unwrap_or(end);
+        let a = (span.from as u128 * bar_w as u128 / end as u128) as usize;
+        let b = ((to as u128 * bar_w as u128).div_ceil(end as u128) as usize).clamp(a + 1, bar_w);
+        let bar: String = (0..bar_w)
+            .map(|i| if i >= a && i < b { full } else { empty })
+            .collect();
+        let color = match span.note.as_str() {
+            "won" | "" | "NOERROR" => "32",
+            "cancelled" => "33",
+            n if n.starts_with("TLS") || n.parse::<u16>().is_ok() || n.contains("address") => "32",
+            _ => "31",
+        };
+        let dur = match span.to {
+            Some(t) => ms(t.saturating_sub(span.from)),
+            None => "open".into(),
+        };
+        let label: String = span.label.chars().take(label_w).collect();
+        let _ = writeln!(
+            out,
+            "  {label:<label_w$} {l}{}{r} {dur:>9}  {}",
+            paint(bar, color),
+            span.note
+                .chars()
+                .take(tail_w.saturating_sub(12))
+                .collect::<String>()
+        );
+    }
+    for (phase, why) in &rec.skipped {
+        let _ = writeln!(
+            out,
+            "  {phase:<label_w$} {l}{:bar_w$}{r}   skipped  {why}",
+            ""
+        );
+    }
+    let mut summary = String::new();
+    match (&rec.error, rec.status) {
+        (Some(e), _) => {
+            let _ = write!(summary, "failed: {e}");
+        }
+        (None, Some(s)) => {
+            let _ = write!(summary, "{s}, {} bytes", rec.bytes);
+        }
+        _ => summary.push_str("no response"),
+    }
+    if let Some(reused) = rec.reused {
+        summary.push_str(if reused {
+            ", reused connection"
+        } else {
+            ", new connection"
+        });
+    }
+    if let Some(remote) = &rec.remote {
+        let _ = write!(summary, " to {remote}");
+    }
+    if let Some(tls) = &rec.tls {
+        let _ = write!(summary, ", {tls}");
+    }
+    if rec.redirects > 0 {
+        let _ = write!(summary, ", {} redirect(s)", rec.redirects);
+    }
+    let _ = writeln!(out, "  total {}  {}", ms(rec.end.unwrap_or(end)), summary);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roundtrip::trace::{AttemptId, ConnId, Network};
+    use std::net::SocketAddr;
+
+    fn plain() -> Style {
+        Style {
+            width: 80,
+            color: false,
+            unicode: false,
+        }
+    }
+
+    #[test]
+    fn fresh_connection_with_a_cancelled_loser() {
+        let v6: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:443".parse().unwrap();
+        let dns: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let cancelled = std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled");
+        let mut r = Recording::default();
+        let no_headers = http::HeaderMap::new();
+        let steps: Vec<(u64, EventKind<'_>)> = vec![
+            (0, EventKind::DnsStart { host: "h" }),
+            (
+                0,
+                EventKind::DnsQueryStart {
+                    server: dns,
+                    qtype: "AAAA",
+                    transport: "udp",
+                },
+            ),
+            (
+                0,
+                EventKind::DnsQueryStart {
+                    server: dns,
+                    qtype: "A",
+                    transport: "udp",
+                },
+            ),
+            (
+                1000,
+                EventKind::DnsQueryDone {
+                    server: dns,
+                    qtype: "AAAA",
+                    transport: "udp",
+                    rcode: Some("NOERROR"),
+                    error: None,
+                    answers: 1,
+                    truncated: false,
+                },
+            ),
+            (
+                1000,
+                EventKind::ConnectStart {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp6,
+                    addr: v6,
+                },
+            ),
+            (
+                1200,
+                EventKind::DnsQueryDone {
+                    server: dns,
+                    qtype: "A",
+                    transport: "udp",
+                    rcode: Some("NOERROR"),
+                    error: None,
+                    answers: 1,
+                    truncated: false,
+                },
+            ),
+            (
+                1200,
+                EventKind::DnsDone {
+                    addrs: &[],
+                    coalesced: false,
+                    error: None,
+                },
+            ),
+            (
+                251000,
+                EventKind::ConnectStart {
+                    attempt: AttemptId(2),
+                    network: Network::Tcp4,
+                    addr: v4,
+                },
+            ),
+            (
+                252000,
+                EventKind::ConnectDone {
+                    attempt: AttemptId(2),
+                    network: Network::Tcp4,
+                    addr: v4,
+                    error: None,
+                },
+            ),
+            (
+                252000,
+                EventKind::ConnectDone {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp6,
+                    addr: v6,
+                    error: Some(&cancelled),
+                },
+            ),
+            (
+                252000,
+                EventKind::GotConn {
+                    conn: ConnId(1),
+                    reused: false,
+                    was_idle: false,
+                    idle_time: Default::default(),
+                    local_addr: v4,
+                    remote_addr: v4,
+                },
+            ),
+            (252100, EventKind::WroteRequest { error: None }),
+            (260000, EventKind::GotFirstResponseByte),
+            (
+                260000,
+                EventKind::GotResponseHeaders {
+                    status: http::StatusCode::OK,
+                    version: http::Version::HTTP_11,
+                    headers: &no_headers,
+                },
+            ),
+            (
+                264000,
+                EventKind::ResponseBodyDone {
+                    bytes: 1234,
+                    trailers: None,
+                    error: None,
+                },
+            ),
+            (264000, EventKind::RequestDone { error: None }),
+        ];
+        for (t, k) in &steps {
+            r.record(*t, k);
+        }
+        let text = render("GET https://h/", &r, plain());
+        let labels: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            labels,
+            ["dns", "dns", "connect", "connect", "send", "wait", "receive", "total"]
+        );
+        assert!(text.contains("connect #1 tcp6 [2001:db8::1]:443"), "{text}");
+        assert!(text.contains("cancelled"), "{text}");
+        assert!(text.contains("won"), "{text}");
+        assert!(
+            text.contains("total 264.0 ms  200, 1234 bytes, new connection to 192.0.2.1:443"),
+            "{text}"
+        );
+        // Every line fits the width.
+        assert!(text.lines().all(|l| l.chars().count() <= 80 + 40), "{text}");
+        // The loser's bar spans most of the axis; the send bar is short.
+        let bar = |name: &str| {
+            text.lines()
+                .find(|l| l.contains(name))
+                .unwrap()
+                .matches('#')
+                .count()
+        };
+        assert!(bar("connect #1") > 10 * bar("send"), "{text}");
+    }
+
+    #[test]
+    fn reused_connection_shows_skipped_phases_not_zeros() {
+        let a: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let mut r = Recording::default();
+        r.record(
+            0,
+            &EventKind::GotConn {
+                conn: ConnId(1),
+                reused: true,
+                was_idle: true,
+                idle_time: Default::default(),
+                local_addr: a,
+                remote_addr: a,
+            },
+        );
+        r.record(10, &EventKind::WroteRequest { error: None });
+        r.record(300, &EventKind::GotFirstResponseByte);
+        r.record(320, &EventKind::RequestDone { error: None });
+        let text = render(
+            "GET /",
+            &r,
+            Style {
+                unicode: true,
+                ..plain()
+            },
+        );
+        for phase in ["dns", "connect", "tls"] {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(phase))
+                .unwrap();
+            assert!(line.contains("skipped  connection reused"), "{line}");
+        }
+        assert!(text.contains('█'));
+        assert!(text.contains("reused connection"), "{text}");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let r = Recording::default();
+        assert!(!render("t", &r, plain()).contains('\x1b'));
+        assert!(render(
+            "t",
+            &r,
+            Style {
+                color: true,
+                ..plain()
+            }
+        )
+        .contains("\x1b[1m"));
+    }
+}
