@@ -76,6 +76,8 @@ OPTIONS:
         --resolve H:P:ADDRS  Use ADDRS (comma-separated, [V6] allowed) for
                              host H on port P without looking it up
                              (repeatable)
+    -v, --verbose            Print every trace event to stderr as a
+                             readable line, timed from its request's start
         --waterfall          Draw each request's phases to stderr (the
                              default when stderr is a terminal, unless -s)
         --no-color           No colours in the waterfall (also NO_COLOR)
@@ -186,6 +188,8 @@ pub struct Options {
     pub events: bool,
     /// `--waterfall`.
     pub waterfall: bool,
+    /// `-v`.
+    pub verbose: bool,
     /// `--no-color`.
     pub no_color: bool,
     /// `--dns-servers`.
@@ -295,6 +299,7 @@ enum Opt {
     Events,
     Waterfall,
     NoColor,
+    Verbose,
     DnsServers,
     Resolve,
     Ipv4,
@@ -330,6 +335,7 @@ impl Opt {
             'h' => Opt::Help,
             '4' => Opt::Ipv4,
             'k' => Opt::Insecure,
+            'v' => Opt::Verbose,
             'm' => Opt::MaxTime,
             'w' => Opt::WriteOut,
             'L' => Opt::Location,
@@ -355,6 +361,7 @@ impl Opt {
             "parallel" => Opt::Parallel,
             "events" => Opt::Events,
             "waterfall" => Opt::Waterfall,
+            "verbose" => Opt::Verbose,
             "no-color" => Opt::NoColor,
             "dns-servers" => Opt::DnsServers,
             "resolve" => Opt::Resolve,
@@ -542,6 +549,7 @@ fn apply(
         Opt::Parallel => opts.parallel = true,
         Opt::Events => opts.events = true,
         Opt::Waterfall => opts.waterfall = true,
+        Opt::Verbose => opts.verbose = true,
         Opt::NoColor => opts.no_color = true,
         Opt::DnsServers => opts.dns_servers = Some(parse_dns_servers(utf8(spelled, &value)?)?),
         Opt::Resolve => opts.resolve.push(parse_resolve(utf8(spelled, &value)?)?),

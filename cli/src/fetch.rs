@@ -145,6 +145,8 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
     let mut trace = roundtrip::Trace::new();
     if opts.events {
         trace = events::line_trace(io::stderr(), program_start, events::json_line);
+    } else if opts.verbose {
+        trace = events::line_trace(io::stderr(), program_start, events::human_line);
     }
     let waterfall = opts.waterfall_style();
     let recordings = waterfall.map(|_| {

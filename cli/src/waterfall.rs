@@ -51,6 +51,8 @@ pub struct Recording {
     pub end: Option<u64>,
     /// Redirect hops followed.
     pub redirects: u32,
+    /// When the final head arrived, µs.
+    pub final_head_at: Option<u64>,
 }
 
 impl Recording {
@@ -171,29 +173,52 @@ impl Recording {
                 }
                 self.open("send".into(), t);
             }
+            EventKind::Wait100Continue => {
+                self.close("send", t, "head".into());
+                self.open("wait for 100".into(), t);
+            }
+            EventKind::Got100Continue => {
+                self.close("wait for 100", t, "100".into());
+                self.open("send body".into(), t);
+            }
             EventKind::WroteRequest { .. } => {
                 self.close("send", t, String::new());
-                self.open("wait".into(), t);
-            }
-            EventKind::Got1xxResponse { code, .. } => {
-                let open = self
-                    .spans
-                    .iter()
-                    .any(|s| s.label == "wait" && s.to.is_none());
-                if open {
-                    self.spans.push(Span {
-                        label: format!("  {} informational", code.as_u16()),
-                        from: t,
-                        to: Some(t),
-                        note: String::new(),
-                    });
+                if self.final_head_at.is_none() {
+                    self.open("wait".into(), t);
                 }
             }
-            EventKind::GotFirstResponseByte => {
+            EventKind::Got1xxResponse { code, .. } => {
+                self.spans.push(Span {
+                    label: format!("  {} informational", code.as_u16()),
+                    from: t,
+                    to: Some(t),
+                    note: String::new(),
+                });
+            }
+            EventKind::GotFirstResponseByte
+                if self
+                    .spans
+                    .iter()
+                    .any(|s| s.label == "wait" && s.to.is_none()) =>
+            {
                 self.close("wait", t, String::new());
                 self.open("receive".into(), t);
             }
-            EventKind::GotResponseHeaders { status, .. } => self.status = Some(status.as_u16()),
+            EventKind::GotResponseHeaders { status, .. } => {
+                self.status = Some(status.as_u16());
+                self.final_head_at = Some(t);
+                // After a 1xx, the wait ends at the final head.
+                if self
+                    .spans
+                    .iter()
+                    .any(|s| s.label == "wait" && s.to.is_none())
+                {
+                    self.close("wait", t, String::new());
+                    self.open("receive".into(), t);
+                } else if !self.spans.iter().any(|s| s.label == "receive") {
+                    self.open("receive".into(), t);
+                }
+            }
             EventKind::ResponseBodyDone { bytes, error, .. } => {
                 self.bytes = *bytes;
                 self.close(
@@ -290,6 +315,13 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
         }
     };
     let _ = writeln!(out, "{}", paint(title.to_owned(), "1"));
+    for (phase, why) in &rec.skipped {
+        let _ = writeln!(
+            out,
+            "  {phase:<label_w$} {l}{:bar_w$}{r}   skipped  {why}",
+            ""
+        );
+    }
     for span in &rec.spans {
         let to = span.to.unwrap_or(end);
         let a = (span.from as u128 * bar_w as u128 / end as u128) as usize;
@@ -316,13 +348,6 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
                 .chars()
                 .take(tail_w.saturating_sub(12))
                 .collect::<String>()
-        );
-    }
-    for (phase, why) in &rec.skipped {
-        let _ = writeln!(
-            out,
-            "  {phase:<label_w$} {l}{:bar_w$}{r}   skipped  {why}",
-            ""
         );
     }
     let mut summary = String::new();

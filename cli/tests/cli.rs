@@ -491,18 +491,35 @@ fn help_and_version() {
 }
 
 #[test]
-fn demo_runs_quickly_and_shows_reuse() {
+fn demo_tours_dns_happy_eyeballs_tls_reuse_continue_and_trailers() {
     let r = run(&[]);
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert!(r.elapsed < Duration::from_secs(3), "took {:?}", r.elapsed);
     let out = r.stdout();
+    let step = |n: usize| {
+        out.split(&format!("\n{n}. "))
+            .nth(1)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let one = step(1);
+    assert!(one.contains("dns AAAA") && one.contains("dns A "), "{one}");
     assert!(
-        out.contains("got_conn") && out.contains("reused=false"),
-        "{out}"
+        one.contains("tcp6 [::1]") && one.contains("tcp4 127.0.0.1"),
+        "{one}"
     );
-    assert!(out.contains("reused=true"), "{out}");
-    assert!(out.contains("x-chunk-count: 3"), "{out}");
-    assert!(out.contains("conn_closed"), "{out}");
+    assert!(
+        one.contains("tls") && one.contains("new connection"),
+        "{one}"
+    );
+    assert!(one.contains("TLSv1.3"), "{one}");
+    assert!(step(2).contains("reused connection"), "{}", step(2));
+    assert!(
+        step(3).contains("100 informational") && step(3).contains("201"),
+        "{}",
+        step(3)
+    );
+    assert!(step(4).contains("trailer x-chunk-count: 3"), "{}", step(4));
 }
 
 /// A one-thread DNS server on 127.0.0.1 for `--dns-servers`: A queries for
@@ -852,4 +869,26 @@ fn waterfall_draws_each_phase_and_skips_what_did_not_happen() {
         "no waterfall by default off a terminal: {}",
         r.stderr
     );
+}
+
+#[test]
+fn verbose_lists_every_event_readably() {
+    let server = serve_text("v\n");
+    let r = run(&["-v", &format!("http://127.0.0.1:{}/", server.addr.port())]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    for name in [
+        "get_conn",
+        "connect_start",
+        "got_conn",
+        "wrote_request",
+        "request_done",
+    ] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains(" ms  ") && l.contains(name)),
+            "{name}: {}",
+            r.stderr
+        );
+    }
 }
