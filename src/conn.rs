@@ -243,7 +243,9 @@ impl Conn {
             local,
             remote,
             recv: RecvBuf::default(),
-            send: Vec::new(),
+            // Room for a typical request head, so writing it does not
+            // grow the buffer step by step.
+            send: Vec::with_capacity(256),
             sent: 0,
             requests: 0,
             idle_since: None,

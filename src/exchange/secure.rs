@@ -180,7 +180,13 @@ impl Exchange {
                 return;
             }
             let Some(conn) = self.conn.take() else { return };
-            let info = conn.tls.as_ref().map(|t| t.info());
+            // The handshake summary (chain copies, certificate parse) is
+            // built only when a hook will see it.
+            let info = if self.tr.on(ctx) {
+                conn.tls.as_ref().map(|t| t.info())
+            } else {
+                None
+            };
             let kind = EventKind::TlsHandshakeDone {
                 info: info.as_ref(),
                 error: None,
