@@ -48,6 +48,21 @@ impl Default for Client {
 }
 
 /// Builds a [`Client`] with a [`Config`] and a client-wide [`Trace`].
+///
+/// ```
+/// use std::time::Duration;
+/// use roundtrip::{Client, Trace};
+///
+/// let client = Client::builder()
+///     .configure(|c| {
+///         c.connect_timeout = Duration::from_secs(5);
+///         c.follow_redirects = true;
+///     })
+///     // Sees every request's events, and connection events of no request.
+///     .trace(Trace::new().on_conn_closed(|_, conn, why| eprintln!("conn {conn} closed: {why}")))
+///     .build();
+/// assert_eq!(client.config().connect_timeout, Duration::from_secs(5));
+/// ```
 #[derive(Debug, Default)]
 pub struct ClientBuilder {
     config: Config,
@@ -265,6 +280,29 @@ impl Drop for Batch<'_> {
 /// Reading drives the client's loop. Dropping it before the end cancels
 /// the request and closes the connection (unless the rest of the body was
 /// already buffered, in which case the connection is kept).
+///
+/// ```no_run
+/// use std::io::Read;
+///
+/// let client = roundtrip::Client::new();
+/// let mut body = client.get("http://127.0.0.1:8080/large")?.into_body();
+/// let mut buf = [0u8; 8192];
+/// let mut total = 0;
+/// loop {
+///     // Each read drives the loop until body bytes arrive (or the end).
+///     let n = body.read(&mut buf)?;
+///     if n == 0 {
+///         break;
+///     }
+///     total += n;
+/// }
+/// let timings = body.timings().expect("a timeline");
+/// println!("{total} bytes, total {:?}", timings.total());
+/// if let Some(trailers) = body.trailers() {
+///     println!("trailers: {trailers:?}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Body {
     rt: Arc<Mutex<Runtime>>,
     id: RequestId,

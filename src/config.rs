@@ -7,6 +7,18 @@ use std::time::Duration;
 
 /// Limits and timeouts. Build with `Config::default()` and change fields,
 /// or through [`ClientBuilder`](crate::ClientBuilder).
+///
+/// ```
+/// use std::time::Duration;
+/// use roundtrip::{Client, Config, IpFamily};
+///
+/// let mut config = Config::default();
+/// config.total_timeout = Some(Duration::from_secs(30));
+/// config.ip_family = IpFamily::V4Only;
+/// config.max_idle_per_host = 2;
+/// let client = Client::builder().config(config).build();
+/// assert_eq!(client.config().max_idle_per_host, 2);
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -141,6 +153,21 @@ pub struct Config {
 /// Per-request settings that override the client's [`Config`]: attach
 /// them to the request with
 /// `request.extensions_mut().insert(RequestOptions::new().total_timeout(..))`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use roundtrip::RequestOptions;
+///
+/// let client = roundtrip::Client::new();
+/// let mut request = http::Request::get("http://127.0.0.1:8080/slow").body(())?;
+/// request.extensions_mut().insert(
+///     RequestOptions::new()
+///         .total_timeout(Some(Duration::from_secs(2)))
+///         .follow_redirects(true),
+/// );
+/// let response = client.send(request)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestOptions {
     pub(crate) connect_timeout: Option<Duration>,
@@ -228,6 +255,16 @@ impl Timeouts {
 }
 
 /// Address families a client may connect to.
+///
+/// ```
+/// use roundtrip::{Client, IpFamily};
+///
+/// // curl -4: only A records are used, only IPv4 is dialled.
+/// let client = Client::builder()
+///     .configure(|c| c.ip_family = IpFamily::V4Only)
+///     .build();
+/// assert_eq!(client.config().ip_family, IpFamily::V4Only);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IpFamily {
     /// IPv6 and IPv4, raced (Happy Eyeballs).

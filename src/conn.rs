@@ -14,10 +14,22 @@ use std::time::Instant;
 use crate::trace::ConnId;
 
 /// The runtime's handle for a socket.
+///
+/// See [`Conn`]: the record names its socket, the runtime holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SockId(pub usize);
 
 /// Scheme part of a pool key.
+///
+/// ```
+/// use roundtrip::conn::Scheme;
+///
+/// let scheme = match http::Uri::from_static("https://example.com/").scheme_str() {
+///     Some("https") => Scheme::Https,
+///     _ => Scheme::Http,
+/// };
+/// assert_eq!(scheme, Scheme::Https);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     /// `http://`
@@ -27,6 +39,15 @@ pub enum Scheme {
 }
 
 /// What a connection can be reused for: scheme, host and port.
+///
+/// ```
+/// use roundtrip::conn::{PoolKey, Scheme};
+///
+/// let key = PoolKey { scheme: Scheme::Https, host: "example.com".into(), port: 443, proxy: None };
+/// assert!(key.matches(Scheme::Https, "Example.COM", 443, None));
+/// assert!(!key.matches(Scheme::Http, "example.com", 443, None)); // TLS or not matters
+/// assert!(!key.matches(Scheme::Https, "example.com", 443, Some(("proxy.corp", 3128))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     /// The scheme.
@@ -58,6 +79,25 @@ impl PoolKey {
 }
 
 /// Bytes received on a connection.
+///
+/// ```
+/// use roundtrip::conn::RecvBuf;
+///
+/// let mut recv = RecvBuf::default();
+/// recv.attach(vec![0; 64]);
+/// // The runtime reads from the socket into the spare room...
+/// let bytes = b"5\r\nhello\r\n";
+/// recv.spare()[..bytes.len()].copy_from_slice(bytes);
+/// recv.filled(bytes.len());
+/// // ...a decoder finds the chunk-size line, the data, and the CRLF...
+/// recv.skip_raw(3);
+/// recv.accept_body(0..5, 5);
+/// recv.skip_raw(2);
+/// // ...and the caller reads the body bytes, moved down over the framing.
+/// assert_eq!(recv.body(), b"hello");
+/// recv.take_body(5);
+/// assert!(recv.is_empty());
+/// ```
 #[derive(Debug, Default)]
 pub struct RecvBuf {
     buf: Vec<u8>,
@@ -195,6 +235,22 @@ impl RecvBuf {
 }
 
 /// A connection record.
+///
+/// ```
+/// use roundtrip::conn::{Conn, PoolKey, Scheme, SockId};
+/// use roundtrip::ConnId;
+///
+/// let key = PoolKey { scheme: Scheme::Http, host: "127.0.0.1".into(), port: 8080, proxy: None };
+/// let conn = Conn::new(
+///     ConnId(1),
+///     SockId(0),
+///     key,
+///     "127.0.0.1:50000".parse().unwrap(),
+///     "127.0.0.1:8080".parse().unwrap(),
+/// );
+/// assert_eq!((conn.requests, conn.idle_since), (0, None));
+/// assert!(conn.tls.is_none());
+/// ```
 #[derive(Debug)]
 pub struct Conn {
     /// Its id in traces.

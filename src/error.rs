@@ -14,9 +14,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Result alias used across the crate.
+///
+/// ```
+/// fn fetch(url: &str) -> roundtrip::Result<String> {
+///     roundtrip::Client::new().get(url)?.into_body().text()
+/// }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where in the round trip an error happened.
+///
+/// ```
+/// use roundtrip::{Client, Phase};
+///
+/// // Checked before anything is sent: only http and https are spoken.
+/// let err = Client::new().get("ftp://example.com/").unwrap_err();
+/// assert_eq!(err.phase(), Phase::Request);
+/// assert_eq!(err.phase().as_str(), "request");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Phase {
@@ -52,6 +67,15 @@ impl Phase {
 }
 
 /// A configured limit that input exceeded.
+///
+/// ```
+/// use roundtrip::{h1, ErrorKind, Limit};
+///
+/// // A head that does not end within `max_head_size` bytes (16 here).
+/// let err = h1::parse_response_head(b"HTTP/1.1 200 OK\r\nX-Long: 12345", 16, 100).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::LimitExceeded { limit: Limit::HeadSize, max: 16 }));
+/// assert_eq!(Limit::HeadSize.config_field(), "max_head_size");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Limit {
@@ -81,6 +105,19 @@ impl Limit {
 }
 
 /// One failed connection attempt: where to, and why it failed.
+///
+/// ```no_run
+/// use roundtrip::{Client, ErrorKind};
+///
+/// // With nothing listening, every address of the name fails in turn.
+/// if let Err(e) = Client::new().get("http://localhost:9/") {
+///     if let ErrorKind::ConnectFailed(attempts) = e.kind() {
+///         for a in attempts {
+///             eprintln!("{}: {}", a.addr, a.error);
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AttemptError {
     /// The address that was tried.
@@ -92,6 +129,18 @@ pub struct AttemptError {
 /// One failed DNS query: which server, for which type, over which
 /// transport, and what happened (a response code, a timeout, a socket
 /// error).
+///
+/// ```no_run
+/// use roundtrip::{Client, ErrorKind};
+///
+/// if let Err(e) = Client::new().get("http://unreachable-dns.example/") {
+///     if let ErrorKind::DnsFailed { host, attempts } = e.kind() {
+///         for a in attempts {
+///             eprintln!("{host}: {} {} via {}: {}", a.qtype, a.transport, a.server, a.error);
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsAttempt {
     /// The server asked.
@@ -105,6 +154,18 @@ pub struct DnsAttempt {
 }
 
 /// Why TLS failed.
+///
+/// ```no_run
+/// use roundtrip::{Client, ErrorKind, TlsError};
+///
+/// let err = Client::new().get("https://self-signed.localhost:8443/").unwrap_err();
+/// match err.kind() {
+///     ErrorKind::Tls(TlsError::UnknownIssuer) => eprintln!("trust its CA with Config::tls_ca_files"),
+///     ErrorKind::Tls(TlsError::WrongHost) => eprintln!("the certificate names another host"),
+///     ErrorKind::Tls(other) => eprintln!("TLS: {other}"),
+///     _ => eprintln!("{err}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TlsError {
@@ -152,12 +213,31 @@ impl fmt::Display for TlsError {
 }
 
 /// What exactly went wrong.
+///
+/// ```no_run
+/// use roundtrip::{Client, ErrorKind, TlsError};
+///
+/// match Client::new().get("https://example.com/") {
+///     Ok(response) => println!("{}", response.status()),
+///     Err(e) => match e.kind() {
+///         ErrorKind::HostNotFound { host } => eprintln!("no such host: {host}"),
+///         ErrorKind::ConnectFailed(attempts) => {
+///             for a in attempts {
+///                 eprintln!("{}: {}", a.addr, a.error);
+///             }
+///         }
+///         ErrorKind::Tls(TlsError::CertificateExpired) => eprintln!("certificate expired"),
+///         ErrorKind::Timeout { limit } => eprintln!("{} gave up after {limit:?}", e.phase().as_str()),
+///         other => eprintln!("{other}"),
+///     },
+/// }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The request URI is unusable (no host, relative, bad port...).
     InvalidUri(String),
-    /// The URI scheme is not supported (yet): only `http` is.
+    /// The URI scheme is neither `http` nor `https`.
     UnsupportedScheme(String),
     /// The method is not a valid token (RFC 9110 §9.1).
     InvalidMethod,
@@ -298,6 +378,28 @@ pub enum ErrorKind {
 }
 
 /// The error of a round trip: the phase it happened in and its cause.
+///
+/// ```
+/// use roundtrip::{Client, ErrorKind};
+///
+/// let err = Client::new().get("ftp://example.com/").unwrap_err();
+/// assert!(err.is_request_error()); // the caller's mistake: nothing was sent
+/// assert!(matches!(err.kind(), ErrorKind::UnsupportedScheme(s) if s == "ftp"));
+/// assert_eq!(err.to_string(), r#"request: unsupported URI scheme "ftp""#);
+/// ```
+///
+/// An error from the network keeps the request's timeline up to the
+/// failure:
+///
+/// ```no_run
+/// if let Err(e) = roundtrip::Client::new().get("http://127.0.0.1:9/") {
+///     eprintln!("{e}"); // "connect: ..."
+///     if let Some(t) = e.timings() {
+///         // The failed phase and those after it are `PhaseTime::Pending`.
+///         eprintln!("{} attempts, connect {:?}", t.num_connects(), t.tcp_connect());
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Error {
     phase: Phase,

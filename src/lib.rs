@@ -35,13 +35,28 @@
 //!
 //! - [`exchange`](crate::Client) — one request's state machine, the one
 //!   place hooks fire ([`trace`] documents the order contract).
+//! - [`dns`] — the stub resolver (RFC 1035): hosts file, resolv.conf, UDP
+//!   queries with TCP fallback, a TTL cache; sans-IO.
+//! - [`dial`] — the Happy Eyeballs v2 race (RFC 8305); sans-IO.
+//! - [`tls`] — rustls driven without IO; [`x509`] describes certificates.
+//! - [`proxy`] — which proxy a request goes through.
 //! - [`h1`] — RFC 9112: request writer, head parser, framing, decoders.
-//! - [`dns`] — name resolution (hosts file today), sans-IO.
-//! - [`pool`] — idle connections and why one was not kept.
+//! - [`pool`] and [`conn`] — idle connections, and why one was not kept.
+//! - [`timings`] — curl's `-w` times and each phase's own duration.
 //! - The runtime — the mio loop, the only code that does IO.
 //!
 //! Protocol cores take bytes and the current `Instant` and say what should
-//! happen next; only the runtime owns sockets and reads the clock.
+//! happen next; only the runtime owns sockets and reads the clock. Their
+//! doc examples run them by hand, without a socket (see
+//! [`dns::Resolver`], [`dial::Schedule`], [`tls::Tls`]).
+//!
+//! ## Examples
+//!
+//! `examples/` holds programs that each start their own server on
+//! 127.0.0.1, so they need no network (`cargo run --example NAME`): `get`,
+//! `post_json`, `trace_to_stdout`, `batch` (many requests on one loop),
+//! `custom_resolver` (DNS servers, hosts and pinned addresses), `timings`
+//! (curl `-w` style) and `har` (a HAR 1.2 file from the trace).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

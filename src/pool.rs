@@ -9,6 +9,35 @@ use crate::conn::{Conn, PoolKey, Scheme};
 use crate::trace::{CloseReason, ConnId};
 
 /// The idle pool.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use roundtrip::conn::{Conn, PoolKey, Scheme, SockId};
+/// use roundtrip::pool::Pool;
+/// use roundtrip::{CloseReason, ConnId};
+///
+/// let key = PoolKey { scheme: Scheme::Http, host: "example.com".into(), port: 80, proxy: None };
+/// let (local, remote) = ("192.0.2.9:50000".parse()?, "192.0.2.1:80".parse()?);
+/// let conn = Conn::new(ConnId(1), SockId(0), key.clone(), local, remote);
+/// let mut pool = Pool::new(8, 100, Duration::from_secs(90));
+/// let t0 = Instant::now();
+///
+/// // A response ended and the connection may persist: offer it back.
+/// assert_eq!(pool.refusal(&key), None);
+/// pool.checkin(conn, t0);
+///
+/// // The next request to the same origin takes it.
+/// let conn = pool.checkout(Scheme::Http, "example.com", 80, None, t0).expect("pooled");
+/// assert_eq!(conn.id, ConnId(1));
+///
+/// // Idle past the timeout, it is handed back to be closed.
+/// pool.checkin(conn, t0);
+/// pool.handle_timeout(t0 + Duration::from_secs(90));
+/// let (closed, why) = pool.poll_closed().expect("expired");
+/// assert_eq!((closed.id, why), (ConnId(1), CloseReason::IdleTimeout));
+/// assert!(pool.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Pool {
     /// Most recently idle last.

@@ -13,6 +13,13 @@ use http::{HeaderValue, Uri};
 use crate::error::{Error, ErrorKind, Phase, Result};
 
 /// An HTTP proxy (`http://[user:password@]host[:port]`).
+///
+/// ```
+/// let proxy = roundtrip::proxy::parse_proxy("http://proxy.corp:3128")?;
+/// assert_eq!((proxy.host.as_str(), proxy.port), ("proxy.corp", 3128));
+/// assert!(proxy.authorization.is_none());
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// The proxy's host (no brackets).
@@ -26,6 +33,20 @@ pub struct Proxy {
 }
 
 /// Where proxies come from.
+///
+/// ```
+/// use roundtrip::{proxy::ProxyConfig, Client};
+///
+/// let client = Client::builder()
+///     .configure(|c| {
+///         c.proxy = ProxyConfig::Manual {
+///             http: Some("http://proxy.corp:3128".into()),
+///             https: Some("http://proxy.corp:3128".into()), // CONNECT tunnels
+///             no_proxy: "localhost,127.0.0.1,.internal".into(),
+///         }
+///     })
+///     .build();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ProxyConfig {
     /// From `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (and
@@ -46,6 +67,23 @@ pub enum ProxyConfig {
 }
 
 /// The proxies in force for a client.
+///
+/// ```
+/// use roundtrip::proxy::{Proxies, ProxyConfig};
+///
+/// // The environment is passed in as a function: here a made-up one.
+/// let env = |name: &str| match name {
+///     "http_proxy" => Some("http://proxy.corp:3128".to_owned()),
+///     "no_proxy" => Some("localhost,.internal,10.0.0.0/8".to_owned()),
+///     _ => None,
+/// };
+/// let proxies = Proxies::resolve(&ProxyConfig::Environment, env)?;
+/// assert_eq!(proxies.for_target(false, "example.com", 80).unwrap().host, "proxy.corp");
+/// assert!(proxies.for_target(false, "wiki.internal", 80).is_none()); // domain suffix
+/// assert!(proxies.for_target(false, "10.1.2.3", 80).is_none()); // CIDR range
+/// assert!(proxies.for_target(true, "example.com", 443).is_none()); // no https_proxy
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Proxies {
     http: Option<Proxy>,
@@ -66,6 +104,17 @@ fn bad(what: String) -> Error {
 }
 
 /// Parses a proxy URL; a URL without a scheme is `http://`.
+///
+/// ```
+/// use roundtrip::proxy::parse_proxy;
+///
+/// let proxy = parse_proxy("http://alice:s3cret@proxy.corp:3128")?;
+/// assert_eq!(proxy.display, "http://proxy.corp:3128"); // no credentials in traces
+/// assert_eq!(proxy.authorization.unwrap(), "Basic YWxpY2U6czNjcmV0");
+/// assert_eq!(parse_proxy("proxy.corp")?.port, 1080); // http:// and curl's port
+/// assert!(parse_proxy("socks5://proxy.corp").is_err());
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 pub fn parse_proxy(url: &str) -> Result<Proxy> {
     let full = if url.contains("://") {
         url.to_owned()

@@ -18,6 +18,29 @@ pub(crate) enum Inner {
 }
 
 /// The body of a request.
+///
+/// ```
+/// use std::io::{Cursor, Read};
+/// use roundtrip::SendBody;
+///
+/// // In memory: sent with Content-Length, and replayable on a retry.
+/// let json: SendBody = r#"{"a": 1}"#.into();
+/// assert_eq!(json.len(), Some(8));
+/// assert!(json.is_replayable());
+///
+/// // Streamed with a known length: Content-Length, not replayable.
+/// let file = SendBody::sized_reader(Cursor::new(vec![0u8; 1024]), 1024);
+/// assert_eq!(file.len(), Some(1024));
+/// assert!(!file.is_replayable());
+///
+/// // Streamed, length unknown: Transfer-Encoding: chunked.
+/// let stream = SendBody::from_reader(std::io::repeat(b'x').take(10));
+/// assert_eq!(stream.len(), None);
+///
+/// // Any of them is the body of an `http::Request`.
+/// let request = http::Request::post("http://127.0.0.1:8080/upload").body(stream)?;
+/// # Ok::<(), http::Error>(())
+/// ```
 pub struct SendBody(pub(crate) Inner);
 
 impl fmt::Debug for SendBody {

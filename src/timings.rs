@@ -23,6 +23,26 @@ use std::time::{Duration, Instant};
 use crate::trace::EventKind;
 
 /// Why a phase has no duration.
+///
+/// ```no_run
+/// use roundtrip::{PhaseTime, Skipped};
+///
+/// let client = roundtrip::Client::new();
+/// let mut phases = Vec::new();
+/// for _ in 0..2 {
+///     let mut body = client.get("http://127.0.0.1:8080/")?.into_body();
+///     std::io::copy(&mut body, &mut std::io::sink())?;
+///     let t = body.timings().expect("a timeline");
+///     phases.push((t.dns(), t.tcp_connect(), t.tls()));
+/// }
+/// // The first request: an IP literal needs no lookup, plain HTTP no TLS.
+/// assert_eq!(phases[0].0, PhaseTime::Skipped(Skipped::IpLiteral));
+/// assert!(matches!(phases[0].1, PhaseTime::Took(_)));
+/// assert_eq!(phases[0].2, PhaseTime::Skipped(Skipped::NotTls));
+/// // The second found the first one's connection in the pool.
+/// assert_eq!(phases[1].1, PhaseTime::Skipped(Skipped::Reused));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Skipped {
@@ -49,6 +69,22 @@ impl Skipped {
 }
 
 /// The duration of one phase.
+///
+/// ```
+/// use std::time::Duration;
+/// use roundtrip::{PhaseTime, Skipped};
+///
+/// fn show(phase: PhaseTime) -> String {
+///     match phase {
+///         PhaseTime::Took(d) => format!("{:.3} ms", d.as_secs_f64() * 1e3),
+///         PhaseTime::Skipped(why) => format!("skipped ({})", why.as_str()),
+///         PhaseTime::Pending => "not reached".to_owned(),
+///     }
+/// }
+/// assert_eq!(show(PhaseTime::Took(Duration::from_micros(1500))), "1.500 ms");
+/// assert_eq!(show(PhaseTime::Skipped(Skipped::Reused)), "skipped (reused)");
+/// assert_eq!(PhaseTime::Skipped(Skipped::NotTls).duration(), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhaseTime {
     /// The phase took this long.
@@ -71,6 +107,26 @@ impl PhaseTime {
 }
 
 /// The timeline of one request.
+///
+/// ```no_run
+/// let client = roundtrip::Client::new();
+/// let mut body = client.get("http://127.0.0.1:8080/")?.into_body();
+/// // The timeline is complete once the body has been read to its end.
+/// std::io::copy(&mut body, &mut std::io::sink())?;
+/// let t = body.timings().expect("a timeline");
+///
+/// // curl -w '%{time_connect} %{time_starttransfer} %{time_total}\n'
+/// let secs = |d: std::time::Duration| format!("{:.6}", d.as_secs_f64());
+/// let total = t.total().unwrap_or_default();
+/// println!("{} {} {}", secs(t.connect()), secs(t.starttransfer()), secs(total));
+///
+/// // Each phase on its own, or why it was skipped.
+/// println!("dns {:?}, tls {:?}, wait {:?}", t.dns(), t.tls(), t.wait());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// `examples/timings.rs` prints all of them for a fresh and a reused
+/// connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timings {
     /// Start of the request (of the first hop of a redirect chain).

@@ -24,6 +24,24 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Phase, Result, TlsError};
 
 /// What a finished handshake agreed on.
+///
+/// ```no_run
+/// use roundtrip::{Client, Trace};
+///
+/// let trace = Trace::new().on_tls_handshake_done(|_, info, error| match (info, error) {
+///     (Some(info), _) => {
+///         println!("{} {} alpn={:?} resumed={}", info.version, info.cipher_suite, info.alpn, info.resumed);
+///         if let Some(leaf) = &info.leaf {
+///             println!("certificate for {} ({:?}), until {}", leaf.subject, leaf.sans, leaf.not_after);
+///         }
+///     }
+///     (None, Some(e)) => println!("handshake failed: {e}"),
+///     (None, None) => {}
+/// });
+/// let request = http::Request::get("https://example.com/").body(())?;
+/// Client::new().send_traced(request, trace)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
     /// `"TLSv1.3"` or `"TLSv1.2"`.
@@ -43,6 +61,19 @@ pub struct TlsInfo {
 }
 
 /// Builds the client-wide rustls configuration from [`Config`].
+///
+/// ```
+/// use roundtrip::{tls::client_config, Config, ErrorKind, TlsError};
+///
+/// let tls = client_config(&Config::default())?;
+/// assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
+///
+/// let mut config = Config::default();
+/// config.tls_ca_files = vec!["/nonexistent/ca.pem".into()];
+/// let err = client_config(&config).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::Tls(TlsError::Config(_))));
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
     let setup = |why: String| Error::new(Phase::Tls, ErrorKind::Tls(TlsError::Config(why)));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -160,6 +191,14 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// Maps rustls's error to ours, keeping the cause precise.
+///
+/// ```
+/// use roundtrip::{tls::tls_error, ErrorKind, Phase, TlsError};
+///
+/// let err = tls_error(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
+/// assert_eq!(err.phase(), Phase::Tls);
+/// assert!(matches!(err.kind(), ErrorKind::Tls(TlsError::CertificateExpired)));
+/// ```
 pub fn tls_error(e: rustls::Error) -> Error {
     use rustls::CertificateError as C;
     let kind = match e {
@@ -180,6 +219,16 @@ pub fn tls_error(e: rustls::Error) -> Error {
 }
 
 /// What reading plaintext found.
+///
+/// ```
+/// use roundtrip::tls::{client_config, Plain, Tls};
+///
+/// let mut tls = Tls::new(&client_config(&roundtrip::Config::default())?, "example.com")?;
+/// let mut buf = [0u8; 1024];
+/// // Nothing decrypted yet: the handshake has not even been answered.
+/// assert_eq!(tls.read_plaintext(&mut buf), Plain::Empty);
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum Plain {
     /// This many bytes.
@@ -193,6 +242,21 @@ pub enum Plain {
 }
 
 /// One connection's TLS state.
+///
+/// ```
+/// use roundtrip::tls::{client_config, Tls};
+///
+/// let config = client_config(&roundtrip::Config::default())?;
+/// let mut tls = Tls::new(&config, "example.com")?;
+/// assert!(tls.is_handshaking());
+/// // The first flight, for the runtime to write to the socket: a TLS record
+/// // of type 22 (handshake) holding a ClientHello (handshake type 1).
+/// let hello = tls.pending_ciphertext().to_vec();
+/// assert_eq!((hello[0], hello[5]), (22, 1));
+/// tls.consume_ciphertext(hello.len());
+/// assert!(tls.pending_ciphertext().is_empty()); // now wait for the ServerHello
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 pub struct Tls {
     conn: ClientConnection,
     sni: Option<String>,
@@ -365,6 +429,17 @@ impl Tls {
 
 /// The client's TLS configuration, built on first use (a client that never
 /// speaks https never loads the root store).
+///
+/// ```
+/// use std::sync::Arc;
+/// use roundtrip::{tls::TlsSetup, Config};
+///
+/// let mut setup = TlsSetup::default();
+/// let first = setup.get(&Config::default())?;
+/// let again = setup.get(&Config::default())?;
+/// assert!(Arc::ptr_eq(&first, &again)); // built once, so sessions resume
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct TlsSetup {
     built: Option<Result<Arc<ClientConfig>>>,

@@ -7,6 +7,17 @@
 use std::fmt::Write;
 
 /// What a trace shows of a certificate.
+///
+/// ```no_run
+/// use roundtrip::Trace;
+///
+/// // What `tls_handshake_done` shows of the server's certificate.
+/// let trace = Trace::new().on_tls_handshake_done(|_, info, _| {
+///     if let Some(leaf) = info.and_then(|i| i.leaf.as_ref()) {
+///         println!("{} for {:?}, {} to {}", leaf.subject, leaf.sans, leaf.not_before, leaf.not_after);
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSummary {
     /// The subject, as `CN=…, O=…` (RFC 4514 order reversed as written).
@@ -57,6 +68,19 @@ const SET: u8 = 0x31;
 const OID: u8 = 0x06;
 
 /// Summarizes a DER certificate, or `None` if it cannot be read.
+///
+/// ```
+/// // A self-signed certificate made with rcgen (a dev-dependency).
+/// let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+/// let cert = rcgen::generate_simple_self_signed(names)?.cert;
+/// let summary = roundtrip::x509::summarize(cert.der()).expect("a certificate");
+/// assert_eq!(summary.sans, ["localhost", "127.0.0.1"]);
+/// assert_eq!(summary.subject, "CN=rcgen self signed cert");
+/// assert!(summary.not_before < summary.not_after); // the format sorts as text
+///
+/// assert_eq!(roundtrip::x509::summarize(b"not DER"), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn summarize(der: &[u8]) -> Option<CertSummary> {
     let mut input = der;
     let mut cert = expect(&mut input, SEQUENCE)?;

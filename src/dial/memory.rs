@@ -6,6 +6,17 @@ use std::time::{Duration, Instant};
 use super::Family;
 
 /// Per-host memory of the winning family.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use roundtrip::dial::{Family, FamilyMemory};
+///
+/// let mut memory = FamilyMemory::new(256, Duration::from_secs(600));
+/// let now = Instant::now();
+/// memory.remember("example.com", Family::V4, now);
+/// assert_eq!(memory.preferred("EXAMPLE.COM", now), Some(Family::V4));
+/// assert_eq!(memory.preferred("example.com", now + Duration::from_secs(600)), None);
+/// ```
 #[derive(Debug)]
 pub struct FamilyMemory {
     entries: Vec<(String, Family, Instant)>,

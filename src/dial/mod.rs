@@ -27,9 +27,36 @@ use crate::error::AttemptError;
 use crate::trace::AttemptId;
 
 /// The RFC 8305 §8 floor for the Connection Attempt Delay.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use roundtrip::dial::{DialConfig, Family, Schedule, MIN_ATTEMPT_DELAY};
+///
+/// // A 1 ms delay asked for is raised to the floor.
+/// let config = DialConfig { attempt_delay: Duration::from_millis(1), ..DialConfig::default() };
+/// let mut race = Schedule::new(config, 0);
+/// let t0 = Instant::now();
+/// let addrs = ["192.0.2.1:80".parse().unwrap(), "192.0.2.2:80".parse().unwrap()];
+/// race.add_addresses(Family::V4, &addrs, t0);
+/// race.resolution_done(t0);
+/// race.poll_action(); // the first attempt starts
+/// assert_eq!(race.poll_timeout(), Some(t0 + MIN_ATTEMPT_DELAY));
+/// ```
 pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 
 /// Timing and ordering knobs of the race.
+///
+/// ```
+/// use std::time::Duration;
+/// use roundtrip::dial::{DialConfig, Schedule};
+///
+/// let config = DialConfig {
+///     attempt_delay: Duration::from_millis(100),
+///     prefer_v4: true, // IPv4 won the last race to this host
+///     ..DialConfig::default()
+/// };
+/// let race = Schedule::new(config, 0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DialConfig {
     /// Wait for AAAA after A answered first (RFC 8305 §3). Default 50 ms.
@@ -57,6 +84,13 @@ impl Default for DialConfig {
 }
 
 /// IPv6 or IPv4, as RFC 8305 sorts them.
+///
+/// ```
+/// use roundtrip::dial::Family;
+///
+/// assert_eq!(Family::of(&"[::1]:80".parse().unwrap()), Family::V6);
+/// assert_eq!(Family::of(&"127.0.0.1:80".parse().unwrap()), Family::V4);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// AAAA answers.
@@ -77,6 +111,23 @@ impl Family {
 }
 
 /// What the race asks of the runtime.
+///
+/// See [`Schedule`] for a whole race. A runtime serves the actions so:
+///
+/// ```
+/// use roundtrip::dial::{DialAction, DialConfig, Family, Schedule};
+///
+/// let mut race = Schedule::new(DialConfig::default(), 0);
+/// let now = std::time::Instant::now();
+/// race.add_addresses(Family::V4, &["192.0.2.1:80".parse().unwrap()], now);
+/// race.resolution_done(now);
+/// while let Some(action) = race.poll_action() {
+///     match action {
+///         DialAction::Start { attempt, addr } => println!("attempt {attempt}: connect to {addr}"),
+///         DialAction::Cancel { attempt, addr } => println!("attempt {attempt}: close ({addr})"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialAction {
     /// Open a connection attempt.
@@ -96,6 +147,21 @@ pub enum DialAction {
 }
 
 /// How the race stands.
+///
+/// ```
+/// use std::io;
+/// use roundtrip::dial::{DialAction, DialConfig, Family, Outcome, Schedule};
+///
+/// let mut race = Schedule::new(DialConfig::default(), 0);
+/// let now = std::time::Instant::now();
+/// race.add_addresses(Family::V4, &["192.0.2.1:80".parse().unwrap()], now);
+/// race.resolution_done(now);
+/// let Some(DialAction::Start { attempt, .. }) = race.poll_action() else { panic!() };
+/// race.handle_failed(attempt, io::ErrorKind::ConnectionRefused.into(), now);
+/// // The only address failed: the race is lost, with every attempt's error.
+/// let Outcome::Failed(errors) = race.outcome() else { panic!() };
+/// assert_eq!(errors[0].error.kind(), io::ErrorKind::ConnectionRefused);
+/// ```
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Still running.
@@ -112,6 +178,40 @@ pub enum Outcome {
 }
 
 /// One request's race.
+///
+/// A race run by hand: the caller plays the sockets and the clock.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::{Duration, Instant};
+/// use roundtrip::dial::{DialAction, DialConfig, Family, Outcome, Schedule};
+///
+/// let v6: SocketAddr = "[2001:db8::1]:443".parse()?;
+/// let v4: SocketAddr = "192.0.2.1:443".parse()?;
+/// let t0 = Instant::now();
+/// let mut race = Schedule::new(DialConfig::default(), 0);
+///
+/// // Both answers are in: IPv6 is tried first.
+/// race.add_addresses(Family::V6, &[v6], t0);
+/// race.add_addresses(Family::V4, &[v4], t0);
+/// race.resolution_done(t0);
+/// let Some(DialAction::Start { attempt: first, addr }) = race.poll_action() else { panic!() };
+/// assert_eq!(addr, v6);
+/// // IPv4 waits for the Connection Attempt Delay (250 ms).
+/// assert_eq!(race.poll_action(), None);
+/// assert_eq!(race.poll_timeout(), Some(t0 + Duration::from_millis(250)));
+///
+/// // No success by then: IPv4 starts alongside.
+/// race.handle_timeout(t0 + Duration::from_millis(250));
+/// let Some(DialAction::Start { attempt: second, addr }) = race.poll_action() else { panic!() };
+/// assert_eq!(addr, v4);
+///
+/// // IPv4 connects first: it wins, and the IPv6 attempt is cancelled.
+/// race.handle_connected(second, t0 + Duration::from_millis(260));
+/// assert_eq!(race.poll_action(), Some(DialAction::Cancel { attempt: first, addr: v6 }));
+/// assert!(matches!(race.outcome(), Outcome::Won { addr, .. } if *addr == v4));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Schedule {
     config: DialConfig,

@@ -41,6 +41,19 @@ fn demoted(ip: &IpAddr) -> bool {
 }
 
 /// Sorts one family's addresses (stable).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use roundtrip::dial::sort::sorted;
+///
+/// let addrs: Vec<SocketAddr> = ["[fe80::1]:80", "[fd00::1]:80", "[2001:db8::1]:80", "[::1]:80"]
+///     .iter()
+///     .map(|a| a.parse().unwrap())
+///     .collect();
+/// let order: Vec<String> = sorted(addrs).iter().map(|a| a.ip().to_string()).collect();
+/// // Loopback, then global, then unique-local; link-local last.
+/// assert_eq!(order, ["::1", "2001:db8::1", "fd00::1", "fe80::1"]);
+/// ```
 pub fn sorted(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     addrs.sort_by_key(|a| {
         let ip = a.ip();

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use super::wire::QType;
 
 /// What is known about (name, type).
+///
+/// See [`Cache`] for an example.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cached {
     /// Addresses (never empty).
@@ -28,6 +30,25 @@ struct Entry {
 }
 
 /// A bounded TTL cache.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use roundtrip::dns::cache::{Cache, Cached};
+/// use roundtrip::dns::QType;
+///
+/// let mut cache = Cache::new(512, Duration::from_secs(3600), Duration::from_secs(300));
+/// let now = Instant::now();
+/// let addr = "192.0.2.1".parse().unwrap();
+/// cache.put("example.com", QType::A, Cached::Addrs(vec![addr]), 60, now);
+/// cache.put("nope.example", QType::A, Cached::NoSuchName, 900, now); // kept 300 s at most
+///
+/// assert!(cache.get("EXAMPLE.com", QType::A, now).is_some());
+/// assert!(cache.get("example.com", QType::Aaaa, now).is_none()); // per type
+/// assert!(cache.get("example.com", QType::A, now + Duration::from_secs(60)).is_none());
+/// let later = now + Duration::from_secs(299);
+/// assert_eq!(cache.get("nope.example", QType::A, later), Some(&Cached::NoSuchName));
+/// assert!(cache.get("nope.example", QType::A, later + Duration::from_secs(1)).is_none());
+/// ```
 #[derive(Debug)]
 pub struct Cache {
     entries: Vec<Entry>,

@@ -12,6 +12,18 @@ const MAX_NAMESERVERS: usize = 3;
 const MAX_SEARCH: usize = 6;
 
 /// What resolv.conf says (or the defaults when it says nothing).
+///
+/// ```
+/// use std::time::Duration;
+/// use roundtrip::dns::ResolvConf;
+///
+/// let conf = ResolvConf::parse(
+///     "nameserver 192.0.2.53\nsearch corp.example\noptions ndots:2 timeout:1 rotate\n",
+/// );
+/// assert_eq!(conf.nameservers, ["192.0.2.53:53".parse().unwrap()]);
+/// assert_eq!(conf.search, ["corp.example"]);
+/// assert_eq!((conf.ndots, conf.timeout, conf.rotate), (2, Duration::from_secs(1), true));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvConf {
     /// Servers to ask, in order. Empty files fall back to 127.0.0.1:53.

@@ -4,6 +4,16 @@
 use std::net::IpAddr;
 
 /// A parsed hosts file.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use roundtrip::dns::Hosts;
+///
+/// let hosts = Hosts::parse("127.0.0.1 localhost\n192.0.2.7 printer.lan printer # office\n");
+/// let mut found = Vec::new();
+/// hosts.lookup("PRINTER", &mut found); // aliases count, case does not
+/// assert_eq!(found, ["192.0.2.7".parse::<IpAddr>().unwrap()]);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Hosts {
     entries: Vec<(String, IpAddr)>,

@@ -17,5 +17,17 @@ pub use resolver::{
 pub use wire::{QType, Rcode};
 
 /// Identifies one lookup started with [`Resolver::start_query`].
+///
+/// ```
+/// use roundtrip::dns::{Hosts, Resolver};
+///
+/// let mut config = roundtrip::Config::default();
+/// config.resolv_conf = None;
+/// let mut resolver = Resolver::new(config.dns_settings(), Hosts::default(), 1);
+/// let now = std::time::Instant::now();
+/// let a = resolver.start_query("localhost", now);
+/// let b = resolver.start_query("localhost", now);
+/// assert_ne!(a, b); // one id per lookup, even of the same name
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueryId(pub u64);

@@ -25,6 +25,19 @@ use super::{Hosts, QueryId};
 use crate::error::{DnsAttempt, Error, ErrorKind, Phase};
 
 /// How the resolver behaves: resolv.conf merged with `Config` overrides.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut config = roundtrip::Config::default();
+/// config.resolv_conf = None; // resolv.conf's defaults, not the system's file
+/// config.dns_servers = Some(vec!["192.0.2.53:53".parse().unwrap()]);
+/// config.dns_timeout = Some(Duration::from_secs(1));
+/// let settings = config.dns_settings();
+/// assert_eq!(settings.nameservers, config.dns_servers.unwrap());
+/// assert_eq!((settings.ndots, settings.attempts), (1, 2));
+/// assert_eq!(settings.timeout, Duration::from_secs(1));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Servers, in order.
@@ -52,10 +65,18 @@ pub struct Settings {
 }
 
 /// The runtime's handle for a DNS socket.
+///
+/// See [`Transmit`]: the resolver names sockets, the runtime opens them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DnsSockId(pub u64);
 
 /// UDP or TCP.
+///
+/// ```
+/// use roundtrip::dns::Transport;
+///
+/// assert_eq!(Transport::Tcp.as_str(), "tcp");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     /// One datagram each way.
@@ -75,6 +96,29 @@ impl Transport {
 }
 
 /// What the runtime must do.
+///
+/// How a runtime serves the resolver:
+///
+/// ```
+/// use roundtrip::dns::{Hosts, Resolver, Transmit};
+///
+/// let mut config = roundtrip::Config::default();
+/// config.resolv_conf = None;
+/// config.dns_servers = Some(vec!["192.0.2.53:53".parse().unwrap()]);
+/// let mut resolver = Resolver::new(config.dns_settings(), Hosts::default(), 1);
+/// resolver.start_query("example.com", std::time::Instant::now());
+/// while let Some(transmit) = resolver.poll_transmit() {
+///     match transmit {
+///         Transmit::Udp { sock, server, payload } => {
+///             println!("{sock:?}: new UDP socket, {} bytes to {server}", payload.len())
+///         }
+///         Transmit::Tcp { sock, server, payload } => {
+///             println!("{sock:?}: connect to {server}, write {} bytes", payload.len())
+///         }
+///         Transmit::Close { sock } => println!("{sock:?}: close"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transmit {
     /// Open a UDP socket connected to `server` and send `payload`.
@@ -103,6 +147,23 @@ pub enum Transmit {
 }
 
 /// How one query (one message to one server) ended.
+///
+/// ```
+/// use roundtrip::dns::{QueryOutcome, Rcode};
+///
+/// fn describe(outcome: &QueryOutcome) -> String {
+///     match outcome {
+///         QueryOutcome::Answer { rcode, answers, truncated: true } => {
+///             format!("{} with {answers} records, truncated: ask again over TCP", rcode.as_str())
+///         }
+///         QueryOutcome::Answer { rcode, answers, .. } => format!("{} with {answers} records", rcode.as_str()),
+///         QueryOutcome::Timeout => "no answer in time: next server".to_owned(),
+///         QueryOutcome::Error(why) => format!("socket error: {why}"),
+///     }
+/// }
+/// let nx = QueryOutcome::Answer { rcode: Rcode::NameError, answers: 0, truncated: false };
+/// assert_eq!(describe(&nx), "NXDOMAIN with 0 records");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryOutcome {
     /// An answer with this response code.
@@ -121,6 +182,29 @@ pub enum QueryOutcome {
 }
 
 /// What the resolver reports.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use roundtrip::dns::{Hosts, Resolver, ResolverEvent};
+///
+/// let mut config = roundtrip::Config::default();
+/// config.resolv_conf = None;
+/// let hosts = Hosts::parse("192.0.2.7 printer.lan");
+/// let mut resolver = Resolver::new(config.dns_settings(), hosts, 1);
+/// resolver.start_query("printer.lan", std::time::Instant::now());
+/// while let Some(event) = resolver.poll_event() {
+///     match event {
+///         ResolverEvent::QueryStart { server, qtype, .. } => println!("asking {server} for {qtype:?}"),
+///         ResolverEvent::Done { result, coalesced, .. } => {
+///             // From the hosts file: no query was sent.
+///             assert_eq!(result?, ["192.0.2.7".parse::<IpAddr>()?]);
+///             assert!(!coalesced);
+///         }
+///         _ => {}
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum ResolverEvent {
     /// A query was sent.
@@ -228,6 +312,48 @@ struct Lookup {
 }
 
 /// The resolver.
+///
+/// A whole lookup without a socket: the resolver says what to send, the
+/// caller plays the network (here, a DNS server answering by hand).
+///
+/// ```
+/// use std::net::IpAddr;
+/// use std::time::Instant;
+/// use roundtrip::dns::{Hosts, Resolver, ResolverEvent, Transmit};
+///
+/// let mut config = roundtrip::Config::default();
+/// config.resolv_conf = None; // not the system's
+/// config.dns_servers = Some(vec!["192.0.2.53:53".parse()?]);
+/// config.dns_udp_payload = None; // no EDNS0 OPT record: a simpler reply below
+/// let mut resolver = Resolver::new(config.dns_settings(), Hosts::default(), 7);
+/// let now = Instant::now();
+///
+/// let lookup = resolver.start_query("example.com", now);
+/// // Two datagrams to send, asked together: AAAA and A.
+/// let queries: Vec<Transmit> = std::iter::from_fn(|| resolver.poll_transmit()).collect();
+/// assert_eq!(queries.len(), 2);
+/// for query in queries {
+///     let Transmit::Udp { sock, server, payload } = query else { unreachable!() };
+///     // The server's reply: the query with QR set, and for A (QTYPE 1,
+///     // just before QCLASS) one record; AAAA gets none (NODATA).
+///     let mut reply = payload.clone();
+///     reply[2] |= 0x80;
+///     if payload[payload.len() - 3] == 1 {
+///         reply[7] = 1; // ANCOUNT
+///         // Name (a pointer to the question's), A, IN, TTL 60, 4 bytes.
+///         reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 80]);
+///     }
+///     resolver.handle_datagram(sock, server, &reply, now);
+/// }
+/// let addrs = std::iter::from_fn(|| resolver.poll_event())
+///     .find_map(|event| match event {
+///         ResolverEvent::Done { lookup: l, result, .. } if l == lookup => Some(result),
+///         _ => None,
+///     })
+///     .expect("the lookup is done")?;
+/// assert_eq!(addrs, ["192.0.2.80".parse::<IpAddr>()?]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Resolver {
     settings: Settings,

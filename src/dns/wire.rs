@@ -12,6 +12,12 @@ use simple_dns::rdata::{RData, OPT};
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
 
 /// The record types a client asks for.
+///
+/// ```
+/// use roundtrip::dns::QType;
+///
+/// assert_eq!(QType::Aaaa.as_str(), "AAAA");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QType {
     /// IPv4 addresses.
@@ -38,6 +44,12 @@ impl QType {
 }
 
 /// The response code of an answer (RFC 1035 §4.1.1).
+///
+/// ```
+/// use roundtrip::dns::Rcode;
+///
+/// assert_eq!(Rcode::NameError.as_str(), "NXDOMAIN");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rcode {
     /// NOERROR.
@@ -85,10 +97,31 @@ impl Rcode {
 
 /// A name that cannot be put in a query (RFC 1035 §2.3.4: labels of at
 /// most 63 octets, names of at most 255).
+///
+/// ```
+/// use roundtrip::dns::{wire::{build_query, InvalidName}, QType};
+///
+/// assert_eq!(build_query(1, "a..b", QType::A, None), Err(InvalidName)); // empty label
+/// assert_eq!(build_query(1, &"x".repeat(64), QType::A, None), Err(InvalidName)); // label > 63
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidName;
 
 /// Builds a recursive query for `name` (without the trailing dot).
+///
+/// ```
+/// use roundtrip::dns::{wire::build_query, QType};
+///
+/// let query = build_query(0xbeef, "example.com", QType::A, None).unwrap();
+/// assert_eq!(query[..4], [0xbe, 0xef, 0x01, 0x00]); // ID; flags: RD only
+/// assert_eq!(query[4..12], [0, 1, 0, 0, 0, 0, 0, 0]); // one question, no records
+/// // QNAME as length-prefixed labels, QTYPE A (1), QCLASS IN (1).
+/// assert_eq!(query[12..], *b"\x07example\x03com\x00\x00\x01\x00\x01");
+///
+/// // With EDNS0, an OPT record in the additional section (ARCOUNT 1).
+/// let query = build_query(0xbeef, "example.com", QType::Aaaa, Some(1232)).unwrap();
+/// assert_eq!(query[10..12], [0, 1]);
+/// ```
 pub fn build_query(
     id: u16,
     name: &str,
@@ -120,6 +153,22 @@ pub fn build_query(
 
 /// Why a datagram was not accepted as the answer to a query. None of these
 /// is fatal: the datagram is dropped and counted.
+///
+/// ```
+/// use roundtrip::dns::wire::{build_query, parse_answer, Rejected};
+/// use roundtrip::dns::QType;
+///
+/// let query = build_query(7, "example.com", QType::A, None).unwrap();
+/// // Our own query is not an answer.
+/// assert_eq!(parse_answer(&query, 7, "example.com", QType::A, 8), Err(Rejected::NotAResponse));
+/// let mut reply = query.clone();
+/// reply[2] |= 0x80; // QR
+/// // Another transaction's answer (RFC 5452: a spoofing attempt, or late).
+/// assert_eq!(parse_answer(&reply, 8, "example.com", QType::A, 8), Err(Rejected::IdMismatch));
+/// // An answer to another question.
+/// assert_eq!(parse_answer(&reply, 7, "example.org", QType::A, 8), Err(Rejected::QuestionMismatch));
+/// assert_eq!(parse_answer(b"junk", 7, "example.com", QType::A, 8), Err(Rejected::Malformed));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
     /// Not parseable as a DNS message.
@@ -133,6 +182,20 @@ pub enum Rejected {
 }
 
 /// A checked answer.
+///
+/// ```
+/// use roundtrip::dns::wire::{build_query, parse_answer};
+/// use roundtrip::dns::{QType, Rcode};
+///
+/// let query = build_query(7, "nope.example", QType::A, None).unwrap();
+/// let mut reply = query.clone();
+/// reply[2] |= 0x80; // QR
+/// reply[3] = 3; // RCODE 3: NXDOMAIN
+/// let answer = parse_answer(&reply, 7, "nope.example", QType::A, 8).unwrap();
+/// assert_eq!(answer.rcode, Rcode::NameError);
+/// assert!(answer.addrs.is_empty());
+/// assert_eq!(answer.negative_ttl, None); // no SOA in the authority section
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     /// The response code.
@@ -181,6 +244,24 @@ fn same_name(a: &Name<'_>, b: &Labels) -> bool {
 }
 
 /// Checks `data` against the query (`id`, `name`, `qtype`) and reads it.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use roundtrip::dns::wire::{build_query, parse_answer};
+/// use roundtrip::dns::{QType, Rcode};
+///
+/// let query = build_query(7, "example.com", QType::A, None).unwrap();
+/// let mut reply = query.clone();
+/// reply[2] |= 0x80; // QR: a response
+/// reply[7] = 1; // ANCOUNT
+/// // Name (a pointer to the question's), TYPE A, CLASS IN, TTL 60, RDATA.
+/// reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+///
+/// let answer = parse_answer(&reply, 7, "example.com", QType::A, 8).unwrap();
+/// assert_eq!(answer.rcode, Rcode::NoError);
+/// assert_eq!(answer.addrs, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
+/// assert_eq!((answer.ttl, answer.answer_count, answer.truncated), (60, 1, false));
+/// ```
 pub fn parse_answer(
     data: &[u8],
     id: u16,

@@ -16,6 +16,15 @@ use super::head::parse_trailers;
 use crate::error::{Error, ErrorKind, Limit, Phase, Result};
 
 /// Bounds applied while decoding a chunked body.
+///
+/// ```
+/// let config = roundtrip::Config::default();
+/// let limits = roundtrip::h1::body::ChunkLimits {
+///     max_chunk_line: config.max_chunk_line,
+///     max_trailer_size: config.max_trailer_size,
+///     max_trailer_fields: config.max_headers,
+/// };
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkLimits {
     /// Longest chunk-size line, extensions and CRLF included.
@@ -27,6 +36,24 @@ pub struct ChunkLimits {
 }
 
 /// One decoding step's result.
+///
+/// ```
+/// use roundtrip::h1::body::{BodyDecoder, ChunkLimits, Decoded};
+/// use roundtrip::h1::BodyFraming;
+///
+/// let limits = ChunkLimits { max_chunk_line: 4096, max_trailer_size: 16384, max_trailer_fields: 100 };
+/// let mut decoder = BodyDecoder::new(BodyFraming::Chunked, limits);
+/// let input = b"5\r\nhello\r\n";
+/// // The chunk-size line: consumed, and no data in it.
+/// let step = decoder.decode(input)?;
+/// assert_eq!(step, Decoded { consumed: 3, data: 0..0, done: false });
+/// // The chunk's data: `data` is its place in the input given.
+/// let rest = &input[step.consumed..];
+/// let step = decoder.decode(rest)?;
+/// assert_eq!(&rest[step.data.clone()], b"hello");
+/// assert!(!step.done);
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
     /// Input bytes used by this step (framing and data).
@@ -54,6 +81,25 @@ enum State {
 }
 
 /// A response body decoder in one of the three framings.
+///
+/// ```
+/// use roundtrip::h1::body::{BodyDecoder, ChunkLimits};
+/// use roundtrip::h1::BodyFraming;
+///
+/// let limits = ChunkLimits { max_chunk_line: 4096, max_trailer_size: 16384, max_trailer_fields: 100 };
+/// let mut decoder = BodyDecoder::new(BodyFraming::Chunked, limits);
+/// let mut input: &[u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\nExpires: never\r\n\r\n";
+/// let mut body = Vec::new();
+/// while !decoder.is_done() {
+///     let step = decoder.decode(input)?;
+///     body.extend_from_slice(&input[step.data.clone()]);
+///     input = &input[step.consumed..];
+/// }
+/// assert_eq!(body, b"hello world");
+/// assert_eq!(decoder.received(), 11);
+/// assert_eq!(decoder.take_trailers().expect("trailers")["expires"], "never");
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct BodyDecoder {
     state: State,

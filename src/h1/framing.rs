@@ -8,6 +8,20 @@ use super::{list_contains, trim_ows};
 use crate::error::{Error, ErrorKind, Phase, Result};
 
 /// How the end of a response body is found.
+///
+/// ```
+/// use http::{HeaderMap, Method, StatusCode, Version};
+/// use roundtrip::h1::{response_framing, BodyFraming};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("content-length", "1234".parse()?);
+/// let framing = response_framing(&Method::GET, StatusCode::OK, Version::HTTP_11, &headers)?;
+/// assert_eq!(framing.body, BodyFraming::Length(1234));
+/// // 304 Not Modified never has a body, whatever Content-Length says.
+/// let framing = response_framing(&Method::GET, StatusCode::NOT_MODIFIED, Version::HTTP_11, &headers)?;
+/// assert_eq!(framing.body, BodyFraming::None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
     /// No body at all (HEAD, 1xx, 204, 304, or `Content-Length: 0`).
@@ -23,6 +37,16 @@ pub enum BodyFraming {
 
 /// The framing of one response and whether the connection must be closed
 /// after it whatever the keep-alive fields say.
+///
+/// ```
+/// use http::{HeaderMap, Method, StatusCode, Version};
+/// use roundtrip::h1::{response_framing, BodyFraming};
+///
+/// // A body delimited by the connection's close cannot leave it reusable.
+/// let framing = response_framing(&Method::GET, StatusCode::OK, Version::HTTP_11, &HeaderMap::new())?;
+/// assert_eq!((framing.body, framing.must_close), (BodyFraming::Close, true));
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framing {
     /// How the body ends.
@@ -38,6 +62,27 @@ fn framing_error(kind: ErrorKind) -> Error {
 }
 
 /// Decides the body framing of a final response to `method` (RFC 9112 §6.3).
+///
+/// ```
+/// use http::{HeaderMap, Method, StatusCode, Version};
+/// use roundtrip::h1::{response_framing, BodyFraming};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("transfer-encoding", "chunked".parse()?);
+/// let f = response_framing(&Method::GET, StatusCode::OK, Version::HTTP_11, &headers)?;
+/// assert_eq!((f.body, f.must_close), (BodyFraming::Chunked, false));
+///
+/// // Rule 1: a response to HEAD ends at its head, whatever its fields say.
+/// let f = response_framing(&Method::HEAD, StatusCode::OK, Version::HTTP_11, &headers)?;
+/// assert_eq!(f.body, BodyFraming::None);
+///
+/// // Rule 3: Transfer-Encoding overrides Content-Length, and the connection
+/// // is not reused after such a message (it smells of request smuggling).
+/// headers.insert("content-length", "10".parse()?);
+/// let f = response_framing(&Method::GET, StatusCode::OK, Version::HTTP_11, &headers)?;
+/// assert_eq!((f.body, f.must_close), (BodyFraming::Chunked, true));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn response_framing(
     method: &Method,
     status: StatusCode,
@@ -95,6 +140,20 @@ pub fn response_framing(
 /// The single value of the Content-Length fields, if any. Repeated fields
 /// and comma-separated lists are accepted only when every member is the same
 /// decimal number (RFC 9110 §8.6).
+///
+/// ```
+/// use http::HeaderMap;
+/// use roundtrip::h1::framing::content_length;
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(content_length(&headers)?, None);
+/// headers.append("content-length", "42".parse()?);
+/// headers.append("content-length", "42, 42".parse()?);
+/// assert_eq!(content_length(&headers)?, Some(42)); // repeated, but equal
+/// headers.append("content-length", "43".parse()?);
+/// assert!(content_length(&headers).is_err()); // conflicting
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
     let mut found: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {
@@ -129,6 +188,23 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// Whether the connection may carry another request after this response
 /// (RFC 9112 §9.3): HTTP/1.1 persists unless either side said
 /// `Connection: close`; HTTP/1.0 persists only with `Connection: keep-alive`.
+///
+/// ```
+/// use http::{HeaderMap, Version};
+/// use roundtrip::h1::keep_alive;
+///
+/// let none = HeaderMap::new();
+/// let mut close = HeaderMap::new();
+/// close.insert("connection", "close".parse()?);
+/// let mut keep = HeaderMap::new();
+/// keep.insert("connection", "keep-alive".parse()?);
+///
+/// assert!(keep_alive(&none, Version::HTTP_11, &none)); // HTTP/1.1 persists
+/// assert!(!keep_alive(&none, Version::HTTP_11, &close)); // unless told not to
+/// assert!(!keep_alive(&none, Version::HTTP_10, &none)); // HTTP/1.0 does not
+/// assert!(keep_alive(&none, Version::HTTP_10, &keep)); // unless told to
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn keep_alive(request: &HeaderMap, version: Version, response: &HeaderMap) -> bool {
     let says = |map: &HeaderMap, token| {
         map.get_all(CONNECTION)

@@ -13,6 +13,21 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use crate::error::{Error, ErrorKind, Limit, Phase, Result};
 
 /// A parsed status line and field section.
+///
+/// ```
+/// use roundtrip::{h1::parse_response_head, ErrorKind};
+///
+/// let (_, head) = parse_response_head(b"HTTP/1.0 404 Not Found\r\nA: 1\r\nA: 2\r\n\r\n", 1024, 10)?
+///     .expect("a complete head");
+/// assert_eq!(head.status, 404);
+/// assert_eq!(head.version, http::Version::HTTP_10);
+/// assert_eq!(head.headers.get_all("a").iter().count(), 2); // in the order received
+///
+/// // A folded field line (obs-fold, RFC 9112 §5.2) is refused.
+/// let folded = parse_response_head(b"HTTP/1.1 200 OK\r\nA: 1\r\n 2\r\n\r\n", 1024, 10);
+/// assert!(matches!(folded.unwrap_err().kind(), ErrorKind::MalformedHead(_)));
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
     /// HTTP/1.0 or HTTP/1.1.
@@ -46,6 +61,22 @@ fn limit(limit: Limit, max: usize) -> Error {
 /// Returns `Ok(None)` while the head is incomplete and still within
 /// `max_head_size`; `Ok(Some((len, head)))` once complete, where `len` is the
 /// number of bytes the head occupied.
+///
+/// ```
+/// use http::{StatusCode, Version};
+/// use roundtrip::h1::parse_response_head;
+///
+/// let bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+/// // Not all there yet: wait for more bytes.
+/// assert!(parse_response_head(&bytes[..20], 64 * 1024, 100)?.is_none());
+///
+/// let (len, head) = parse_response_head(bytes, 64 * 1024, 100)?.expect("complete");
+/// assert_eq!(head.status, StatusCode::OK);
+/// assert_eq!(head.version, Version::HTTP_11);
+/// assert_eq!(head.headers["content-length"], "5");
+/// assert_eq!(&bytes[len..], b"hello"); // the body follows the head
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 pub fn parse_response_head(
     buf: &[u8],
     max_head_size: usize,
@@ -114,6 +145,12 @@ fn parse_into<'b>(
 
 /// Parses a trailer section (RFC 9112 §7.1.2): field lines ending with an
 /// empty line. `buf` must hold the whole section including the final CRLF.
+///
+/// ```
+/// let trailers = roundtrip::h1::head::parse_trailers(b"Digest: sha-256=abc\r\n\r\n", 100)?;
+/// assert_eq!(trailers["digest"], "sha-256=abc");
+/// # Ok::<(), roundtrip::Error>(())
+/// ```
 pub fn parse_trailers(buf: &[u8], max_fields: usize) -> Result<HeaderMap> {
     let mut slots = vec![httparse::EMPTY_HEADER; max_fields.min(1024)];
     let err = |why: String| Error::new(Phase::ReadResponseBody, ErrorKind::MalformedTrailers(why));

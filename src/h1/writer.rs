@@ -13,6 +13,22 @@ use super::is_token;
 use crate::error::{Error, ErrorKind, Phase, Result};
 
 /// Checks the request line and every header field before anything is sent.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use roundtrip::h1::writer::validate_request;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("accept", "*/*".parse()?);
+/// assert!(validate_request(&Method::GET, "/index.html", &headers).is_ok());
+/// // A space in the target would end the request line early.
+/// assert!(validate_request(&Method::GET, "/a b", &headers).is_err());
+/// // Two Host fields (RFC 9112 §3.2).
+/// headers.append("host", "a.example".parse()?);
+/// headers.append("host", "b.example".parse()?);
+/// assert!(validate_request(&Method::GET, "/", &headers).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn validate_request(method: &Method, target: &str, headers: &HeaderMap) -> Result<()> {
     if !is_token(method.as_str().as_bytes()) {
         return Err(Error::new(Phase::Request, ErrorKind::InvalidMethod));
@@ -44,6 +60,20 @@ pub fn validate_request(method: &Method, target: &str, headers: &HeaderMap) -> R
 
 /// Checks one field line: a token name and a value without CR, LF or NUL
 /// (RFC 9110 §5.5).
+///
+/// ```
+/// use http::{HeaderName, HeaderValue};
+/// use roundtrip::h1::writer::validate_field;
+///
+/// let name = HeaderName::from_static("x-note");
+/// assert!(validate_field(&name, &HeaderValue::from_static("tabs\tare fine")).is_ok());
+/// // So is obs-text, bytes above 0x7f (RFC 9110 §5.5).
+/// assert!(validate_field(&name, &HeaderValue::from_bytes(b"caf\xc3\xa9")?).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// `http`'s checked constructors already refuse CR, LF and NUL; this check
+/// stops values made with its unchecked ones (`tests/faults.rs` does that).
 pub fn validate_field(name: &HeaderName, value: &HeaderValue) -> Result<()> {
     if !is_token(name.as_str().as_bytes()) {
         return Err(Error::new(
@@ -75,6 +105,17 @@ pub fn validate_field(name: &HeaderName, value: &HeaderValue) -> Result<()> {
 /// `method SP request-target SP HTTP/1.1 CRLF` (RFC 9112 §3). An origin
 /// form without a leading `/` (an empty path, or a bare `?query`) gets one
 /// (RFC 9112 §3.2.1).
+///
+/// ```
+/// use http::Method;
+/// use roundtrip::h1::writer::{end_head, write_field, write_request_line};
+///
+/// let mut out = Vec::new();
+/// write_request_line(&Method::GET, "/index.html", &mut out);
+/// write_field("Host", b"example.com", &mut out);
+/// end_head(&mut out);
+/// assert_eq!(out, b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n");
+/// ```
 pub fn write_request_line(method: &Method, target: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
@@ -87,6 +128,8 @@ pub fn write_request_line(method: &Method, target: &str, out: &mut Vec<u8>) {
 }
 
 /// `field-name ":" SP field-value CRLF` (RFC 9112 §5).
+///
+/// See [`write_request_line`] for an example.
 pub fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
@@ -95,12 +138,27 @@ pub fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The empty line that ends the head.
+///
+/// See [`write_request_line`] for an example.
 pub fn end_head(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
 /// `chunk-size CRLF` before `len` bytes of chunk data (RFC 9112 §7.1).
 /// `len` must not be zero: that is [`write_last_chunk`].
+///
+/// ```
+/// use roundtrip::h1::writer::{write_chunk_end, write_chunk_header, write_last_chunk};
+///
+/// let mut out = Vec::new();
+/// for chunk in [&b"hello, "[..], &b"chunked world"[..]] {
+///     write_chunk_header(chunk.len(), &mut out);
+///     out.extend_from_slice(chunk);
+///     write_chunk_end(&mut out);
+/// }
+/// write_last_chunk(&mut out);
+/// assert_eq!(out, b"7\r\nhello, \r\nd\r\nchunked world\r\n0\r\n\r\n");
+/// ```
 pub fn write_chunk_header(len: usize, out: &mut Vec<u8>) {
     debug_assert!(len > 0);
     let mut digits = [0u8; 16];
@@ -116,17 +174,31 @@ pub fn write_chunk_header(len: usize, out: &mut Vec<u8>) {
 }
 
 /// The CRLF that follows chunk data.
+///
+/// See [`write_chunk_header`] for an example.
 pub fn write_chunk_end(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
 /// `last-chunk` and an empty trailer section.
+///
+/// See [`write_chunk_header`] for an example.
 pub fn write_last_chunk(out: &mut Vec<u8>) {
     out.extend_from_slice(b"0\r\n\r\n");
 }
 
 /// The `Host` field value for an authority: the port is left out when it is
 /// the scheme's default (RFC 9110 §7.2).
+///
+/// ```
+/// use roundtrip::h1::writer::host_value;
+///
+/// let mut host = String::new();
+/// host_value("example.com", 443, 443, &mut host);
+/// assert_eq!(host, "example.com");
+/// host_value("::1", 8080, 80, &mut host);
+/// assert_eq!(host, "[::1]:8080");
+/// ```
 pub fn host_value(host: &str, port: u16, default_port: u16, out: &mut String) {
     out.clear();
     let needs_brackets = host.contains(':') && !host.starts_with('[');

@@ -66,6 +66,26 @@ fn headers(out: &mut String, map: &HeaderMap) {
 
 /// Appends `event` to `out` as one JSON object (no newline). `t_us` is
 /// measured from `start`, normally the instant the request started.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use roundtrip::{trace::write_json, Event, EventKind, RequestId};
+///
+/// let start = Instant::now();
+/// let event = Event {
+///     at: start + Duration::from_micros(512),
+///     req: Some(RequestId(1)),
+///     resend: 0,
+///     hop: 0,
+///     kind: EventKind::GetConn { host_port: "example.com:80" },
+/// };
+/// let mut line = String::new();
+/// write_json(&event, start, &mut line);
+/// assert_eq!(
+///     line,
+///     r#"{"t_us":512,"req":1,"event":"get_conn","resend":0,"host_port":"example.com:80"}"#
+/// );
+/// ```
 pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
     let t_us = event.at.saturating_duration_since(start).as_micros();
     let _ = write!(out, "{{\"t_us\":{t_us}");

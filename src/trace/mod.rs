@@ -58,14 +58,44 @@ use crate::error::Error;
 pub use json::write_json;
 
 /// Identifies one request submitted to a client (unique per client).
+///
+/// ```no_run
+/// let client = roundtrip::Client::new();
+/// let mut batch = client.batch();
+/// let id = batch.submit(http::Request::get("http://127.0.0.1:8080/").body(())?);
+/// let (done, _result) = batch.wait().expect("one request pending");
+/// assert_eq!(done, id);
+/// println!("request {id} done"); // trace events carry the same id in `req`
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 
 /// Identifies one TCP connection for the lifetime of a client.
+///
+/// ```
+/// use roundtrip::Trace;
+///
+/// // Two requests with the same `conn` in `got_conn` shared a connection.
+/// let trace = Trace::new().on_got_conn(|_, conn, reused, _, _, _, _| {
+///     println!("connection {conn} (reused: {reused})");
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
 /// Identifies one connection attempt (one address tried).
+///
+/// ```
+/// use roundtrip::{trace::EventKind, Trace};
+///
+/// // Pair each connect_start with its connect_done by attempt.
+/// let trace = Trace::new().on_event(|e| match &e.kind {
+///     EventKind::ConnectStart { attempt, addr, .. } => println!("#{attempt} to {addr}"),
+///     EventKind::ConnectDone { attempt, error, .. } => println!("#{attempt}: {error:?}"),
+///     _ => {}
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttemptId(pub u64);
 
@@ -86,6 +116,16 @@ impl fmt::Display for AttemptId {
 }
 
 /// Why a connection was closed instead of being kept for reuse.
+///
+/// ```
+/// use roundtrip::{CloseReason, Trace};
+///
+/// let trace = Trace::new().on_put_idle_conn(|_, conn, not_pooled| match not_pooled {
+///     None => println!("connection {conn} kept for reuse"),
+///     Some(why) => println!("connection {conn} closed: {why}"),
+/// });
+/// assert_eq!(CloseReason::IdleTimeout.as_str(), "idle_timeout");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -141,6 +181,16 @@ impl fmt::Display for CloseReason {
 }
 
 /// The values written for one header name.
+///
+/// ```
+/// use roundtrip::Trace;
+///
+/// let trace = Trace::new().on_wrote_header_field(|_, name, values| {
+///     for value in values.iter() {
+///         println!("{name}: {}", value.to_str().unwrap_or("<not ASCII>"));
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct FieldValues<'a>(FieldValuesInner<'a>);
 
@@ -168,6 +218,12 @@ impl<'a> FieldValues<'a> {
 }
 
 /// The transport used for a connection attempt (Go's `network`).
+///
+/// ```
+/// use roundtrip::trace::Network;
+///
+/// assert_eq!(Network::Tcp6.as_str(), "tcp6");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
     /// TCP over IPv4.
@@ -194,6 +250,18 @@ impl Network {
 }
 
 /// What one event reports; the variant names are the trace vocabulary.
+///
+/// ```
+/// use roundtrip::{EventKind, Trace};
+///
+/// let trace = Trace::new().on_event(|e| match &e.kind {
+///     EventKind::DnsDone { addrs, .. } => println!("resolved: {addrs:?}"),
+///     EventKind::ConnectDone { addr, error: Some(err), .. } => println!("{addr} failed: {err}"),
+///     EventKind::GotResponseHeaders { status, .. } => println!("status {status}"),
+///     EventKind::RequestDone { error: Some(err) } => println!("failed: {err}"),
+///     other => println!("{}", other.name()),
+/// });
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum EventKind<'a> {
@@ -427,6 +495,28 @@ impl EventKind<'_> {
 }
 
 /// One trace event: what happened, when, and to which request.
+///
+/// Hooks can be tried without a client by emitting events by hand:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Instant;
+/// use roundtrip::{Event, EventKind, RequestId, Trace};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = seen.clone();
+/// let mut trace = Trace::new().on_event(move |e| {
+///     log.lock().unwrap().push((e.req, e.kind.name()));
+/// });
+/// trace.emit(&Event {
+///     at: Instant::now(),
+///     req: Some(RequestId(1)),
+///     resend: 0,
+///     hop: 0,
+///     kind: EventKind::GetConn { host_port: "example.com:80" },
+/// });
+/// assert_eq!(*seen.lock().unwrap(), [(Some(RequestId(1)), "get_conn")]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     /// When the transition happened.
@@ -449,6 +539,25 @@ type Hook = Box<dyn FnMut(&Event<'_>) + Send>;
 /// Build it from closures, either one per event in Go's shape
 /// (`on_got_conn`, …) or one for every event (`on_event`). Hooks must be
 /// `Send` because the client is.
+///
+/// ```no_run
+/// use std::sync::{Arc, Mutex};
+/// use roundtrip::{Client, Trace};
+///
+/// let names = Arc::new(Mutex::new(Vec::new()));
+/// let seen = names.clone();
+/// let trace = Trace::new()
+///     // Go's shape: one closure per hook, called with the event's instant.
+///     .on_dns_done(|_at, addrs, _coalesced, error| println!("dns: {addrs:?} {error:?}"))
+///     // Or one closure for every event.
+///     .on_event(move |e| seen.lock().unwrap().push(e.kind.name()));
+/// let request = http::Request::get("http://localhost:8080/").body(())?;
+/// Client::new().send_traced(request, trace)?.into_body().bytes()?;
+/// assert_eq!(names.lock().unwrap().last(), Some(&"request_done"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// `examples/trace_to_stdout.rs` prints every event of two requests.
 #[derive(Default)]
 pub struct Trace {
     hooks: Vec<Hook>,
