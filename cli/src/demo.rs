@@ -85,6 +85,11 @@ fn start_https(config: Arc<rustls::ServerConfig>) -> io::Result<SocketAddr> {
             let config = config.clone();
             thread::spawn(move || {
                 let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+                // Without it, Nagle holds the response behind the
+                // unacknowledged session tickets until the client's delayed
+                // ACK (~40 ms): the demo would show the server's socket
+                // settings, not the round trip.
+                let _ = tcp.set_nodelay(true);
                 let Ok(conn) = rustls::ServerConnection::new(config) else {
                     return;
                 };

@@ -340,14 +340,12 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
             None => "open".into(),
         };
         let label: String = span.label.chars().take(label_w).collect();
+        let note: String = span.note.chars().take(tail_w.saturating_sub(12)).collect();
+        let sep = if note.is_empty() { "" } else { "  " };
         let _ = writeln!(
             out,
-            "  {label:<label_w$} {l}{}{r} {dur:>9}  {}",
+            "  {label:<label_w$} {l}{}{r} {dur:>9}{sep}{note}",
             paint(bar, color),
-            span.note
-                .chars()
-                .take(tail_w.saturating_sub(12))
-                .collect::<String>()
         );
     }
     let mut summary = String::new();

@@ -25,7 +25,9 @@
 //!    `connect_cancelled`. Because connecting starts as soon as the first
 //!    address family answers, `connect_start` may come before `dns_done`;
 //!    if the request ends before its lookup, `dns_done` still comes before
-//!    `request_done`.
+//!    `request_done`. Then, through a proxy for an `https` URL,
+//!    `proxy_connect_start`/`proxy_connect_done` around the CONNECT
+//!    tunnel, and for `https` `tls_handshake_start`/`tls_handshake_done`.
 //! 3. `got_conn` — exactly once per resend, on a hit or after connecting.
 //! 4. `wrote_header_field` once per header name, in the order written, then
 //!    `wrote_headers` once.
@@ -42,8 +44,15 @@
 //! 9. `request_done` — the last event, exactly once whatever happened.
 //!
 //! `retry` may appear after a failure on a reused connection; every event
-//! after it carries `resend` one higher and steps 1–8 start over. Phases
-//! that did not happen are absent, never reported as zero.
+//! after it carries `resend` one higher and steps 1–8 start over. When a
+//! redirect is followed, `redirect` comes after the hop's `put_idle_conn`
+//! and steps 1–8 start over for the next hop. Phases that did not happen
+//! are absent, never reported as zero.
+//!
+//! `conn_closed` belongs to the client, not to a request: only client-wide
+//! hooks see it, right after the `put_idle_conn` of the request that closed
+//! the connection, or later, between other requests' events, when an idle
+//! connection is closed.
 
 mod json;
 
@@ -277,7 +286,10 @@ pub enum EventKind<'a> {
     },
     /// A name lookup ended.
     DnsDone {
-        /// The addresses found, in the order they will be tried.
+        /// The addresses found, in the order of RFC 6724 destination
+        /// selection. The dialer may still start with the other family,
+        /// when it remembers that family winning the last race to this
+        /// host (RFC 8305 §4).
         addrs: &'a [IpAddr],
         /// True when this request shared a lookup already in flight.
         coalesced: bool,
