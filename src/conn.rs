@@ -16,6 +16,15 @@ use crate::trace::ConnId;
 /// The runtime's handle for a socket.
 ///
 /// See [`Conn`]: the record names its socket, the runtime holds it.
+///
+/// ```
+/// use roundtrip::conn::SockId;
+///
+/// // A plain index: equal ids name the same socket, and ids can key maps.
+/// let mut open = std::collections::HashSet::new();
+/// open.insert(SockId(3));
+/// assert!(open.contains(&SockId(3)) && !open.contains(&SockId(4)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SockId(pub usize);
 

@@ -10,7 +10,17 @@ use super::wire::QType;
 
 /// What is known about (name, type).
 ///
-/// See [`Cache`] for an example.
+/// See [`Cache`] for a whole example.
+///
+/// ```
+/// use roundtrip::dns::cache::Cached;
+///
+/// // A negative answer is knowledge too (RFC 2308): NXDOMAIN and NODATA
+/// // are different facts about a name.
+/// let known = [Cached::Addrs(vec!["127.0.0.1".parse()?]), Cached::NoSuchName, Cached::NoData];
+/// assert_ne!(known[1], known[2]);
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cached {
     /// Addresses (never empty).

@@ -67,6 +67,13 @@ pub struct Settings {
 /// The runtime's handle for a DNS socket.
 ///
 /// See [`Transmit`]: the resolver names sockets, the runtime opens them.
+///
+/// ```
+/// use roundtrip::dns::resolver::DnsSockId;
+///
+/// // Ids are handed out in increasing order, so they sort by age.
+/// assert!(DnsSockId(1) < DnsSockId(2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DnsSockId(pub u64);
 
