@@ -83,6 +83,10 @@ OPTIONS:
         --no-color           No colours in the waterfall (also NO_COLOR)
         --events             Print every trace event to stderr as a JSON line:
                              {\"t_us\":...,\"req\":...,\"event\":\"...\",...}
+        --json               Print one JSON document per request to stdout:
+                             url, status, error, timings (as -w '%{json}'),
+                             connection and TLS facts, and every event. The
+                             body is discarded, unless -o saves it
     -h, --help               Print this help
     -V, --version            Print the version
 
@@ -186,6 +190,8 @@ pub struct Options {
     pub parallel: bool,
     /// `--events`.
     pub events: bool,
+    /// `--json`.
+    pub json: bool,
     /// `--waterfall`.
     pub waterfall: bool,
     /// `-v`.
@@ -297,6 +303,7 @@ enum Opt {
     ShowError,
     Parallel,
     Events,
+    Json,
     Waterfall,
     NoColor,
     Verbose,
@@ -360,6 +367,7 @@ impl Opt {
             "show-error" => Opt::ShowError,
             "parallel" => Opt::Parallel,
             "events" => Opt::Events,
+            "json" => Opt::Json,
             "waterfall" => Opt::Waterfall,
             "verbose" => Opt::Verbose,
             "no-color" => Opt::NoColor,
@@ -548,6 +556,7 @@ fn apply(
         Opt::ShowError => opts.show_error = true,
         Opt::Parallel => opts.parallel = true,
         Opt::Events => opts.events = true,
+        Opt::Json => opts.json = true,
         Opt::Waterfall => opts.waterfall = true,
         Opt::Verbose => opts.verbose = true,
         Opt::NoColor => opts.no_color = true,

@@ -154,6 +154,11 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         trace.add(recorder);
         recordings
     });
+    let reports = opts.json.then(|| {
+        let (recorder, reports) = crate::report::recorder();
+        trace.add(recorder);
+        reports
+    });
     let client = builder.trace(trace).build();
 
     let mut fetcher = Fetcher {
@@ -163,6 +168,8 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         first_failure: None,
         recordings: recordings.zip(waterfall),
         drawn: 0,
+        reports,
+        reported: 0,
     };
     if opts.parallel {
         fetcher.parallel(&client);
@@ -233,6 +240,10 @@ struct Fetcher<'a> {
     recordings: Option<(RecordingLog, crate::waterfall::Style)>,
     /// Requests whose waterfall was drawn.
     drawn: usize,
+    /// Each request's events and connection, under `--json`.
+    reports: Option<crate::report::Reports>,
+    /// Requests whose `--json` document was printed.
+    reported: usize,
 }
 
 type RecordingLog = crate::waterfall::Recordings;
@@ -262,16 +273,44 @@ impl Fetcher<'_> {
     /// After a transfer: `-w` output, then the failure if any; true when
     /// the remaining URLs should be skipped.
     fn finish(&mut self, target: &Target, result: Result<Info, Failure>) -> bool {
-        self.draw_waterfall(target);
-        if let Some(pieces) = &self.opts.write_out {
-            let info = match &result {
-                Ok(info) => info.clone(),
-                Err(Failure::Request(e)) => Info {
-                    status: None,
-                    timings: e.timings().cloned(),
+        // A request that could not be built never reached the client, so
+        // it has no recording: the next recording is another request's.
+        let reached_client = !matches!(result, Err(Failure::Build(_)));
+        if reached_client {
+            self.draw_waterfall(target);
+        }
+        let info = match &result {
+            Ok(info) => info.clone(),
+            Err(Failure::Request(e)) => Info {
+                status: None,
+                timings: e.timings().cloned(),
+            },
+            Err(_) => Info::default(),
+        };
+        if let Some(reports) = &self.reports {
+            let recorded = reports.lock().unwrap_or_else(|p| p.into_inner());
+            let error = result.as_ref().err().map(|f| f.to_string());
+            let method = self.opts.effective_method();
+            let doc = crate::report::render(
+                &target.uri.to_string(),
+                method.as_str(),
+                &info,
+                error.as_deref(),
+                &recorded,
+                if reached_client {
+                    self.reported
+                } else {
+                    usize::MAX
                 },
-                Err(_) => Info::default(),
-            };
+            );
+            drop(recorded);
+            self.reported += usize::from(reached_client);
+            let _ = self.out.flush();
+            let mut stdout = io::stdout().lock();
+            let _ = writeln!(stdout, "{doc}");
+            let _ = stdout.flush();
+        }
+        if let Some(pieces) = &self.opts.write_out {
             // Like curl, -w goes to stdout even when the body goes to -o.
             let _ = self.out.flush();
             let mut stdout = io::stdout().lock();
@@ -338,7 +377,11 @@ impl Fetcher<'_> {
     /// `-I`, which reads and discards it so the connection can be reused).
     fn write_response(&mut self, resp: Response<Body>) -> Result<Info, Failure> {
         let status = resp.status().as_u16();
-        if self.opts.include || self.opts.head {
+        // Under --json, stdout carries the documents; the response goes
+        // only to a file named by -o.
+        let to_stdout_only = self.opts.json && self.opts.output.is_none();
+        let discard = self.opts.head || to_stdout_only;
+        if (self.opts.include || self.opts.head) && !to_stdout_only {
             self.out
                 .write_all(&head_text(&resp))
                 .map_err(Failure::Write)?;
@@ -350,7 +393,7 @@ impl Fetcher<'_> {
             if n == 0 {
                 break;
             }
-            if !self.opts.head {
+            if !discard {
                 self.out.write_all(&buf[..n]).map_err(Failure::Write)?;
             }
         }

@@ -13,6 +13,7 @@ mod args;
 mod demo;
 mod events;
 mod fetch;
+mod report;
 mod waterfall;
 mod writeout;
 

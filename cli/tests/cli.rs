@@ -892,3 +892,98 @@ fn verbose_lists_every_event_readably() {
         );
     }
 }
+
+/// Each stdout line of a `--json` run, parsed.
+fn json_docs(r: &Run) -> Vec<serde_json::Value> {
+    r.stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn json_prints_one_document_per_request_instead_of_the_body() {
+    let server = serve_text("hello\n");
+    let (a, b) = (server.url("/a"), server.url("/b"));
+    let r = run(&["--json", &a, &b]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stdout().contains("hello"), "the body is not printed");
+    let docs = json_docs(&r);
+    assert_eq!(docs.len(), 2, "{}", r.stdout());
+    for (doc, url) in docs.iter().zip([&a, &b]) {
+        assert_eq!(doc["url"], url.as_str());
+        assert_eq!(doc["method"], "GET");
+        assert_eq!(doc["status"], 200);
+        assert!(doc["error"].is_null());
+        assert_eq!(doc["timings"]["size_download"], 6);
+        assert!(doc["timings"]["time_total"].as_f64().unwrap() > 0.0);
+        let events = doc["events"].as_array().unwrap();
+        assert_eq!(events.first().unwrap()["event"], "get_conn");
+        assert_eq!(events.last().unwrap()["event"], "request_done");
+        let req = &events[0]["req"];
+        assert!(
+            events.iter().all(|e| &e["req"] == req),
+            "one request's events only"
+        );
+        assert!(doc["connection"]["tls"].is_null());
+        assert_eq!(
+            doc["connection"]["remote_addr"],
+            server.addr.to_string().as_str()
+        );
+    }
+    // The second request rode the first one's connection.
+    assert_eq!(docs[0]["connection"]["reused"], false);
+    assert_eq!(docs[1]["connection"]["reused"], true);
+    assert_eq!(docs[0]["connection"]["id"], docs[1]["connection"]["id"]);
+    assert_ne!(docs[0]["events"][0]["req"], docs[1]["events"][0]["req"]);
+    assert_eq!(server.accepted(), 1);
+}
+
+#[test]
+fn json_with_output_saves_the_body_and_reports_tls_and_failures() {
+    let (port, pem) = serve_https(1);
+    let url = format!("https://localhost:{port}/");
+    let file = std::env::temp_dir().join(format!("roundtrip-cli-json-{}", closed_port()));
+    let r = run(&[
+        "--json",
+        "-o",
+        file.to_str().unwrap(),
+        "--cacert",
+        pem.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "secure\n");
+    let _ = std::fs::remove_file(&file);
+    let docs = json_docs(&r);
+    assert_eq!(docs.len(), 1);
+    let tls = &docs[0]["connection"]["tls"];
+    assert!(tls["version"].as_str().unwrap().starts_with("TLS"), "{tls}");
+    assert!(!tls["cipher_suite"].as_str().unwrap().is_empty(), "{tls}");
+    assert_eq!(tls["resumed"], false);
+    let names: Vec<&str> = docs[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"tls_handshake_done"), "{names:?}");
+
+    // A refused connection still gets its document, with the error.
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    let r = run(&["--json", &refused]);
+    assert_eq!(r.code, Some(7), "{}", r.stderr);
+    let docs = json_docs(&r);
+    assert_eq!(docs.len(), 1, "{}", r.stdout());
+    assert!(docs[0]["status"].is_null());
+    assert!(docs[0]["connection"].is_null());
+    assert!(docs[0]["error"].as_str().unwrap().contains("connect"));
+    let last = docs[0]["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["event"], "request_done");
+    assert!(last["error"].is_string());
+}
