@@ -83,6 +83,10 @@ OPTIONS:
         --no-color           No colours in the waterfall (also NO_COLOR)
         --events             Print every trace event to stderr as a JSON line:
                              {\"t_us\":...,\"req\":...,\"event\":\"...\",...}
+    -n, --repeat N           Fetch each URL N times, one after the other,
+                             and print per phase min, p50, p95, p99, max
+                             and a histogram to stdout (bodies discarded)
+        --no-keepalive       A new connection for every request
         --json               Print one JSON document per request to stdout:
                              url, status, error, timings (as -w '%{json}'),
                              connection and TLS facts, and every event. The
@@ -192,6 +196,11 @@ pub struct Options {
     pub events: bool,
     /// `--json`.
     pub json: bool,
+    /// `-n`/`--repeat`: fetch each URL this many times and print
+    /// per-phase statistics.
+    pub repeat: Option<u32>,
+    /// `--no-keepalive`: a new connection for every request.
+    pub no_keepalive: bool,
     /// `--waterfall`.
     pub waterfall: bool,
     /// `-v`.
@@ -230,6 +239,15 @@ pub struct Options {
     pub resolve: Vec<(String, u16, Vec<IpAddr>)>,
 }
 
+/// Whether the locale (LC_ALL, then LC_CTYPE, then LANG) is UTF-8, so
+/// block characters can be drawn.
+pub fn utf8_locale() -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .is_some_and(|v| v.to_ascii_uppercase().replace('-', "").contains("UTF8"))
+}
+
 impl Options {
     /// How to draw waterfalls, or `None` for none: asked with
     /// `--waterfall`, or by default on a terminal unless `-s`. Colour only
@@ -242,10 +260,7 @@ impl Options {
             return None;
         }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
-            .iter()
-            .find_map(|k| env(k))
-            .is_some_and(|v| v.to_ascii_uppercase().replace('-', "").contains("UTF8"));
+        let utf8 = utf8_locale();
         Some(crate::waterfall::Style {
             width: env("COLUMNS").and_then(|c| c.parse().ok()).unwrap_or(100),
             color: tty && !self.no_color && env("NO_COLOR").is_none(),
@@ -304,6 +319,8 @@ enum Opt {
     Parallel,
     Events,
     Json,
+    Repeat,
+    NoKeepalive,
     Waterfall,
     NoColor,
     Verbose,
@@ -339,6 +356,7 @@ impl Opt {
             's' => Opt::Silent,
             'S' => Opt::ShowError,
             'Z' => Opt::Parallel,
+            'n' => Opt::Repeat,
             'h' => Opt::Help,
             '4' => Opt::Ipv4,
             'k' => Opt::Insecure,
@@ -368,6 +386,8 @@ impl Opt {
             "parallel" => Opt::Parallel,
             "events" => Opt::Events,
             "json" => Opt::Json,
+            "repeat" => Opt::Repeat,
+            "no-keepalive" => Opt::NoKeepalive,
             "waterfall" => Opt::Waterfall,
             "verbose" => Opt::Verbose,
             "no-color" => Opt::NoColor,
@@ -397,6 +417,7 @@ impl Opt {
         matches!(
             self,
             Opt::Request
+                | Opt::Repeat
                 | Opt::Header
                 | Opt::Data
                 | Opt::DataBinary
@@ -557,6 +578,14 @@ fn apply(
         Opt::Parallel => opts.parallel = true,
         Opt::Events => opts.events = true,
         Opt::Json => opts.json = true,
+        Opt::NoKeepalive => opts.no_keepalive = true,
+        Opt::Repeat => {
+            let v = utf8(spelled, &value)?;
+            match v.parse::<u32>() {
+                Ok(n) if n > 0 => opts.repeat = Some(n),
+                _ => return usage(format!("{spelled}: {v:?} is not a positive number")),
+            }
+        }
         Opt::Waterfall => opts.waterfall = true,
         Opt::Verbose => opts.verbose = true,
         Opt::NoColor => opts.no_color = true,

@@ -135,6 +135,9 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         if let Some(family) = opts.ip_family {
             c.ip_family = family;
         }
+        if opts.no_keepalive {
+            c.max_idle_per_host = 0;
+        }
         if let Some(ms) = opts.happy_eyeballs_ms {
             c.happy_eyeballs_delay = std::time::Duration::from_millis(ms);
         }
@@ -148,7 +151,8 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
     } else if opts.verbose {
         trace = events::line_trace(io::stderr(), program_start, events::human_line);
     }
-    let waterfall = opts.waterfall_style();
+    // Under -n, the statistics replace the per-request waterfalls.
+    let waterfall = opts.waterfall_style().filter(|_| opts.repeat.is_none());
     let recordings = waterfall.map(|_| {
         let (recorder, recordings) = crate::waterfall::recorder();
         trace.add(recorder);
@@ -170,8 +174,10 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         drawn: 0,
         reports,
         reported: 0,
+        samples: Vec::new(),
+        failed: 0,
     };
-    if opts.parallel {
+    if opts.parallel && opts.repeat.is_none() {
         fetcher.parallel(&client);
     } else {
         fetcher.sequential(&client);
@@ -244,6 +250,10 @@ struct Fetcher<'a> {
     reports: Option<crate::report::Reports>,
     /// Requests whose `--json` document was printed.
     reported: usize,
+    /// Under `-n`: the timings of the current URL's completed requests.
+    samples: Vec<roundtrip::Timings>,
+    /// Under `-n`: how many of the current URL's requests failed.
+    failed: usize,
 }
 
 type RecordingLog = crate::waterfall::Recordings;
@@ -261,11 +271,32 @@ impl Fetcher<'_> {
 
     fn sequential(&mut self, client: &Client) {
         for target in &self.opts.targets {
-            let result = build_request(self.opts, target, self.body)
-                .and_then(|req| client.send(req).map_err(Failure::Request))
-                .and_then(|resp| self.write_response(resp));
-            if self.finish(target, result) {
-                return;
+            for _ in 0..self.opts.repeat.unwrap_or(1) {
+                let result = build_request(self.opts, target, self.body)
+                    .and_then(|req| client.send(req).map_err(Failure::Request))
+                    .and_then(|resp| self.write_response(resp));
+                if self.opts.repeat.is_some() {
+                    match &result {
+                        Ok(Info {
+                            timings: Some(t), ..
+                        }) => self.samples.push(t.clone()),
+                        _ => self.failed += 1,
+                    }
+                }
+                if self.finish(target, result) {
+                    return;
+                }
+            }
+            if self.opts.repeat.is_some() {
+                let title = format!("{} {}", self.opts.effective_method(), target.uri);
+                let unicode = crate::args::utf8_locale();
+                let text = crate::stats::render(&title, &self.samples, self.failed, unicode);
+                let _ = self.out.flush();
+                let mut stdout = io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+                self.samples.clear();
+                self.failed = 0;
             }
         }
     }
@@ -378,10 +409,11 @@ impl Fetcher<'_> {
     fn write_response(&mut self, resp: Response<Body>) -> Result<Info, Failure> {
         let status = resp.status().as_u16();
         // Under --json, stdout carries the documents; the response goes
-        // only to a file named by -o.
-        let to_stdout_only = self.opts.json && self.opts.output.is_none();
-        let discard = self.opts.head || to_stdout_only;
-        if (self.opts.include || self.opts.head) && !to_stdout_only {
+        // only to a file named by -o. Under -n, the statistics are the
+        // output; N copies of the body would only bury them.
+        let no_body = (self.opts.json && self.opts.output.is_none()) || self.opts.repeat.is_some();
+        let discard = self.opts.head || no_body;
+        if (self.opts.include || self.opts.head) && !no_body {
             self.out
                 .write_all(&head_text(&resp))
                 .map_err(Failure::Write)?;

@@ -14,6 +14,7 @@ mod demo;
 mod events;
 mod fetch;
 mod report;
+mod stats;
 mod waterfall;
 mod writeout;
 

@@ -987,3 +987,69 @@ fn json_with_output_saves_the_body_and_reports_tls_and_failures() {
     assert_eq!(last["event"], "request_done");
     assert!(last["error"].is_string());
 }
+
+/// The row of `phase` in a `-n` table, split on whitespace.
+fn stats_row<'a>(stdout: &'a str, phase: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.first() == Some(&phase))
+        .unwrap_or_else(|| panic!("no {phase} row in {stdout}"))
+}
+
+#[test]
+fn repeat_prints_per_phase_statistics_over_one_kept_alive_connection() {
+    let server = serve_text("hello\n");
+    let url = server.url("/");
+    let r = run(&["-n", "5", &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let out = r.stdout();
+    assert!(!out.contains("hello"), "bodies are not printed: {out}");
+    assert!(
+        out.starts_with(&format!(
+            "GET {url}: 5 completed, 0 failed, 1 new connections"
+        )),
+        "{out}"
+    );
+    assert_eq!(server.accepted(), 1);
+    assert_eq!(server.requests().len(), 5);
+    // Only the first request connected; the others skipped it.
+    assert_eq!(stats_row(&out, "connect")[1], "1");
+    assert_eq!(stats_row(&out, "dns")[1..], ["0", "skipped:", "ip_literal"]);
+    assert_eq!(stats_row(&out, "tls")[1..], ["0", "skipped:", "not_tls"]);
+    let total = stats_row(&out, "total");
+    assert_eq!(total[1], "5");
+    let nums: Vec<f64> = total[2..7].iter().map(|v| v.parse().unwrap()).collect();
+    assert!(
+        nums.windows(2).all(|w| w[0] <= w[1]),
+        "min ≤ p50 ≤ … ≤ max: {total:?}"
+    );
+    assert!(nums[0] > 0.0);
+}
+
+#[test]
+fn repeat_with_no_keepalive_connects_every_time_and_counts_failures() {
+    let server = serve_text("hello\n");
+    let r = run(&["-n", "4", "--no-keepalive", &server.url("/")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r
+        .stdout()
+        .contains("4 completed, 0 failed, 4 new connections"));
+    assert_eq!(stats_row(&r.stdout(), "connect")[1], "4");
+    assert_eq!(server.accepted(), 4);
+
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    let r = run(&["-s", "-n", "3", &refused]);
+    assert_eq!(r.code, Some(7), "{}", r.stderr);
+    assert!(
+        r.stdout().contains("0 completed, 3 failed"),
+        "{}",
+        r.stdout()
+    );
+
+    for bad in ["0", "x", "-1"] {
+        let r = run(&["-n", bad, "http://127.0.0.1:9/"]);
+        assert_eq!(r.code, Some(2), "-n {bad}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+}
