@@ -80,6 +80,8 @@ OPTIONS:
                              readable line, timed from its request's start
         --waterfall          Draw each request's phases to stderr (the
                              default when stderr is a terminal, unless -s)
+        --waterfall-svg FILE Write every request's waterfall to FILE as an
+                             SVG image (whether or not stderr shows it)
         --no-color           No colours in the waterfall (also NO_COLOR)
         --events             Print every trace event to stderr as a JSON line:
                              {\"t_us\":...,\"req\":...,\"event\":\"...\",...}
@@ -87,6 +89,8 @@ OPTIONS:
                              and print per phase min, p50, p95, p99, max
                              and a histogram to stdout (bodies discarded)
         --no-keepalive       A new connection for every request
+        --har FILE           Write an HTTP Archive (HAR 1.2) of every request
+                             and redirect hop, with HAR's timings
         --json               Print one JSON document per request to stdout:
                              url, status, error, timings (as -w '%{json}'),
                              connection and TLS facts, and every event. The
@@ -201,8 +205,12 @@ pub struct Options {
     pub repeat: Option<u32>,
     /// `--no-keepalive`: a new connection for every request.
     pub no_keepalive: bool,
+    /// `--har FILE`.
+    pub har: Option<PathBuf>,
     /// `--waterfall`.
     pub waterfall: bool,
+    /// `--waterfall-svg FILE`.
+    pub waterfall_svg: Option<PathBuf>,
     /// `-v`.
     pub verbose: bool,
     /// `--no-color`.
@@ -321,7 +329,9 @@ enum Opt {
     Json,
     Repeat,
     NoKeepalive,
+    Har,
     Waterfall,
+    WaterfallSvg,
     NoColor,
     Verbose,
     DnsServers,
@@ -388,7 +398,9 @@ impl Opt {
             "json" => Opt::Json,
             "repeat" => Opt::Repeat,
             "no-keepalive" => Opt::NoKeepalive,
+            "har" => Opt::Har,
             "waterfall" => Opt::Waterfall,
+            "waterfall-svg" => Opt::WaterfallSvg,
             "verbose" => Opt::Verbose,
             "no-color" => Opt::NoColor,
             "dns-servers" => Opt::DnsServers,
@@ -418,6 +430,7 @@ impl Opt {
             self,
             Opt::Request
                 | Opt::Repeat
+                | Opt::Har
                 | Opt::Header
                 | Opt::Data
                 | Opt::DataBinary
@@ -435,6 +448,7 @@ impl Opt {
                 | Opt::NoProxy
                 | Opt::Cert
                 | Opt::Key
+                | Opt::WaterfallSvg
         )
     }
 }
@@ -579,6 +593,12 @@ fn apply(
         Opt::Events => opts.events = true,
         Opt::Json => opts.json = true,
         Opt::NoKeepalive => opts.no_keepalive = true,
+        Opt::Har => {
+            if value.is_empty() {
+                return usage(format!("{spelled} needs a file name"));
+            }
+            opts.har = Some(PathBuf::from(value));
+        }
         Opt::Repeat => {
             let v = utf8(spelled, &value)?;
             match v.parse::<u32>() {
@@ -587,6 +607,12 @@ fn apply(
             }
         }
         Opt::Waterfall => opts.waterfall = true,
+        Opt::WaterfallSvg => {
+            if value.is_empty() {
+                return usage(format!("{spelled} needs a file name"));
+            }
+            opts.waterfall_svg = Some(PathBuf::from(value));
+        }
         Opt::Verbose => opts.verbose = true,
         Opt::NoColor => opts.no_color = true,
         Opt::DnsServers => opts.dns_servers = Some(parse_dns_servers(utf8(spelled, &value)?)?),

@@ -158,11 +158,26 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         trace.add(recorder);
         recordings
     });
+    // --waterfall-svg records too, even when stderr shows no waterfall.
+    let svg_log = opts.waterfall_svg.as_ref().map(|_| match &recordings {
+        Some(log) => log.clone(),
+        None => {
+            let (recorder, log) = crate::waterfall::recorder();
+            trace.add(recorder);
+            log
+        }
+    });
     let reports = opts.json.then(|| {
         let (recorder, reports) = crate::report::recorder();
         trace.add(recorder);
         reports
     });
+    let har = opts.har.as_ref().map(|_| {
+        let (recorder, archive) = crate::har::recorder(opts.effective_method().to_string());
+        trace.add(recorder);
+        archive
+    });
+    let har_clock = (Instant::now(), std::time::SystemTime::now());
     let client = builder.trace(trace).build();
 
     let mut fetcher = Fetcher {
@@ -172,17 +187,37 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         first_failure: None,
         recordings: recordings.zip(waterfall),
         drawn: 0,
+        svg: svg_log.map(|log| (log, Vec::new())),
         reports,
         reported: 0,
         samples: Vec::new(),
         failed: 0,
+        har,
+        har_named: 0,
     };
     if opts.parallel && opts.repeat.is_none() {
         fetcher.parallel(&client);
     } else {
         fetcher.sequential(&client);
     }
-    let code = fetcher.first_failure.unwrap_or(0);
+    fetcher.write_svg();
+    let mut code = fetcher.first_failure.unwrap_or(0);
+    if let (Some(path), Some(har)) = (&opts.har, &fetcher.har) {
+        let archive = har.lock().unwrap_or_else(|p| p.into_inner());
+        let text = crate::har::render(&archive, har_clock);
+        if let Err(e) = std::fs::write(path, text) {
+            if opts.show_errors() {
+                let _ = writeln!(
+                    io::stderr(),
+                    "roundtrip: cannot write {}: {e}",
+                    path.display()
+                );
+            }
+            if code == 0 {
+                code = EXIT_WRITE;
+            }
+        }
+    }
     // Dropping the client closes the pooled connections (`conn_closed`
     // events under --events).
     drop(client);
@@ -246,6 +281,9 @@ struct Fetcher<'a> {
     recordings: Option<(RecordingLog, crate::waterfall::Style)>,
     /// Requests whose waterfall was drawn.
     drawn: usize,
+    /// Under `--waterfall-svg`: every request's recording (shared with
+    /// the waterfall on stderr when both are on) and each one's title.
+    svg: Option<(RecordingLog, Vec<String>)>,
     /// Each request's events and connection, under `--json`.
     reports: Option<crate::report::Reports>,
     /// Requests whose `--json` document was printed.
@@ -254,6 +292,10 @@ struct Fetcher<'a> {
     samples: Vec<roundtrip::Timings>,
     /// Under `-n`: how many of the current URL's requests failed.
     failed: usize,
+    /// Every hop of every request, under `--har`.
+    har: Option<crate::har::Recorded>,
+    /// Requests whose first HAR entry was given its URL.
+    har_named: usize,
 }
 
 type RecordingLog = crate::waterfall::Recordings;
@@ -309,6 +351,7 @@ impl Fetcher<'_> {
         let reached_client = !matches!(result, Err(Failure::Build(_)));
         if reached_client {
             self.draw_waterfall(target);
+            self.svg_title(target);
         }
         let info = match &result {
             Ok(info) => info.clone(),
@@ -318,6 +361,11 @@ impl Fetcher<'_> {
             },
             Err(_) => Info::default(),
         };
+        if let (Some(har), true) = (&self.har, reached_client) {
+            let mut archive = har.lock().unwrap_or_else(|p| p.into_inner());
+            archive.name_request(self.har_named, &target.uri.to_string());
+            self.har_named += 1;
+        }
         if let Some(reports) = &self.reports {
             let recorded = reports.lock().unwrap_or_else(|p| p.into_inner());
             let error = result.as_ref().err().map(|f| f.to_string());
@@ -385,6 +433,44 @@ impl Fetcher<'_> {
             if self.finish(target, result) {
                 return;
             }
+        }
+    }
+
+    /// Notes the title of the request that just finished, for the SVG.
+    fn svg_title(&mut self, target: &Target) {
+        if let Some((_, titles)) = &mut self.svg {
+            let method = self.opts.effective_method();
+            titles.push(format!("{method} {}", target.uri));
+        }
+    }
+
+    /// Writes every request's waterfall, in order, to the
+    /// `--waterfall-svg` file; failing that, the exit status is 23 unless
+    /// an earlier failure set it.
+    fn write_svg(&mut self) {
+        let (Some(path), Some((log, titles))) = (&self.opts.waterfall_svg, &self.svg) else {
+            return;
+        };
+        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+        // Request ids follow the order the requests were sent in, also
+        // under -Z, where events may arrive interleaved.
+        log.sort_by_key(|(id, _)| *id);
+        let requests: Vec<(&str, &crate::waterfall::Recording)> = titles
+            .iter()
+            .map(String::as_str)
+            .zip(log.iter().map(|(_, rec)| rec))
+            .collect();
+        let doc = crate::svg::render(&requests);
+        drop(log);
+        if let Err(e) = std::fs::write(path, doc) {
+            if self.opts.show_errors() {
+                let _ = writeln!(
+                    io::stderr(),
+                    "roundtrip: cannot write {}: {e}",
+                    path.display()
+                );
+            }
+            self.first_failure.get_or_insert(EXIT_WRITE);
         }
     }
 

@@ -13,8 +13,10 @@ mod args;
 mod demo;
 mod events;
 mod fetch;
+mod har;
 mod report;
 mod stats;
+mod svg;
 mod waterfall;
 mod writeout;
 

@@ -281,18 +281,80 @@ pub struct Style {
     pub unicode: bool,
 }
 
-fn ms(us: u64) -> String {
+/// A duration in µs as milliseconds with one decimal ("12.3 ms").
+pub fn ms(us: u64) -> String {
     format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+/// How a bar ended, which decides its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It worked (green).
+    Success,
+    /// It was called off, like a Happy Eyeballs loser (amber).
+    Cancelled,
+    /// It failed (red).
+    Failure,
+}
+
+/// Classifies a span by its note: empty, "won", an rcode of NOERROR, a
+/// TLS version, a status code or an address count is a success.
+pub fn outcome(note: &str) -> Outcome {
+    match note {
+        "won" | "" | "NOERROR" => Outcome::Success,
+        "cancelled" => Outcome::Cancelled,
+        n if n.starts_with("TLS") || n.parse::<u16>().is_ok() || n.contains("address") => {
+            Outcome::Success
+        }
+        _ => Outcome::Failure,
+    }
+}
+
+/// The end of a request's time axis, µs (at least 1): when it ended, or
+/// else when its last bar closed.
+pub fn axis_end(rec: &Recording) -> u64 {
+    rec.end
+        .or_else(|| rec.spans.iter().filter_map(|s| s.to).max())
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// The summary line after the bars: "total 12.3 ms  200, 1234 bytes, new
+/// connection to 192.0.2.1:443, …", or "failed: …" with the error.
+pub fn summary(rec: &Recording) -> String {
+    let mut summary = String::new();
+    match (&rec.error, rec.status) {
+        (Some(e), _) => {
+            let _ = write!(summary, "failed: {e}");
+        }
+        (None, Some(s)) => {
+            let _ = write!(summary, "{s}, {} bytes", rec.bytes);
+        }
+        _ => summary.push_str("no response"),
+    }
+    if let Some(reused) = rec.reused {
+        summary.push_str(if reused {
+            ", reused connection"
+        } else {
+            ", new connection"
+        });
+    }
+    if let Some(remote) = &rec.remote {
+        let _ = write!(summary, " to {remote}");
+    }
+    if let Some(tls) = &rec.tls {
+        let _ = write!(summary, ", {tls}");
+    }
+    if rec.redirects > 0 {
+        let _ = write!(summary, ", {} redirect(s)", rec.redirects);
+    }
+    format!("total {}  {summary}", ms(rec.end.unwrap_or(axis_end(rec))))
 }
 
 /// Draws one request's waterfall.
 pub fn render(title: &str, rec: &Recording, style: Style) -> String {
     let mut out = String::new();
-    let end = rec
-        .end
-        .or_else(|| rec.spans.iter().filter_map(|s| s.to).max())
-        .unwrap_or(0)
-        .max(1);
+    let end = axis_end(rec);
     let label_w = rec
         .spans
         .iter()
@@ -329,11 +391,10 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
         let bar: String = (0..bar_w)
             .map(|i| if i >= a && i < b { full } else { empty })
             .collect();
-        let color = match span.note.as_str() {
-            "won" | "" | "NOERROR" => "32",
-            "cancelled" => "33",
-            n if n.starts_with("TLS") || n.parse::<u16>().is_ok() || n.contains("address") => "32",
-            _ => "31",
+        let color = match outcome(&span.note) {
+            Outcome::Success => "32",
+            Outcome::Cancelled => "33",
+            Outcome::Failure => "31",
         };
         let dur = match span.to {
             Some(t) => ms(t.saturating_sub(span.from)),
@@ -348,33 +409,7 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
             paint(bar, color),
         );
     }
-    let mut summary = String::new();
-    match (&rec.error, rec.status) {
-        (Some(e), _) => {
-            let _ = write!(summary, "failed: {e}");
-        }
-        (None, Some(s)) => {
-            let _ = write!(summary, "{s}, {} bytes", rec.bytes);
-        }
-        _ => summary.push_str("no response"),
-    }
-    if let Some(reused) = rec.reused {
-        summary.push_str(if reused {
-            ", reused connection"
-        } else {
-            ", new connection"
-        });
-    }
-    if let Some(remote) = &rec.remote {
-        let _ = write!(summary, " to {remote}");
-    }
-    if let Some(tls) = &rec.tls {
-        let _ = write!(summary, ", {tls}");
-    }
-    if rec.redirects > 0 {
-        let _ = write!(summary, ", {} redirect(s)", rec.redirects);
-    }
-    let _ = writeln!(out, "  total {}  {}", ms(rec.end.unwrap_or(end)), summary);
+    let _ = writeln!(out, "  {}", summary(rec));
     out
 }
 

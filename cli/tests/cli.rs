@@ -1053,3 +1053,312 @@ fn repeat_with_no_keepalive_connects_every_time_and_counts_failures() {
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     }
 }
+
+/// Validates `har` against HAR 1.2's JSON schema (tests/data) with Python's
+/// `jsonschema`; false when that validator is not installed (an error under
+/// `ROUNDTRIP_INTEROP=require`).
+fn validate_har(har: &std::path::Path) -> bool {
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/har-1.2.schema.json"
+    );
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft7Validator.check_schema(schema)\n\
+        jsonschema.validate(json.load(open(sys.argv[2])), schema)\n";
+    let probe = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var("ROUNDTRIP_INTEROP").as_deref() != Ok("require"),
+            "python3 with jsonschema (Debian: python3-jsonschema) is required"
+        );
+        eprintln!("SKIPPED: HAR schema validation (python3-jsonschema not installed)");
+        return false;
+    }
+    let out = Command::new("python3")
+        .args(["-c", script, schema, har.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the HAR does not validate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+fn read_har(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let har: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(har["log"]["version"], "1.2");
+    har["log"]["entries"].as_array().unwrap().clone()
+}
+
+/// HAR's own arithmetic: `time` is the sum of the phases that happened,
+/// with `ssl` inside `connect` (not added again).
+fn assert_har_times_add_up(e: &serde_json::Value) {
+    let t = &e["timings"];
+    let phase = |n: &str| t[n].as_f64().unwrap();
+    let sum: f64 = ["blocked", "dns", "connect", "send", "wait", "receive"]
+        .iter()
+        .map(|n| phase(n).max(0.0))
+        .sum();
+    assert!((e["time"].as_f64().unwrap() - sum).abs() < 0.01, "{e}");
+    if phase("ssl") >= 0.0 {
+        assert!(
+            phase("connect") >= phase("ssl"),
+            "ssl is inside connect: {t}"
+        );
+    }
+}
+
+#[test]
+fn har_records_every_hop_and_validates_against_the_har_schema() {
+    let server = serve(|req| {
+        if path_of(req).starts_with("/old") {
+            (
+                b"HTTP/1.1 302 Found\r\nLocation: /new?b=2\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                false,
+            )
+        } else {
+            ok("fresh\n")
+        }
+    });
+    let file = std::env::temp_dir().join(format!("roundtrip-cli-{}.har", closed_port()));
+    let old = server.url("/old?a=1");
+    let r = run(&["-s", "-L", "--har", file.to_str().unwrap(), &old]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "fresh\n", "--har leaves the body alone");
+    validate_har(&file);
+    let entries = read_har(&file);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let (first, second) = (&entries[0], &entries[1]);
+    assert_eq!(first["request"]["url"], old.as_str());
+    assert_eq!(first["request"]["queryString"][0]["name"], "a");
+    assert_eq!(first["response"]["status"], 302);
+    assert_eq!(first["response"]["redirectURL"], "/new?b=2");
+    assert_eq!(second["request"]["url"], server.url("/new?b=2").as_str());
+    assert_eq!(second["response"]["status"], 200);
+    assert_eq!(second["response"]["content"]["size"], 6);
+    // One connection for both hops: the second skipped dns and connect.
+    assert_eq!(server.accepted(), 1);
+    assert_eq!(first["connection"], second["connection"]);
+    assert_eq!(second["timings"]["connect"], -1.0);
+    assert_eq!(second["timings"]["dns"], -1.0);
+    assert!(first["timings"]["connect"].as_f64().unwrap() >= 0.0);
+    assert_eq!(first["serverIPAddress"], "127.0.0.1");
+    let sent: Vec<&str> = first["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert!(sent.contains(&"Host"), "{sent:?}");
+    for e in &entries {
+        assert_har_times_add_up(e);
+    }
+}
+
+#[test]
+fn har_of_https_counts_ssl_inside_connect_and_keeps_failures() {
+    let (port, pem) = serve_https(1);
+    let url = format!("https://localhost:{port}/");
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    let file = std::env::temp_dir().join(format!("roundtrip-cli-{}.har", closed_port()));
+    let r = run(&[
+        "-s",
+        "--har",
+        file.to_str().unwrap(),
+        "--cacert",
+        pem.to_str().unwrap(),
+        &url,
+        &refused,
+    ]);
+    assert_eq!(r.code, Some(7), "the refused one fails: {}", r.stderr);
+    validate_har(&file);
+    let entries = read_har(&file);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let tls = &entries[0];
+    assert_eq!(tls["response"]["status"], 200);
+    let ssl = tls["timings"]["ssl"].as_f64().unwrap();
+    assert!(ssl > 0.0, "{tls}");
+    assert!(
+        tls["timings"]["dns"].as_f64().unwrap() >= 0.0,
+        "localhost is looked up"
+    );
+    assert_har_times_add_up(tls);
+    let failed = &entries[1];
+    assert_eq!(failed["request"]["url"], refused.as_str());
+    assert_eq!(failed["response"]["status"], 0);
+    assert!(
+        failed["_error"].as_str().unwrap().contains("connect"),
+        "{failed}"
+    );
+    assert_eq!(failed["timings"]["connect"], -1.0);
+    assert_har_times_add_up(failed);
+
+    let r = run(&["--har", "/nonexistent-dir/x.har", &refused]);
+    assert_eq!(r.code, Some(7), "the transfer's failure comes first");
+    assert!(
+        r.stderr.contains("cannot write /nonexistent-dir/x.har"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `text` escaped for XML, as the SVG carries it.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// Renders each SVG with rsvg-convert, which must accept it and write a
+/// PNG. Without rsvg-convert, prints a SKIPPED line and returns, unless
+/// ROUNDTRIP_INTEROP=require makes that a failure.
+fn rsvg_renders(svgs: &[&std::path::Path]) {
+    for svg in svgs {
+        let png = svg.with_extension("png");
+        let out = match Command::new("rsvg-convert")
+            .arg("-o")
+            .arg(&png)
+            .arg(svg)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::env::var("ROUNDTRIP_INTEROP").as_deref() {
+                    Ok("require") => panic!(
+                        "ROUNDTRIP_INTEROP=require but rsvg-convert is not installed \
+                         (Debian: apt-get install librsvg2-bin)"
+                    ),
+                    _ => {
+                        eprintln!("SKIPPED: rsvg-convert not installed");
+                        return;
+                    }
+                }
+            }
+            Err(e) => panic!("rsvg-convert did not run: {e}"),
+        };
+        assert!(
+            out.status.success(),
+            "rsvg-convert rejected {}: {}",
+            svg.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&png).unwrap();
+        let _ = std::fs::remove_file(&png);
+        assert_eq!(
+            bytes.get(..8),
+            Some(&b"\x89PNG\r\n\x1a\n"[..]),
+            "{} is not a PNG",
+            png.display()
+        );
+    }
+}
+
+#[test]
+fn waterfall_svg_writes_every_request_and_failures_as_an_image() {
+    let dir = std::env::temp_dir();
+    let ok_svg = dir.join(format!("roundtrip-cli-{}-ok.svg", std::process::id()));
+    let failed_svg = dir.join(format!("roundtrip-cli-{}-failed.svg", std::process::id()));
+    let server = serve_text("hi\n");
+    let first = server.url("/a");
+    let second = server.url("/b?x=1&y=2");
+    let r = run(&[
+        "--waterfall-svg",
+        ok_svg.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        &first,
+        &second,
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "no waterfall on stderr: {}", r.stderr);
+    assert_eq!(server.accepted(), 1, "the second URL reuses the connection");
+    let svg = std::fs::read_to_string(&ok_svg).unwrap();
+    assert!(svg.starts_with("<?xml"), "{svg}");
+    assert!(
+        svg.contains(r#"<svg xmlns="http://www.w3.org/2000/svg""#),
+        "{svg}"
+    );
+    assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+    let at = |needle: &str| {
+        svg.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {svg}"))
+    };
+    let (a, b) = (
+        at(&format!(">GET {}<", xml_escape(&first))),
+        at(&format!(">GET {}<", xml_escape(&second))),
+    );
+    assert!(a < b, "requests in order: {svg}");
+    assert!(!svg.contains("&y=2"), "& is escaped: {svg}");
+    let (first_part, second_part) = svg.split_at(b);
+    assert!(first_part.contains("connect #1 tcp4"), "{first_part}");
+    assert!(
+        first_part.contains("200, 3 bytes, new connection"),
+        "{first_part}"
+    );
+    for phase in ["dns", "connect", "tls"] {
+        assert!(second_part.contains(&format!(">{phase}<")), "{second_part}");
+    }
+    assert!(
+        second_part.contains("skipped (connection reused)"),
+        "{second_part}"
+    );
+    assert!(
+        second_part.contains("200, 3 bytes, reused connection"),
+        "{second_part}"
+    );
+
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    let r = run(&["--waterfall-svg", failed_svg.to_str().unwrap(), &refused]);
+    assert_eq!(r.code, Some(7), "{}", r.stderr);
+    let error = r
+        .stderr
+        .trim_end()
+        .strip_prefix(&format!("roundtrip: {refused}: "))
+        .unwrap_or_else(|| panic!("one error line: {}", r.stderr));
+    let failed = std::fs::read_to_string(&failed_svg).unwrap();
+    assert!(failed.contains(&format!(">GET {refused}<")), "{failed}");
+    assert!(
+        failed.contains(&format!("failed: {}", xml_escape(error))),
+        "{error:?} in {failed}"
+    );
+    assert!(failed.contains("Connection refused"), "{failed}");
+
+    // Well-formed: rsvg-convert parses both and renders them (when it is
+    // installed; a SKIPPED line otherwise).
+    rsvg_renders(&[&ok_svg, &failed_svg]);
+    let _ = std::fs::remove_file(&ok_svg);
+    let _ = std::fs::remove_file(&failed_svg);
+}
+
+#[test]
+fn waterfall_svg_that_cannot_be_written_is_exit_23_after_the_transfer() {
+    let server = serve_text("body\n");
+    let r = run(&[
+        "--waterfall-svg",
+        "/nonexistent/roundtrip/w.svg",
+        &server.url("/"),
+    ]);
+    assert_eq!(r.code, Some(23), "{}", r.stderr);
+    assert_eq!(r.stdout(), "body\n");
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("roundtrip: cannot write /nonexistent/roundtrip/w.svg: "),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--waterfall-svg=", &server.url("/")]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("needs a file name"), "{}", r.stderr);
+}
