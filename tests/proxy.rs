@@ -194,6 +194,17 @@ fn fake_proxy(reply: &'static [u8], then: &'static str) -> (SocketAddr, Arc<Mute
                     let _ = s.write_all(b"this is not TLS at all\r\n\r\n");
                     std::thread::sleep(Duration::from_millis(200));
                 }
+                "close" if reply.starts_with(b"HTTP/1.1 200") => {
+                    // Read the whole ClientHello record first: closing with
+                    // it unread would send a RST, and a RST can discard the
+                    // 200 from the client's receive queue before it is read
+                    // (then the test would see a reset, not a close).
+                    let mut header = [0u8; 5];
+                    if s.read_exact(&mut header).is_ok() {
+                        let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+                        let _ = s.read_exact(&mut vec![0u8; len]);
+                    }
+                }
                 _ => {}
             }
         }
