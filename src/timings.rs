@@ -257,9 +257,21 @@ impl Timings {
         since(self.start, at).unwrap_or(before)
     }
 
-    /// `time_namelookup`: start to name resolved.
+    /// `time_namelookup`: start to name resolved, that is, to the first
+    /// address in hand. Connecting starts on the first family's answer
+    /// (RFC 8305 §3), before `dns_done` when the other family is slower,
+    /// so this is the earlier of `dns_done` and the first `connect_start`.
+    /// That keeps curl's order (`namelookup ≤ connect`); the [`dns`]
+    /// phase is still the whole lookup.
+    ///
+    /// [`dns`]: Timings::dns
     pub fn namelookup(&self) -> Duration {
-        self.cumulative(self.dns_done, Duration::ZERO)
+        let resolved = match (self.dns_start, self.dns_done, self.connect_start) {
+            (None, ..) => None,
+            (Some(_), Some(done), Some(connect)) => Some(done.min(connect)),
+            (Some(_), done, connect) => done.or(connect),
+        };
+        self.cumulative(resolved, Duration::ZERO)
     }
 
     /// `time_connect`: start to TCP connected.
@@ -550,5 +562,57 @@ mod tests {
         );
         assert_eq!(cached.dns(), PhaseTime::Skipped(Skipped::Cached));
         assert_eq!(cached.namelookup(), ms(2));
+    }
+
+    #[test]
+    fn connecting_before_the_lookup_ends_keeps_curls_order() {
+        // AAAA answers at 5 ms and the race starts; the connection is up at
+        // 8 ms; the A answer (or its timeout) ends the lookup at 40 ms.
+        let t0 = Instant::now();
+        let addr: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        let mut t = Timings::new(t0, false, false);
+        let no_error: Option<&std::io::Error> = None;
+        let steps = [
+            (1, EventKind::DnsStart { host: "h" }),
+            (
+                5,
+                EventKind::ConnectStart {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp6,
+                    addr,
+                },
+            ),
+            (
+                8,
+                EventKind::ConnectDone {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp6,
+                    addr,
+                    error: no_error,
+                },
+            ),
+            (
+                40,
+                EventKind::DnsDone {
+                    addrs: &[],
+                    coalesced: false,
+                    error: None,
+                },
+            ),
+        ];
+        for (at, kind) in &steps {
+            t.record(t0 + ms(*at), kind);
+        }
+        assert_eq!((t.namelookup(), t.connect()), (ms(5), ms(8)));
+        assert!(t.namelookup() <= t.connect());
+        // The dns phase is still the whole lookup.
+        assert_eq!(t.dns(), PhaseTime::Took(ms(39)));
+
+        // Still running, before dns_done: the first connect_start counts.
+        let mut running = Timings::new(t0, false, false);
+        for (at, kind) in &steps[..2] {
+            running.record(t0 + ms(*at), kind);
+        }
+        assert_eq!(running.namelookup(), ms(5));
     }
 }
