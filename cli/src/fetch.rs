@@ -173,7 +173,7 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         reports
     });
     let har = opts.har.as_ref().map(|_| {
-        let (recorder, archive) = crate::har::recorder(opts.effective_method().to_string());
+        let (recorder, archive) = crate::har::recorder();
         trace.add(recorder);
         archive
     });
@@ -363,7 +363,8 @@ impl Fetcher<'_> {
         };
         if let (Some(har), true) = (&self.har, reached_client) {
             let mut archive = har.lock().unwrap_or_else(|p| p.into_inner());
-            archive.name_request(self.har_named, &target.uri.to_string());
+            let method = self.opts.effective_method();
+            archive.name_request(self.har_named, method.as_str(), &target.uri.to_string());
             self.har_named += 1;
         }
         if let Some(reports) = &self.reports {

@@ -32,6 +32,8 @@ pub struct Entry {
     server: String,
     conn: Option<u64>,
     error: Option<String>,
+    /// The status of this hop's redirect, when it was followed.
+    redirected: Option<u16>,
 }
 
 /// Everything recorded: entries in the order their hops began.
@@ -43,14 +45,15 @@ pub struct Archive {
 /// The recorder's shared state.
 pub type Recorded = Arc<Mutex<Archive>>;
 
-/// A trace that records every hop of every request for [`render`].
-/// `method` is the method the CLI sends (the events name only the URL).
-pub fn recorder(method: String) -> (Trace, Recorded) {
+/// A trace that records every hop of every request for [`render`]. The
+/// events do not carry the method or the first URL: give them with
+/// [`Archive::name_request`].
+pub fn recorder() -> (Trace, Recorded) {
     let all: Recorded = Arc::default();
     let sink = all.clone();
     let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
     // The URL of each request's next hop, from its redirect event.
-    let mut next_url: HashMap<u64, (String, String)> = HashMap::new();
+    let mut next_url: HashMap<u64, String> = HashMap::new();
     let trace = Trace::new().on_event(move |e: &Event<'_>| {
         let Some(req) = e.req else { return };
         let key = (req.0, e.hop);
@@ -58,12 +61,8 @@ pub fn recorder(method: String) -> (Trace, Recorded) {
         let i = match all.entries.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                let (m, url) = next_url
-                    .remove(&req.0)
-                    .unwrap_or((method.clone(), String::new()));
                 let entry = Entry {
-                    method: m,
-                    url,
+                    url: next_url.remove(&req.0).unwrap_or_default(),
                     ..Entry::default()
                 };
                 all.entries.push((key, entry));
@@ -104,14 +103,8 @@ pub fn recorder(method: String) -> (Trace, Recorded) {
             EventKind::ResponseBodyDone { bytes, .. } => r.body_bytes = *bytes,
             EventKind::Redirect { from, to, status } => {
                 r.url = from.to_string();
-                // RFC 9110 §15.4: 303 turns any method but HEAD into GET;
-                // 301 and 302 turn POST into GET, as browsers and curl do.
-                let next = match (status.as_u16(), r.method.as_str()) {
-                    (303, m) if m != "HEAD" => "GET".to_owned(),
-                    (301 | 302, "POST") => "GET".to_owned(),
-                    (_, m) => m.to_owned(),
-                };
-                next_url.insert(req.0, (next, to.to_string()));
+                r.redirected = Some(status.as_u16());
+                next_url.insert(req.0, to.to_string());
             }
             EventKind::RequestDone { error: Some(err) } => r.error = Some(err.to_string()),
             _ => {}
@@ -122,12 +115,37 @@ pub fn recorder(method: String) -> (Trace, Recorded) {
 }
 
 impl Archive {
-    /// Sets the URL of the first hop of the `index`-th request (the
-    /// events carry only `host:port` until a redirect names the next URL).
-    pub fn name_request(&mut self, index: usize, url: &str) {
-        let mut firsts = self.entries.iter_mut().filter(|((_, hop), _)| *hop == 0);
-        if let Some((_, e)) = firsts.nth(index) {
-            e.url = url.to_owned();
+    /// Gives the `index`-th request (in the order requests began) its
+    /// method and URL; the method of each later hop follows from the
+    /// redirect statuses (RFC 9110 §15.4: 303 turns any method but HEAD
+    /// into GET; 301 and 302 turn POST into GET, as browsers and curl do).
+    pub fn name_request(&mut self, index: usize, method: &str, url: &str) {
+        let Some(req) = self
+            .entries
+            .iter()
+            .filter(|((_, hop), _)| *hop == 0)
+            .nth(index)
+            .map(|((req, _), _)| *req)
+        else {
+            return;
+        };
+        let mut method = method.to_owned();
+        let mut hops: Vec<&mut ((u64, u32), Entry)> = self
+            .entries
+            .iter_mut()
+            .filter(|((r, _), _)| *r == req)
+            .collect();
+        hops.sort_by_key(|((_, hop), _)| *hop);
+        for ((_, hop), e) in hops {
+            if *hop == 0 {
+                e.url = url.to_owned();
+            }
+            e.method.clone_from(&method);
+            method = match (e.redirected, method.as_str()) {
+                (Some(303), m) if m != "HEAD" => "GET".to_owned(),
+                (Some(301 | 302), "POST") => "GET".to_owned(),
+                _ => method,
+            };
         }
     }
 }
@@ -332,6 +350,44 @@ mod tests {
         );
         assert_eq!(query_string("http://h/p"), "[]");
         assert_eq!(string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
+    }
+
+    #[test]
+    fn methods_of_later_hops_follow_the_redirect_statuses() {
+        let hop = |req, hop, redirected| {
+            let e = Entry {
+                redirected,
+                ..Entry::default()
+            };
+            ((req, hop), e)
+        };
+        let mut a = Archive {
+            entries: vec![
+                hop(1, 0, Some(307)),
+                hop(2, 0, None),
+                hop(1, 1, Some(302)),
+                hop(1, 2, None),
+            ],
+        };
+        a.name_request(0, "POST", "http://h/a");
+        a.name_request(1, "PUT", "http://h/b");
+        let got: Vec<(&str, &str)> = a
+            .entries
+            .iter()
+            .map(|(_, e)| (e.method.as_str(), e.url.as_str()))
+            .collect();
+        // 307 keeps POST; 302 turns it into GET; request 2 is separate.
+        assert_eq!(
+            got,
+            [
+                ("POST", "http://h/a"),
+                ("PUT", "http://h/b"),
+                ("POST", ""),
+                ("GET", "")
+            ]
+        );
+        // An index with no request is ignored.
+        a.name_request(5, "GET", "http://h/c");
     }
 
     #[test]
