@@ -58,7 +58,9 @@ pub fn recorder() -> (Trace, Recorded) {
         let Some(req) = e.req else { return };
         let key = (req.0, e.hop);
         let mut all = sink.lock().unwrap_or_else(|p| p.into_inner());
-        let i = match all.entries.iter().position(|(k, _)| *k == key) {
+        // From the end: events belong to the newest requests, so under
+        // -n this is O(1) per event, not O(requests).
+        let i = match all.entries.iter().rposition(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
                 let entry = Entry {

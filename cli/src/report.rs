@@ -91,7 +91,9 @@ pub fn recorder() -> (Trace, Reports) {
                 all.tls.insert(conn.0, t);
             }
         }
-        let i = match all.requests.iter().position(|(r, _)| *r == req.0) {
+        // From the end: events belong to the newest requests, so under
+        // -n this is O(1) per event, not O(requests).
+        let i = match all.requests.iter().rposition(|(r, _)| *r == req.0) {
             Some(i) => i,
             None => {
                 all.requests.push((req.0, Report::default()));

@@ -258,7 +258,9 @@ pub fn recorder() -> (Trace, Recordings) {
         let start = *starts.entry(req.0).or_insert(e.at);
         let t = e.at.saturating_duration_since(start).as_micros() as u64;
         let mut all = sink.lock().unwrap_or_else(|p| p.into_inner());
-        let i = match all.iter().position(|(r, _)| *r == req.0) {
+        // From the end: events belong to the newest requests, so under
+        // -n this is O(1) per event, not O(requests).
+        let i = match all.iter().rposition(|(r, _)| *r == req.0) {
             Some(i) => i,
             None => {
                 all.push((req.0, Recording::default()));
