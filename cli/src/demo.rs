@@ -295,6 +295,8 @@ fn tour() -> io::Result<()> {
         out,
         "Try it on your own server:\n    roundtrip -w '%{{time_connect}} %{{time_total}}\\n' URL   curl's timings\n    \
          roundtrip --events URL1 URL2                   every event as a JSON line\n    \
+         roundtrip -n 100 URL                           per-phase p50/p95/p99 over 100 fetches\n    \
+         roundtrip --har out.har URL                    an HTTP Archive for a HAR viewer\n    \
          roundtrip --help                               all options (curl's names)"
     )?;
     Ok(())
