@@ -77,6 +77,39 @@ impl Recording {
         }
     }
 
+    /// Draws the server's own `Server-Timing` metrics (W3C Server Timing)
+    /// as sub-bars under the wait they explain. The header gives
+    /// durations, not offsets, so each bar starts where the wait starts,
+    /// and is cut at its end (by the time the head arrives, the wait is
+    /// over: the server's numbers cannot exceed what the client waited).
+    fn add_server_timing(&mut self, headers: &http::HeaderMap, head_at: u64) {
+        let Some(i) = self.spans.iter().rposition(|s| s.label == "wait") else {
+            return;
+        };
+        let (from, to) = (self.spans[i].from, self.spans[i].to.unwrap_or(head_at));
+        let values = headers.get_all("server-timing").iter();
+        let metrics = values
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(server_timing);
+        let bars: Vec<Span> = metrics
+            .take(MAX_SERVER_METRICS)
+            .filter_map(|m| {
+                let dur_us = (m.dur_ms? * 1000.0).round() as u64;
+                let note = match m.desc {
+                    Some(d) => format!("server-timing: {d}"),
+                    None => "server-timing".to_owned(),
+                };
+                Some(Span {
+                    label: format!("  server {}", m.name),
+                    from,
+                    to: Some(from.saturating_add(dur_us).min(to)),
+                    note,
+                })
+            })
+            .collect();
+        self.spans.splice(i + 1..i + 1, bars);
+    }
+
     /// Takes one event into account; `t` is µs since the request started.
     pub fn record(&mut self, t: u64, kind: &EventKind<'_>) {
         match kind {
@@ -204,9 +237,12 @@ impl Recording {
                 self.close("wait", t, String::new());
                 self.open("receive".into(), t);
             }
-            EventKind::GotResponseHeaders { status, .. } => {
+            EventKind::GotResponseHeaders {
+                status, headers, ..
+            } => {
                 self.status = Some(status.as_u16());
                 self.final_head_at = Some(t);
+                self.add_server_timing(headers, t);
                 // After a 1xx, the wait ends at the final head.
                 if self
                     .spans
@@ -243,6 +279,86 @@ impl Recording {
             _ => {}
         }
     }
+}
+
+/// At most this many `Server-Timing` metrics are drawn per response.
+const MAX_SERVER_METRICS: usize = 12;
+
+/// One metric of a `Server-Timing` field.
+#[derive(Debug, PartialEq)]
+struct ServerMetric {
+    name: String,
+    dur_ms: Option<f64>,
+    desc: Option<String>,
+}
+
+/// Splits `s` at `sep` outside double quotes (a quoted string may hold
+/// `,` or `;`, and `\"` inside it).
+fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// The metrics of one `Server-Timing` field value (W3C Server Timing §3:
+/// `metric *( OWS ";" OWS param )`, params `dur` and `desc`, the first of
+/// each counting). Metrics without a valid token name are skipped; a
+/// `dur` that is not a non-negative finite number is ignored.
+fn server_timing(value: &str) -> Vec<ServerMetric> {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let unquote = |v: &str| {
+        let v = v.trim();
+        match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+            None => v.to_owned(),
+        }
+    };
+    let mut out = Vec::new();
+    for metric in split_outside_quotes(value, ',') {
+        let mut parts = split_outside_quotes(metric, ';').into_iter();
+        let name = parts.next().unwrap_or("").trim();
+        if !token(name) {
+            continue;
+        }
+        let (mut dur_ms, mut desc) = (None, None);
+        for param in parts {
+            let (k, v) = param.split_once('=').unwrap_or((param, ""));
+            match k.trim().to_ascii_lowercase().as_str() {
+                "dur" if dur_ms.is_none() => {
+                    dur_ms = Some(
+                        unquote(v)
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|d| d.is_finite() && *d >= 0.0),
+                    );
+                }
+                "desc" if desc.is_none() => desc = Some(unquote(v)),
+                _ => {}
+            }
+        }
+        out.push(ServerMetric {
+            name: name.to_owned(),
+            dur_ms: dur_ms.flatten(),
+            desc: desc.filter(|d| !d.is_empty()),
+        });
+    }
+    out
 }
 
 /// Each request's recording, keyed by request id, in order of first event.
@@ -304,6 +420,7 @@ pub enum Outcome {
 pub fn outcome(note: &str) -> Outcome {
     match note {
         "won" | "" | "NOERROR" => Outcome::Success,
+        n if n.starts_with("server-timing") => Outcome::Success,
         "cancelled" => Outcome::Cancelled,
         n if n.starts_with("TLS") || n.parse::<u16>().is_ok() || n.contains("address") => {
             Outcome::Success
@@ -388,7 +505,9 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
     }
     for span in &rec.spans {
         let to = span.to.unwrap_or(end);
-        let a = (span.from as u128 * bar_w as u128 / end as u128) as usize;
+        // A bar that starts at (or, for a late event, past) the end of the
+        // axis still gets its last cell, never an empty or inverted range.
+        let a = ((span.from as u128 * bar_w as u128 / end as u128) as usize).min(bar_w - 1);
         let b = ((to as u128 * bar_w as u128).div_ceil(end as u128) as usize).clamp(a + 1, bar_w);
         let bar: String = (0..bar_w)
             .map(|i| if i >= a && i < b { full } else { empty })
@@ -427,6 +546,66 @@ mod tests {
             color: false,
             unicode: false,
         }
+    }
+
+    #[test]
+    fn server_timing_metrics_are_parsed_by_the_w3c_grammar() {
+        let m = server_timing(
+            r#"db;dur=53, app;desc="App, \"work\"";dur=47.2 , cache;desc=hit, bad name;dur=1, miss;dur=-3;dur=5, ;dur=1"#,
+        );
+        let got: Vec<(&str, Option<f64>, Option<&str>)> = m
+            .iter()
+            .map(|m| (m.name.as_str(), m.dur_ms, m.desc.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("db", Some(53.0), None),
+                ("app", Some(47.2), Some(r#"App, "work""#)),
+                ("cache", None, Some("hit")),
+                // The first dur counts, and -3 is not a duration.
+                ("miss", None, None),
+            ]
+        );
+        assert!(server_timing("").is_empty());
+        assert!(server_timing("\"unterminated, x;dur=1").is_empty());
+    }
+
+    #[test]
+    fn server_timing_draws_sub_bars_inside_the_wait() {
+        let mut r = Recording::default();
+        let mut headers = http::HeaderMap::new();
+        headers.append("server-timing", "db;dur=30;desc=query".parse().unwrap());
+        headers.append("server-timing", "render;dur=500, total".parse().unwrap());
+        r.record(0, &EventKind::WroteHeaders);
+        r.record(0, &EventKind::WroteRequest { error: None });
+        r.record(100_000, &EventKind::GotFirstResponseByte);
+        r.record(
+            100_000,
+            &EventKind::GotResponseHeaders {
+                status: http::StatusCode::OK,
+                version: http::Version::HTTP_11,
+                headers: &headers,
+            },
+        );
+        r.record(100_000, &EventKind::RequestDone { error: None });
+        let labels: Vec<&str> = r.spans.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["wait", "  server db", "  server render", "receive"]
+        );
+        let db = &r.spans[1];
+        assert_eq!((db.from, db.to), (0, Some(30_000)));
+        assert_eq!(db.note, "server-timing: query");
+        // 500 ms reported, but the client waited only 100: cut at the wait.
+        assert_eq!(r.spans[2].to, Some(100_000));
+        let text = render("GET http://h/", &r, plain());
+        let row = text.lines().find(|l| l.contains("server db")).unwrap();
+        assert!(
+            row.contains("30.0 ms") && row.contains("server-timing"),
+            "{row}"
+        );
+        assert_eq!(outcome(&db.note), Outcome::Success);
     }
 
     #[test]

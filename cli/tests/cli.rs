@@ -1362,3 +1362,26 @@ fn waterfall_svg_that_cannot_be_written_is_exit_23_after_the_transfer() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("needs a file name"), "{}", r.stderr);
 }
+
+#[test]
+fn server_timing_is_drawn_under_the_wait() {
+    let server = serve(|_| {
+        (
+            b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=0.2;desc=\"query, cached\"\r\nContent-Length: 3\r\n\r\nok\n"
+                .to_vec(),
+            false,
+        )
+    });
+    let r = run(&["--waterfall", "--no-color", &server.url("/")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let wait = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("wait"))
+        .unwrap();
+    assert!(
+        lines[wait + 1].contains("server db") && lines[wait + 1].contains("server-timing"),
+        "{}",
+        r.stderr
+    );
+}
