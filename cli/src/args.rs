@@ -270,7 +270,14 @@ impl Options {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let utf8 = utf8_locale();
         Some(crate::waterfall::Style {
-            width: env("COLUMNS").and_then(|c| c.parse().ok()).unwrap_or(100),
+            // COLUMNS when exported (a shell's own is not), else the
+            // terminal's real width, else 100.
+            width: env("COLUMNS")
+                .and_then(|c| c.parse().ok())
+                .or_else(|| {
+                    terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| w.0 as usize)
+                })
+                .unwrap_or(100),
             color: tty && !self.no_color && env("NO_COLOR").is_none(),
             unicode: utf8,
         })
