@@ -300,7 +300,7 @@ fn headers(fields: &[(String, String)]) -> String {
 }
 
 /// A JSON string (RFC 8259 §7).
-fn string(s: &str) -> String {
+pub fn string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -55,7 +55,11 @@ pub struct Report {
 pub struct Recorded {
     /// Per request, in the order of their first event.
     requests: Vec<(u64, Report)>,
+    /// Per connection id.
     tls: HashMap<u64, TlsFacts>,
+    /// Per request, from `tls_handshake_done` until its `got_conn` names
+    /// the connection.
+    handshaken: HashMap<u64, TlsFacts>,
 }
 
 /// The recorder's shared state.
@@ -74,10 +78,9 @@ pub fn recorder() -> (Trace, Reports) {
             info: Some(info), ..
         } = &e.kind
         {
-            // The connection id is only known at got_conn; park the facts
-            // under the request until then.
-            all.tls.insert(
-                u64::MAX - req.0,
+            // The connection id is only known at got_conn.
+            all.handshaken.insert(
+                req.0,
                 TlsFacts {
                     version: info.version,
                     cipher_suite: info.cipher_suite,
@@ -87,7 +90,7 @@ pub fn recorder() -> (Trace, Reports) {
             );
         }
         if let EventKind::GotConn { conn, .. } = &e.kind {
-            if let Some(t) = all.tls.remove(&(u64::MAX - req.0)) {
+            if let Some(t) = all.handshaken.remove(&req.0) {
                 all.tls.insert(conn.0, t);
             }
         }
@@ -123,23 +126,9 @@ pub fn recorder() -> (Trace, Reports) {
     (trace, all)
 }
 
-/// Appends `s` as a JSON string.
+/// Appends `s` as a JSON string (the HAR writer's escaping).
 fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    out.push_str(&crate::har::string(s));
 }
 
 /// The document for the `index`-th request recorded (one line, no newline).
@@ -224,7 +213,7 @@ mod tests {
             &recorded,
             0,
         );
-        assert!(doc.starts_with(r#"{"url":"http://h/\"q\"","method":"GET","status":null,"error":"bad\nthing","timings":{"#), "{doc}");
+        assert!(doc.starts_with(r#"{"url":"http://h/\"q\"","method":"GET","status":null,"error":"bad\u000athing","timings":{"#), "{doc}");
         assert!(doc.ends_with(r#","connection":null,"events":[]}"#), "{doc}");
         let mut s = String::new();
         string(&mut s, "\u{1}");
