@@ -402,8 +402,10 @@ impl OkServer {
                     }
                 }
                 if head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let _ = s.write_all(OK_RESPONSE);
+                    // Counted before the reply leaves: the client may read
+                    // it and ask `served()` before this thread runs again.
                     *served2.lock().unwrap() += 1;
+                    let _ = s.write_all(OK_RESPONSE);
                 }
                 // Everything the client sent was read: closing sends a FIN.
             }
