@@ -479,6 +479,69 @@ impl Error {
     }
 }
 
+impl ErrorKind {
+    /// A short, stable snake_case name for the kind (`host_not_found`,
+    /// `connect_failed`, `tls_unknown_issuer`, …): low-cardinality, for
+    /// metrics and for OpenTelemetry's `error.type`.
+    ///
+    /// ```
+    /// use roundtrip::{Error, ErrorKind, Phase, TlsError};
+    ///
+    /// assert_eq!(ErrorKind::ConnectionClosed.name(), "connection_closed");
+    /// let e = Error::new(Phase::Tls, ErrorKind::Tls(TlsError::WrongHost));
+    /// assert_eq!(e.kind().name(), "tls_wrong_host");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUri(_) => "invalid_uri",
+            ErrorKind::UnsupportedScheme(_) => "unsupported_scheme",
+            ErrorKind::InvalidMethod => "invalid_method",
+            ErrorKind::InvalidHeaderName(_) => "invalid_header_name",
+            ErrorKind::InvalidHeaderValue { .. } => "invalid_header_value",
+            ErrorKind::BodyLengthMismatch { .. } => "body_length_mismatch",
+            ErrorKind::RequestBody(_) => "request_body",
+            ErrorKind::HostNotFound { .. } => "host_not_found",
+            ErrorKind::NoAddresses { .. } => "no_addresses",
+            ErrorKind::DnsFailed { .. } => "dns_failed",
+            ErrorKind::InvalidHostName { .. } => "invalid_host_name",
+            ErrorKind::ConnectFailed(_) => "connect_failed",
+            ErrorKind::NoAddressOfFamily { .. } => "no_address_of_family",
+            ErrorKind::ConnectTimeout { .. } => "connect_timeout",
+            ErrorKind::Tls(t) => match t {
+                TlsError::CertificateExpired => "tls_certificate_expired",
+                TlsError::CertificateNotYetValid => "tls_certificate_not_yet_valid",
+                TlsError::WrongHost => "tls_wrong_host",
+                TlsError::UnknownIssuer => "tls_unknown_issuer",
+                TlsError::BadCertificate(_) => "tls_bad_certificate",
+                TlsError::AlertReceived(_) => "tls_alert_received",
+                TlsError::ClosedDuringHandshake => "tls_closed_during_handshake",
+                TlsError::MissingCloseNotify => "tls_missing_close_notify",
+                TlsError::Protocol(_) => "tls_protocol",
+                TlsError::Config(_) => "tls_config",
+            },
+            ErrorKind::Io(_) => "io",
+            ErrorKind::ConnectionClosed => "connection_closed",
+            ErrorKind::LimitExceeded { .. } => "limit_exceeded",
+            ErrorKind::MalformedHead(_) => "malformed_head",
+            ErrorKind::UnexpectedSwitchingProtocols => "unexpected_switching_protocols",
+            ErrorKind::InvalidContentLength => "invalid_content_length",
+            ErrorKind::ConflictingContentLength => "conflicting_content_length",
+            ErrorKind::InvalidChunkSize => "invalid_chunk_size",
+            ErrorKind::ChunkSizeOverflow => "chunk_size_overflow",
+            ErrorKind::MissingChunkTerminator => "missing_chunk_terminator",
+            ErrorKind::MalformedTrailers(_) => "malformed_trailers",
+            ErrorKind::BodyTruncated { .. } => "body_truncated",
+            ErrorKind::Timeout { .. } => "timeout",
+            ErrorKind::TotalTimeout { .. } => "total_timeout",
+            ErrorKind::InvalidProxy(_) => "invalid_proxy",
+            ErrorKind::ProxyConnectRefused { .. } => "proxy_connect_refused",
+            ErrorKind::TooManyRedirects { .. } => "too_many_redirects",
+            ErrorKind::RedirectRefused { .. } => "redirect_refused",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -26,6 +26,10 @@ impl Exchange {
         if self.total_deadline.is_none() {
             self.total_deadline = self.timeouts.total.map(|t| crate::after(now, t));
         }
+        #[cfg(feature = "tracing")]
+        self.tr
+            .spans
+            .begin_attempt(&self.method, &self.uri, self.port);
         if self.tr.on(ctx) {
             let host = host_of(&self.uri);
             let host_port = if host.contains(':') {

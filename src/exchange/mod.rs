@@ -137,12 +137,19 @@ pub(crate) struct Tracer {
     /// The timeline, recorded from every event whether or not a hook sees
     /// it.
     timings: Timings,
+    /// The `tracing` spans of this request (cargo feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(super) spans: crate::trace::spans::Spans,
 }
 
 impl Tracer {
     /// True when some hook (the request's or the client's) will see events;
     /// callers skip building event data otherwise.
     fn on(&self, ctx: &Ctx<'_>) -> bool {
+        #[cfg(feature = "tracing")]
+        if crate::trace::spans::Spans::enabled() {
+            return true;
+        }
         !self.trace.is_empty() || !ctx.client_trace.is_empty()
     }
 
@@ -159,6 +166,8 @@ impl Tracer {
             hop: self.hop,
             kind,
         };
+        #[cfg(feature = "tracing")]
+        self.spans.on_event(&event);
         self.trace.emit(&event);
         ctx.client_trace.emit(&event);
     }
@@ -482,6 +491,8 @@ impl Exchange {
                     host_of(&parts.uri).parse::<std::net::IpAddr>().is_ok(),
                     scheme == Scheme::Https,
                 ),
+                #[cfg(feature = "tracing")]
+                spans: crate::trace::spans::Spans::new(),
             },
             method: parts.method,
             uri: parts.uri,

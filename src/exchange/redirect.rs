@@ -44,6 +44,10 @@ pub(crate) struct Baton {
     pub hop: u32,
     pub total_deadline: Option<Instant>,
     pub timings: crate::timings::Timings,
+    /// The request's `tracing` spans: the parent and the attempt count
+    /// carry over to the next hop.
+    #[cfg(feature = "tracing")]
+    pub spans: crate::trace::spans::Spans,
 }
 
 fn refuse(location: &str, reason: &'static str) -> NextHop {
@@ -190,6 +194,8 @@ impl Exchange {
                 self.tr.timings.end_hop(now);
                 self.tr.timings.clone()
             },
+            #[cfg(feature = "tracing")]
+            spans: std::mem::replace(&mut self.tr.spans, crate::trace::spans::Spans::new()),
         }
     }
 
@@ -211,6 +217,10 @@ impl Exchange {
         self.total_deadline = baton.total_deadline;
         let mut previous = baton.timings;
         self.tr.timings.continue_chain(&mut previous, self.tr.hop);
+        #[cfg(feature = "tracing")]
+        {
+            self.tr.spans = baton.spans;
+        }
     }
 }
 

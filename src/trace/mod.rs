@@ -55,6 +55,8 @@
 //! connection is closed.
 
 mod json;
+#[cfg(feature = "tracing")]
+pub(crate) mod spans;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
