@@ -17,6 +17,8 @@ mod har;
 mod report;
 mod stats;
 mod svg;
+#[cfg(test)]
+mod timelines;
 mod waterfall;
 mod writeout;
 

@@ -126,11 +126,7 @@ impl Columns {
     fn new(requests: &[(&str, &Recording)]) -> Columns {
         let label_chars = requests
             .iter()
-            .flat_map(|(_, r)| {
-                let spans = r.spans.iter().map(|s| s.label.chars().count());
-                let skipped = r.skipped.iter().map(|(p, _)| p.chars().count());
-                spans.chain(skipped)
-            })
+            .flat_map(|(_, r)| r.spans.iter().map(|s| s.label.chars().count()))
             .max()
             .unwrap_or(0)
             .clamp(LABEL_MIN, LABEL_MAX);
@@ -180,25 +176,26 @@ fn request(out: &mut String, cols: &Columns, title: &str, rec: &Recording, mut t
         text(out, PAD, top, r#" font-weight="bold""#, &line);
         top += ROW;
     }
-    for (phase, why) in &rec.skipped {
-        text(
-            out,
-            cols.label_x,
-            top,
-            &format!(r#" fill="{DIM}""#),
-            &truncate(phase, cols.label_chars),
-        );
-        track(out, top);
-        text(
-            out,
-            cols.bar_x + CHAR_W,
-            top,
-            &format!(r#" fill="{DIM}" font-style="italic""#),
-            &format!("skipped ({why})"),
-        );
-        top += ROW;
-    }
     for span in &rec.spans {
+        if let Some(why) = &span.skipped {
+            text(
+                out,
+                cols.label_x,
+                top,
+                &format!(r#" fill="{DIM}""#),
+                &truncate(&span.label, cols.label_chars),
+            );
+            track(out, top);
+            text(
+                out,
+                cols.bar_x + CHAR_W,
+                top,
+                &format!(r#" fill="{DIM}" font-style="italic""#),
+                &format!("skipped ({why})"),
+            );
+            top += ROW;
+            continue;
+        }
         text(
             out,
             cols.label_x,
@@ -313,6 +310,7 @@ mod tests {
             from,
             to: Some(to),
             note: note.into(),
+            skipped: None,
         }
     }
 
@@ -339,12 +337,15 @@ mod tests {
     fn bars_are_placed_and_scaled_on_the_time_axis() {
         let rec = Recording {
             spans: vec![
+                Span {
+                    skipped: Some("not TLS".into()),
+                    ..span("tls", 0, 0, "")
+                },
                 span("connect #1 tcp4 127.0.0.1:80", 0, 1000, "won"),
                 span("send", 1000, 1500, ""),
                 span("wait", 1500, 3000, ""),
                 span("receive", 3000, 4000, "<cut> & \"gone\""),
             ],
-            skipped: vec![("tls".into(), "not TLS".into())],
             status: Some(200),
             bytes: 12,
             reused: Some(false),
@@ -431,6 +432,7 @@ mod tests {
                 from: 500,
                 to: None,
                 note: String::new(),
+                skipped: None,
             }],
             ..Recording::default()
         };

@@ -26,15 +26,18 @@ pub struct Span {
     pub to: Option<u64>,
     /// Outcome note ("refused", "cancelled", "NOERROR", …).
     pub note: String,
+    /// `Some(why)` for a phase that did not happen (a reused connection
+    /// has no DNS, connect or TLS): drawn as skipped, never as a
+    /// zero-length bar.
+    pub skipped: Option<String>,
 }
 
 /// What one request's events say, kept for drawing.
 #[derive(Debug, Clone, Default)]
 pub struct Recording {
-    /// Bars in the order their phases started.
+    /// Rows in the order their phases started (or, for skipped phases,
+    /// would have started).
     pub spans: Vec<Span>,
-    /// Phases that did not happen, and why.
-    pub skipped: Vec<(String, String)>,
     /// The summary line's parts.
     pub status: Option<u16>,
     /// Body bytes.
@@ -62,6 +65,7 @@ impl Recording {
             from: at,
             to: None,
             note: String::new(),
+            skipped: None,
         });
     }
 
@@ -104,6 +108,7 @@ impl Recording {
                     from,
                     to: Some(from.saturating_add(dur_us).min(to)),
                     note,
+                    skipped: None,
                 })
             })
             .collect();
@@ -130,7 +135,7 @@ impl Recording {
             EventKind::DnsStart { .. } => self.open("dns".into(), t),
             EventKind::DnsDone { addrs, error, .. } => {
                 let note = match error {
-                    Some(e) => format!("{e}"),
+                    Some(e) => failure_note(e),
                     None => format!(
                         "{} address{}",
                         addrs.len(),
@@ -168,7 +173,7 @@ impl Recording {
             }
             EventKind::ProxyConnectDone { status, error } => {
                 let note = match (status, error) {
-                    (_, Some(e)) => e.to_string(),
+                    (_, Some(e)) => failure_note(e),
                     (Some(s), None) => s.as_u16().to_string(),
                     _ => String::new(),
                 };
@@ -177,7 +182,7 @@ impl Recording {
             EventKind::TlsHandshakeStart => self.open("tls".into(), t),
             EventKind::TlsHandshakeDone { info, error } => {
                 let note = match (info, error) {
-                    (_, Some(e)) => e.to_string(),
+                    (_, Some(e)) => failure_note(e),
                     (Some(i), None) => {
                         self.tls = Some(format!(
                             "{} {}{}",
@@ -200,8 +205,13 @@ impl Recording {
                 self.remote = Some(remote_addr.to_string());
                 if *reused {
                     for phase in ["dns", "connect", "tls"] {
-                        self.skipped
-                            .push((phase.into(), "connection reused".into()));
+                        self.spans.push(Span {
+                            label: phase.into(),
+                            from: t,
+                            to: Some(t),
+                            note: String::new(),
+                            skipped: Some("connection reused".into()),
+                        });
                     }
                 }
                 self.open("send".into(), t);
@@ -214,7 +224,10 @@ impl Recording {
                 self.close("wait for 100", t, "100".into());
                 self.open("send body".into(), t);
             }
-            EventKind::WroteRequest { .. } => {
+            EventKind::WroteRequest { error: Some(e) } => {
+                self.close("send", t, failure_note(e));
+            }
+            EventKind::WroteRequest { error: None } => {
                 self.close("send", t, String::new());
                 if self.final_head_at.is_none() {
                     self.open("wait".into(), t);
@@ -226,6 +239,7 @@ impl Recording {
                     from: t,
                     to: Some(t),
                     note: String::new(),
+                    skipped: None,
                 });
             }
             EventKind::GotFirstResponseByte
@@ -257,11 +271,7 @@ impl Recording {
             }
             EventKind::ResponseBodyDone { bytes, error, .. } => {
                 self.bytes = *bytes;
-                self.close(
-                    "receive",
-                    t,
-                    error.map(|e| e.to_string()).unwrap_or_default(),
-                );
+                self.close("receive", t, error.map(failure_note).unwrap_or_default());
             }
             EventKind::Redirect { status, to, .. } => {
                 self.redirects += 1;
@@ -270,14 +280,43 @@ impl Recording {
                     from: t,
                     to: Some(t),
                     note: String::new(),
+                    skipped: None,
                 });
+                // The next hop waits for its own final head.
+                self.final_head_at = None;
             }
             EventKind::RequestDone { error } => {
                 self.end = Some(t);
                 self.error = error.map(|e| e.to_string());
+                // A failure ends whatever was still under way, and says
+                // why on that bar, not only in the summary.
+                if let Some(e) = error {
+                    for s in self.spans.iter_mut().filter(|s| s.to.is_none()) {
+                        s.to = Some(t);
+                        s.note = failure_note(e);
+                    }
+                }
             }
             _ => {}
         }
+    }
+}
+
+/// The short note on a failed bar: the error kind's stable name, or for an
+/// IO error the IO error's kind (`connection_reset`), which says more.
+fn failure_note(e: &roundtrip::Error) -> String {
+    match e.kind() {
+        roundtrip::ErrorKind::Io(io) => {
+            let mut out = String::new();
+            for (i, c) in format!("{:?}", io.kind()).chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        }
+        other => other.name().to_owned(),
     }
 }
 
@@ -418,13 +457,16 @@ pub enum Outcome {
 /// Classifies a span by its note: empty, "won", an rcode of NOERROR, a
 /// TLS version, a status code or an address count is a success.
 pub fn outcome(note: &str) -> Outcome {
+    let counted = |n: &str| {
+        n.split_once(' ').is_some_and(|(count, what)| {
+            count.parse::<usize>().is_ok() && matches!(what, "address" | "addresses")
+        })
+    };
     match note {
-        "won" | "" | "NOERROR" => Outcome::Success,
+        "won" | "" | "NOERROR" | "head" => Outcome::Success,
         n if n.starts_with("server-timing") => Outcome::Success,
         "cancelled" => Outcome::Cancelled,
-        n if n.starts_with("TLS") || n.parse::<u16>().is_ok() || n.contains("address") => {
-            Outcome::Success
-        }
+        n if n.starts_with("TLS") || n.parse::<u16>().is_ok() || counted(n) => Outcome::Success,
         _ => Outcome::Failure,
     }
 }
@@ -496,14 +538,16 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
         }
     };
     let _ = writeln!(out, "{}", paint(title.to_owned(), "1"));
-    for (phase, why) in &rec.skipped {
-        let _ = writeln!(
-            out,
-            "  {phase:<label_w$} {l}{:bar_w$}{r}   skipped  {why}",
-            ""
-        );
-    }
     for span in &rec.spans {
+        if let Some(why) = &span.skipped {
+            let label: String = span.label.chars().take(label_w).collect();
+            let _ = writeln!(
+                out,
+                "  {label:<label_w$} {l}{:bar_w$}{r}   skipped  {why}",
+                ""
+            );
+            continue;
+        }
         let to = span.to.unwrap_or(end);
         // A bar that starts at (or, for a late event, past) the end of the
         // axis still gets its last cell, never an empty or inverted range.
