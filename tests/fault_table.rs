@@ -43,6 +43,8 @@
 //! `faults.rs`, `tls_faults.rs`, `proxy.rs`, `dns_loopback.rs` and
 //! `timeouts.rs`; this table checks all of them uniformly.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::Write;

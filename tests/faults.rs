@@ -5,6 +5,10 @@
 //! Each test checks the typed error and its phase, the trace (exactly one
 //! `request_done`, last) and whether the connection was pooled.
 
+// Unsafe only for `HeaderValue::from_maybe_shared_unchecked`, which builds
+// the values with CR/LF that the client must refuse.
+#![deny(unsafe_code)]
+
 mod support;
 
 use std::io::{Read, Write};
@@ -945,6 +949,7 @@ fn header_value_with_cr_lf_is_refused() {
         ] {
             // HeaderValue refuses these bytes; a careless caller can still
             // get them in through the unchecked constructor.
+            #[allow(unsafe_code)]
             let value =
                 unsafe { HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from_static(bad)) };
             let req = Request::get("http://srv/")
