@@ -678,6 +678,10 @@ impl Runtime {
                 slot.armed = due;
                 if let Some(t) = due {
                     self.timers.push(t, id);
+                    let slots = &self.slots;
+                    self.timers.sweep_if_stale(slots.len(), |at, id| {
+                        slots.get(&id).is_some_and(|s| s.armed == Some(at))
+                    });
                 }
             }
         }
