@@ -7,6 +7,8 @@
 //! long as the slowest one, not the sum. No network is needed:
 //! `cargo run --example batch`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -8,6 +8,8 @@
 //! `dns_query_done` appear only for the first. No network is needed:
 //! `cargo run --example custom_resolver`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::thread;

@@ -4,6 +4,8 @@
 //! The example starts its own HTTP server on 127.0.0.1 (in a thread), so it
 //! needs no network: `cargo run --example get`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;

@@ -16,6 +16,8 @@
 //! cargo run --example har -- out.har    # written to out.har
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Instant, SystemTime};

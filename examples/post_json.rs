@@ -6,6 +6,8 @@
 //! example's own server on 127.0.0.1 echoes what it received, so it needs
 //! no network: `cargo run --example post_json`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;

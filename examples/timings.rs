@@ -9,6 +9,8 @@
 //! the middle of the body, so `wait` and `receive` show up. No network is
 //! needed: `cargo run --example timings`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;

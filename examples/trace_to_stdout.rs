@@ -7,6 +7,8 @@
 //! own server on 127.0.0.1 means no network is needed:
 //! `cargo run --example trace_to_stdout`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;

@@ -177,6 +177,12 @@ impl Client {
     pub fn idle_connections(&self) -> usize {
         lock(&self.inner).idle_conns()
     }
+
+    /// The event loop, for the runtime's own tests.
+    #[cfg(test)]
+    pub(crate) fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        lock(&self.inner)
+    }
 }
 
 /// Many requests in flight on one loop (curl's multi interface).

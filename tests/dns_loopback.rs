@@ -18,6 +18,8 @@
 //! servers on 127.0.0.1), no resolv.conf and no hosts file, so no query can
 //! leave loopback.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::net::SocketAddr;

@@ -22,6 +22,8 @@
 //! Definitions are searched in the source with comments and string literals
 //! blanked out, so an example in a doc comment does not count.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,10 @@
 //! Each test checks the typed error and its phase, the trace (exactly one
 //! `request_done`, last) and whether the connection was pooled.
 
+// Unsafe only for `HeaderValue::from_maybe_shared_unchecked`, which builds
+// the values with CR/LF that the client must refuse.
+#![deny(unsafe_code)]
+
 mod support;
 
 use std::io::{Read, Write};
@@ -945,6 +949,7 @@ fn header_value_with_cr_lf_is_refused() {
         ] {
             // HeaderValue refuses these bytes; a careless caller can still
             // get them in through the unchecked constructor.
+            #[allow(unsafe_code)]
             let value =
                 unsafe { HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from_static(bad)) };
             let req = Request::get("http://srv/")
@@ -974,6 +979,77 @@ fn two_host_headers_are_refused() {
             |k| matches!(k, ErrorKind::InvalidHeaderValue { name, .. } if name == "host"),
         );
     });
+}
+
+#[test]
+fn host_with_two_hosts_in_one_value_is_refused() {
+    // A list-splitting server or intermediary would read two Host values.
+    within(LIMIT, || {
+        for bad in ["a.example, b.example", "a.example b.example"] {
+            let req = Request::get("http://srv/")
+                .header("host", bad)
+                .body(())
+                .unwrap();
+            refused(
+                req,
+                Phase::Request,
+                |k| matches!(k, ErrorKind::InvalidHeaderValue { name, .. } if name == "host"),
+            );
+        }
+    });
+}
+
+#[test]
+fn caller_host_replaces_the_uri_authority_in_one_field_line() {
+    within(LIMIT, || {
+        let (tx, seen) = mpsc::channel();
+        let srv = Srv::new(vec![Box::new(move |mut s| {
+            let req = read_req(&mut s).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+            let _ = tx.send(req);
+            wait_client_close(&mut s, IO_TIMEOUT);
+        })]);
+        let client = Client::new();
+        let req = Request::get(srv.url("/"))
+            .header("HOST", "virtual.example:8080")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            client.send(req).unwrap().into_body().bytes().unwrap(),
+            b"ok"
+        );
+        let req = seen.recv_timeout(IO_TIMEOUT).unwrap();
+        assert_eq!(req.header("host"), ["virtual.example:8080"], "{}", req.head);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn cr_lf_nul_in_method_name_or_target_cannot_reach_the_wire() {
+    // `http`'s types refuse these bytes when they are built (there is no
+    // unchecked constructor for a method, a name or a URI), and the
+    // request writer checks again (`h1::writer::validate_request`).
+    for bad in [&b"GE\rT"[..], b"GE\nT", b"GE\0T", b"GE T"] {
+        assert!(Method::from_bytes(bad).is_err(), "{bad:?}");
+    }
+    for bad in [&b"x-a\r"[..], b"x-a\n", b"x\0a", b"x a"] {
+        assert!(http::HeaderName::from_bytes(bad).is_err(), "{bad:?}");
+    }
+    for bad in [
+        "http://h/a\rb",
+        "http://h/a\nb",
+        "http://h/a\0b",
+        "http://h/a b",
+    ] {
+        assert!(Request::get(bad).body(()).is_err(), "{bad:?}");
+    }
+    let headers = http::HeaderMap::new();
+    for bad in ["/a\r\nX: 1", "/a\0b"] {
+        let err = roundtrip::h1::writer::validate_request(&Method::GET, bad, &headers).unwrap_err();
+        assert_eq!(err.phase(), Phase::Request);
+    }
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! trace says about the connection: a connection whose framing is in doubt
 //! is closed, never pooled (DESIGN.md principle 5).
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::sync::mpsc;

@@ -4,6 +4,8 @@
 //! A missing or empty corpus directory fails the test. Running the fuzzer
 //! itself: fuzz/README.md.
 
+#![forbid(unsafe_code)]
+
 #[path = "../fuzz/src/targets.rs"]
 mod targets;
 

@@ -16,6 +16,8 @@
 //! Timing is asserted loosely (order, and "at least most of the attempt
 //! delay"); the benchmark (`benches/src/bin/happy_eyeballs.rs`) measures it.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::ErrorKind as IoKind;

@@ -15,6 +15,8 @@
 //! 127.0.0.1 (which has no upstream servers), reads no resolv.conf and no
 //! hosts file.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::net::SocketAddr;

@@ -9,6 +9,8 @@
 //! Without nginx they print `SKIPPED` and pass, unless
 //! `ROUNDTRIP_INTEROP=require`, which makes them fail.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! will not do on demand (refusing CONNECT, 407, closing mid-tunnel,
 //! garbage after 200, checking Proxy-Authorization), plus no_proxy.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::{Read, Write};

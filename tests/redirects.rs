@@ -3,6 +3,8 @@
 //! changes dropping credentials, limits and loops, and the trace spanning
 //! the chain.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::{Read, Write};

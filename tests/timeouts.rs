@@ -2,6 +2,8 @@
 //! real loopback sockets: the error names the phase and the limit, the
 //! socket is closed (the server sees EOF) and no descriptor leaks.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::{Read, Write};

@@ -1,6 +1,8 @@
 //! The Timings summary cross-checked against the same request's own event
 //! timestamps, and its two views kept consistent (issue #6).
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,8 @@
 //! that misbehave at the TLS layer (alerts, closes, silence, truncation,
 //! close_notify) are in tls_faults.rs.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::Write;

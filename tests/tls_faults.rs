@@ -10,6 +10,8 @@
 //! Raw servers are `lo::Srv` scripts on loopback sockets; TLS ones run
 //! rustls on top of them (tests/support/tls.rs).
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::Write;

@@ -2,6 +2,8 @@
 //! in which order, checked against Go's `httptrace` order for the same
 //! round trips, over real loopback sockets.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::io::{Read, Write};

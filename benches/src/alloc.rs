@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static REALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated and not yet freed (for the soak's heap figures).
+static LIVE: AtomicU64 = AtomicU64::new(0);
 
 /// The counting allocator (a unit struct: all counters are global).
 pub struct Counting;
@@ -33,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
         BYTES.fetch_add(layout.size() as u64, Relaxed);
+        LIVE.fetch_add(layout.size() as u64, Relaxed);
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
@@ -40,11 +43,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
         BYTES.fetch_add(layout.size() as u64, Relaxed);
+        LIVE.fetch_add(layout.size() as u64, Relaxed);
         // SAFETY: forwarded unchanged; the caller upholds the contract.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as u64, Relaxed);
         // SAFETY: forwarded unchanged; `ptr` came from `System` through us.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -53,6 +58,8 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCS.fetch_add(1, Relaxed);
         REALLOCS.fetch_add(1, Relaxed);
         BYTES.fetch_add(new_size as u64, Relaxed);
+        LIVE.fetch_add(new_size as u64, Relaxed);
+        LIVE.fetch_sub(layout.size() as u64, Relaxed);
         // SAFETY: forwarded unchanged; `ptr` came from `System` through us.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -88,4 +95,11 @@ pub fn snapshot() -> Counts {
         reallocs: REALLOCS.load(Relaxed),
         bytes: BYTES.load(Relaxed),
     }
+}
+
+/// Heap bytes allocated through [`Counting`] and not freed yet (requested
+/// sizes, without the allocator's own overhead). Zero when [`Counting`] is
+/// not the global allocator.
+pub fn live_bytes() -> u64 {
+    LIVE.load(Relaxed)
 }

@@ -9,8 +9,14 @@
 //! Nothing here is run by `cargo test`: this crate is its own workspace and
 //! is only ever run by hand, in release mode.
 
+// Unsafe code is refused everywhere but in the counting allocator, which
+// must implement the unsafe `GlobalAlloc` trait (see its module docs).
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
 pub mod alloc;
 pub mod cpu;
 pub mod nginx;
+pub mod proc;
 pub mod stats;
 pub mod strace;

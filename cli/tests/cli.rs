@@ -2,6 +2,8 @@
 //! 127.0.0.1 inside the test process. Every run has a watchdog, so a
 //! client that hangs fails its test instead of stalling the suite.
 
+#![forbid(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};

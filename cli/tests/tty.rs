@@ -5,6 +5,8 @@
 //! line). Needs tmux (Debian: tmux); skipped loudly without it, an error
 //! under `ROUNDTRIP_INTEROP=require`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Command;

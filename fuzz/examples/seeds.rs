@@ -9,6 +9,8 @@
 //! minimized) are named after what they reach. Re-running this overwrites
 //! only the seeds.
 
+#![forbid(unsafe_code)]
+
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;

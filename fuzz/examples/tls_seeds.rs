@@ -15,6 +15,8 @@
 //! the ServerHello (and a HelloRetryRequest) of TLS 1.3. The fuzzer takes
 //! it from there. Re-running this overwrites only the seeds.
 
+#![forbid(unsafe_code)]
+
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The fuzz targets' bodies, in `targets.rs` so that the root crate's
 //! `tests/fuzz_replay.rs` can compile the same file and replay the corpus.
 
+#![forbid(unsafe_code)]
+
 mod targets;
 
 pub use targets::{dns_answer, dns_wire, question_of, splice, MAX_PAYLOAD, NAMES};

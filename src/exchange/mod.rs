@@ -854,6 +854,15 @@ impl Exchange {
             };
             self.tr.emit(ctx, now, kind);
         }
+        if let State::ProxyConnecting { .. } = self.state {
+            // A reset or the connect deadline during CONNECT.
+            self.state = State::Connected;
+            let kind = EventKind::ProxyConnectDone {
+                status: None,
+                error: Some(&err),
+            };
+            self.tr.emit(ctx, now, kind);
+        }
         self.abandon_race(std::io::ErrorKind::Interrupted, "request ended", ctx, now);
         if self.head_begun && !matches!(self.sending, Sending::Done) {
             self.finish_sending(Some(&err), ctx, now);

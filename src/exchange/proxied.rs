@@ -119,6 +119,8 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
+        // Reported here with the status; `fail` then reports nothing more.
+        self.state = State::Connected;
         let kind = EventKind::ProxyConnectDone {
             status,
             error: Some(&err),

@@ -219,17 +219,19 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) {
-        if writing && !matches!(self.receiving, Receiving::Head) {
-            // The server answered and stopped reading: keep the answer.
-            self.abandon_send(ctx, now);
-            return;
-        }
-        let phase = if writing {
-            Phase::WriteRequest
-        } else if matches!(self.receiving, Receiving::Head) {
-            Phase::ReadResponseHead
-        } else {
-            Phase::ReadResponseBody
+        let phase = match self.state {
+            // Before the request: the error belongs to the step under way
+            // (and `fail` reports it in that step's event).
+            super::State::Handshaking { .. } => Phase::Tls,
+            super::State::ProxyConnecting { .. } => Phase::Connect,
+            _ if writing && !matches!(self.receiving, Receiving::Head) => {
+                // The server answered and stopped reading: keep the answer.
+                self.abandon_send(ctx, now);
+                return;
+            }
+            _ if writing => Phase::WriteRequest,
+            _ if matches!(self.receiving, Receiving::Head) => Phase::ReadResponseHead,
+            _ => Phase::ReadResponseBody,
         };
         self.fail_recv(Error::io(phase, error), ctx, now);
     }

@@ -23,8 +23,11 @@ use crate::error::{Error, ErrorKind, Phase, Result};
 /// assert!(validate_request(&Method::GET, "/index.html", &headers).is_ok());
 /// // A space in the target would end the request line early.
 /// assert!(validate_request(&Method::GET, "/a b", &headers).is_err());
-/// // Two Host fields (RFC 9112 §3.2).
-/// headers.append("host", "a.example".parse()?);
+/// // Two Host fields (RFC 9112 §3.2), or two hosts in one.
+/// headers.insert("host", "a.example, b.example".parse()?);
+/// assert!(validate_request(&Method::GET, "/", &headers).is_err());
+/// headers.insert("host", "a.example".parse()?);
+/// assert!(validate_request(&Method::GET, "/", &headers).is_ok());
 /// headers.append("host", "b.example".parse()?);
 /// assert!(validate_request(&Method::GET, "/", &headers).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -44,6 +47,15 @@ pub fn validate_request(method: &Method, target: &str, headers: &HeaderMap) -> R
         validate_field(name, value)?;
         if name == http::header::HOST {
             hosts += 1;
+            if !is_host_value(value.as_bytes()) {
+                return Err(Error::new(
+                    Phase::Request,
+                    ErrorKind::InvalidHeaderValue {
+                        name: "host".into(),
+                        reason: "not a single `uri-host [\":\" port]` (RFC 9110 §7.2)",
+                    },
+                ));
+            }
         }
     }
     if hosts > 1 {
@@ -56,6 +68,38 @@ pub fn validate_request(method: &Method, target: &str, headers: &HeaderMap) -> R
         ));
     }
     Ok(())
+}
+
+/// True for a `Host` value that is one `uri-host [ ":" port ]` (RFC 9110
+/// §7.2, RFC 3986 §3.2.2): letters, digits, `-._~`, percent-encoding, the
+/// sub-delims but the comma, `:` and the brackets of an IP literal. A comma
+/// or whitespace would let one field line read as two values to a server
+/// or intermediary that splits lists; `/?#@` would end the authority.
+/// Empty is allowed (RFC 9112 §3.2: a target without a host).
+fn is_host_value(v: &[u8]) -> bool {
+    v.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
 }
 
 /// Checks one field line: a token name and a value without CR, LF or NUL
@@ -287,6 +331,44 @@ mod tests {
         );
         assert!(validate_request(&Method::GET, "/a b", &h).is_err());
         assert!(validate_request(&Method::GET, "/a\r\nX: y", &h).is_err());
+        for bad in ["/a\rb", "/a\nb", "/a\0b", "/a\x7fb", "/a\tb"] {
+            let err = validate_request(&Method::GET, bad, &h).unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::InvalidUri(_)), "{bad:?}");
+        }
         assert!(validate_request(&Method::GET, "/ok", &h).is_ok());
+    }
+
+    #[test]
+    fn host_override_must_be_one_host_and_port() {
+        for good in [
+            "example.com",
+            "example.com:8080",
+            "[::1]:8080",
+            "192.0.2.1",
+            "xn--bcher-kva.example",
+            "",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("host", HeaderValue::from_static(good));
+            assert!(validate_request(&Method::GET, "/", &h).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "a.example, b.example",
+            "a.example b.example",
+            "a.example\tb",
+            "a.example/path",
+            "user@a.example",
+            "a.example?q",
+            "a.example#f",
+            "b\u{fc}cher.example",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("host", HeaderValue::from_str(bad).unwrap());
+            let err = validate_request(&Method::GET, "/", &h).unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::InvalidHeaderValue { name, .. } if name == "host"),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 }

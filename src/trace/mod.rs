@@ -362,7 +362,8 @@ pub enum EventKind<'a> {
         /// `host:port` of the origin.
         target: &'a str,
     },
-    /// The proxy answered CONNECT.
+    /// The proxy answered CONNECT, or the CONNECT failed (closed, reset,
+    /// timed out): once per `ProxyConnectStart`.
     ProxyConnectDone {
         /// Its status, if a head came.
         status: Option<StatusCode>,

@@ -545,6 +545,9 @@ impl DnsServer {
 
     fn start_with(script: Script, with_tcp: bool, ip: &str) -> DnsServer {
         let (udp, tcp) = bind_pair(with_tcp, ip);
+        // Bound here, not on the server's thread, so that every socket of
+        // the server exists once `start` returns (tests count descriptors).
+        let other = UdpSocket::bind((udp.local_addr().unwrap().ip(), 0)).unwrap();
         let addr = udp.local_addr().unwrap();
         let queries = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -552,7 +555,7 @@ impl DnsServer {
         {
             let (script, queries, stop) = (script.clone(), queries.clone(), stop.clone());
             threads.push(std::thread::spawn(move || {
-                udp_loop(udp, script, queries, stop)
+                udp_loop(udp, other, script, queries, stop)
             }));
         }
         if let Some(listener) = tcp {
@@ -628,13 +631,13 @@ fn record(queries: &Mutex<Vec<Query>>, mut q: Query) -> Query {
 
 fn udp_loop(
     sock: UdpSocket,
+    other: UdpSocket,
     script: Script,
     queries: Arc<Mutex<Vec<Query>>>,
     stop: Arc<AtomicBool>,
 ) {
     sock.set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
-    let other = UdpSocket::bind((sock.local_addr().unwrap().ip(), 0)).unwrap();
     let give_up = Instant::now() + GIVE_UP;
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::SeqCst) && Instant::now() < give_up {

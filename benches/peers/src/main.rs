@@ -23,6 +23,11 @@
 //! docs/benchmarks.md, "HTTPS: new connection and keep-alive, against the
 //! peers".
 
+// Unsafe code is refused everywhere but in the allocator module, which must
+// implement `GlobalAlloc` and interpose libc's malloc family.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
 mod alloc;
 mod cpu;
 mod nginx;

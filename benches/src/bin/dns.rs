@@ -32,6 +32,8 @@
 //! If the run is killed, clean up by hand: `ip netns del rt-bench-PID;
 //! rm -r /etc/netns/rt-bench-PID` (and kill that namespace's dnsmasq).
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::{Path, PathBuf};

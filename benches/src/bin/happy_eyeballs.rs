@@ -32,6 +32,8 @@
 //! Output is markdown for docs/benchmarks.md; progress goes to stderr. The
 //! namespaces are deleted at the end, also on failure.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, ExitCode, Stdio};

@@ -22,6 +22,8 @@
 //! pooled connection (checked: a new connection in a measured loop is an
 //! error).
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::io::Read;
 use std::path::Path;
