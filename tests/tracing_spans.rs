@@ -9,6 +9,8 @@
 //! The root manifest enables the feature for tests (a dev-dependency on
 //! the crate itself), so a plain `cargo test` runs these.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::collections::BTreeMap;
