@@ -35,7 +35,9 @@ pub struct Config {
     pub max_trailer_size: usize,
     /// Receive buffer per connection: reading from the socket stops when
     /// this much response data waits for the caller (back-pressure).
-    /// Default 64 KiB; grown to `max_head_size` if that is larger.
+    /// Default 64 KiB; grown to `max_head_size` if that is larger. A new
+    /// connection's buffer starts at 16 KiB (or this, if smaller) and
+    /// doubles up to this size as reads fill it.
     pub recv_buffer_size: usize,
     /// How much of a streaming request body is read per step. Default 16 KiB.
     pub send_chunk_size: usize,

@@ -110,6 +110,8 @@ impl PoolKey {
 #[derive(Debug, Default)]
 pub struct RecvBuf {
     buf: Vec<u8>,
+    /// The size [`spare`](Self::spare) may grow `buf` to.
+    max: usize,
     /// Start of decoded body bytes not yet given to the caller.
     start: usize,
     /// End of decoded body bytes.
@@ -126,9 +128,33 @@ impl RecvBuf {
         !self.buf.is_empty()
     }
 
-    /// Attaches storage (a zeroed buffer from the runtime's spare list).
+    /// Attaches storage (a zeroed buffer from the runtime's spare list),
+    /// which stays at its size.
     pub fn attach(&mut self, storage: Vec<u8>) {
+        let max = storage.len();
+        self.attach_growable(storage, max);
+    }
+
+    /// Attaches storage that [`spare`](Self::spare) doubles, up to `max`
+    /// bytes, whenever a read filled it and compacting frees nothing. A
+    /// connection then zeroes only as much memory as its responses use.
+    ///
+    /// ```
+    /// use roundtrip::conn::RecvBuf;
+    ///
+    /// let mut recv = RecvBuf::default();
+    /// recv.attach_growable(vec![0; 2048], 8192);
+    /// assert_eq!(recv.spare().len(), 2048);
+    /// recv.filled(2048);
+    /// assert_eq!(recv.spare().len(), 2048, "doubled to 4096");
+    /// recv.filled(2048);
+    /// assert_eq!(recv.spare().len(), 4096, "doubled to 8192");
+    /// recv.filled(4096);
+    /// assert!(recv.spare().is_empty(), "at its limit");
+    /// ```
+    pub fn attach_growable(&mut self, storage: Vec<u8>, max: usize) {
         debug_assert!(self.is_empty());
+        self.max = max.max(storage.len());
         self.buf = storage;
         self.start = 0;
         self.decoded = 0;
@@ -150,6 +176,7 @@ impl RecvBuf {
         if self.buf.len() < size {
             self.buf.resize(size, 0);
         }
+        self.max = self.max.max(size);
     }
 
     /// Forgets everything buffered (the connection is being closed).
@@ -164,6 +191,7 @@ impl RecvBuf {
     pub fn has_room(&self) -> bool {
         !self.has_storage()
             || self.end < self.buf.len()
+            || self.buf.len() < self.max
             || self.start > 0
             || self.raw > self.decoded
     }
@@ -173,10 +201,16 @@ impl RecvBuf {
         self.start == self.decoded && self.raw == self.end
     }
 
-    /// Free space to read into, compacting first when that makes room.
+    /// Free space to read into, compacting first when that makes room,
+    /// then growing (up to the limit given to
+    /// [`attach_growable`](Self::attach_growable)) when that does not.
     pub fn spare(&mut self) -> &mut [u8] {
         if self.end == self.buf.len() && (self.start > 0 || self.raw > self.decoded) {
             self.compact();
+        }
+        if self.end == self.buf.len() && self.buf.len() < self.max {
+            let size = self.buf.len().saturating_mul(2).max(1024).min(self.max);
+            self.buf.resize(size, 0);
         }
         &mut self.buf[self.end..]
     }

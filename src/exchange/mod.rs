@@ -44,6 +44,10 @@ use crate::send_body::SendBody;
 use crate::timings::Timings;
 use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
+/// The size a connection's new receive buffer starts at; it doubles up to
+/// `Config::recv_buffer_size` (or `max_head_size`) as reads fill it.
+const INITIAL_RECV_BUFFER: usize = 16 * 1024;
+
 /// Id counters shared by every exchange of a client.
 #[derive(Debug, Default)]
 pub(crate) struct Ids {
@@ -89,11 +93,14 @@ impl Ctx<'_> {
             .recv_buffer_size
             .max(self.config.max_head_size)
             .max(1024);
+        // A new buffer starts small and grows as reads fill it (zeroing
+        // 64 KiB for every connection was most of the CPU of many
+        // concurrent small GETs); a spare one keeps the size it grew to.
         let storage = match self.spare_bufs.pop() {
-            Some(b) if b.len() >= size => b,
-            _ => vec![0; size],
+            Some(b) if !b.is_empty() => b,
+            _ => vec![0; size.min(INITIAL_RECV_BUFFER)],
         };
-        recv.attach(storage);
+        recv.attach_growable(storage, size);
     }
 
     /// Gives a connection's receive storage back for reuse.

@@ -38,7 +38,20 @@ pub struct Nginx {
     status: SocketAddr,
     /// The CA certificate (PEM) the clients trust.
     pub ca: PathBuf,
+    /// The plain-HTTP port on 127.0.0.1 (same locations as `port`).
+    #[allow(dead_code)] // used by the suite, not by `peers`
+    pub http_port: u16,
 }
+
+/// The path of the big file (served only when [`Nginx::start_with`] was
+/// given a size).
+pub const BIG_PATH: &str = "/big";
+/// The path of the chunked response: a static file passed through
+/// nginx's SSI filter, which drops `Content-Length`, so nginx sends it
+/// with `Transfer-Encoding: chunked` (one chunk per output buffer).
+pub const CHUNKED_PATH: &str = "/chunked";
+/// The chunked response's body length (1 MiB).
+pub const CHUNKED_LEN: usize = 1 << 20;
 
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -73,7 +86,7 @@ fn mint(dir: &Path) -> Result<(), rcgen::Error> {
         .map_err(|e| rcgen::Error::PemError(e.to_string()))
 }
 
-fn config(p: &Path, port: u16, status: u16, useless_tickets: bool) -> String {
+fn config(p: &Path, port: u16, http_port: u16, status: u16, useless_tickets: bool) -> String {
     let p = p.display();
     let tickets = if useless_tickets {
         ""
@@ -87,7 +100,8 @@ master_process off;
 worker_processes 1;
 pid {p}/nginx.pid;
 error_log {p}/error.log warn;
-events {{ worker_connections 256; }}
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     server_tokens off;
@@ -107,10 +121,13 @@ http {{
         ssl_session_tickets off;
         ssl_session_cache off;
         {tickets}
-        location = {PATH} {{
-            add_header Cache-Control no-store;
-            return 200 "{body}";
-        }}
+        {locations}
+    }}
+    server {{
+        listen 127.0.0.1:{http_port} backlog=4096;
+        sendfile on;
+        tcp_nopush on;
+        {locations}
     }}
     server {{
         listen 127.0.0.1:{status};
@@ -118,6 +135,24 @@ http {{
     }}
 }}
 "#,
+        locations = locations(&p),
+    )
+}
+
+/// The locations both servers share: `/hello`, `/big` (a file in
+/// `www/`), `/chunked` (a file in `www/` through the SSI filter).
+fn locations(p: impl std::fmt::Display) -> String {
+    format!(
+        r#"location = {PATH} {{
+            add_header Cache-Control no-store;
+            return 200 "{body}";
+        }}
+        location = {BIG_PATH} {{ root {p}/www; }}
+        location = {CHUNKED_PATH} {{
+            root {p}/www;
+            ssi on;
+            ssi_types *;
+        }}"#,
         body = BODY.escape_default(),
     )
 }
@@ -127,15 +162,33 @@ impl Nginx {
     /// accepts connections. `useless_tickets`: let nginx send its stateful
     /// TLS 1.3 tickets (which it cannot resume) instead of none.
     pub fn start(useless_tickets: bool) -> io::Result<Nginx> {
+        Nginx::start_with(useless_tickets, 0)
+    }
+
+    /// As [`start`](Self::start), and writes the files `/big` (`big_len`
+    /// bytes, a sparse file of zeros: served from the page cache without
+    /// disk reads; none when 0) and `/chunked` ([`CHUNKED_LEN`] bytes of
+    /// text) into the prefix's `www/`.
+    pub fn start_with(useless_tickets: bool, big_len: u64) -> io::Result<Nginx> {
         let binary = std::env::var_os("NGINX").unwrap_or_else(|| "/usr/sbin/nginx".into());
         let prefix =
             std::env::temp_dir().join(format!("roundtrip-peers-nginx-{}", std::process::id()));
         let _ = fs::remove_dir_all(&prefix);
         fs::create_dir_all(prefix.join("tmp"))?;
+        fs::create_dir_all(prefix.join("www"))?;
+        if big_len > 0 {
+            fs::File::create(prefix.join("www/big"))?.set_len(big_len)?;
+        }
+        let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,\n";
+        let text: Vec<u8> = line.iter().copied().cycle().take(CHUNKED_LEN).collect();
+        fs::write(prefix.join("www/chunked"), text)?;
         mint(&prefix).map_err(|e| io::Error::other(format!("minting certificates: {e}")))?;
-        let (port, status) = (free_port()?, free_port()?);
+        let (port, http_port, status) = (free_port()?, free_port()?, free_port()?);
         let conf = prefix.join("nginx.conf");
-        fs::write(&conf, config(&prefix, port, status, useless_tickets))?;
+        fs::write(
+            &conf,
+            config(&prefix, port, http_port, status, useless_tickets),
+        )?;
         let child = Command::new(&binary)
             .arg("-p")
             .arg(&prefix)
@@ -152,6 +205,7 @@ impl Nginx {
             ca: prefix.join("ca.pem"),
             prefix,
             port,
+            http_port,
             status: SocketAddr::from(([127, 0, 0, 1], status)),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
