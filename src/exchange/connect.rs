@@ -16,7 +16,7 @@ use crate::config::IpFamily;
 use crate::conn::{Conn, PoolKey, Scheme, SockId};
 use crate::dial::{DialAction, DialConfig, Family, Outcome, Schedule};
 use crate::dns::{QType, QueryOutcome, ResolverEvent};
-use crate::error::{Error, ErrorKind, Phase, Result};
+use crate::error::{Error, ErrorKind, Phase};
 use crate::trace::{AttemptId, ConnId, EventKind, Network};
 
 impl Exchange {
@@ -75,14 +75,15 @@ impl Exchange {
         }
         let (host, port) = dial_of(&self.via, &self.uri, self.port);
         self.tr.emit(ctx, now, EventKind::DnsStart { host });
-        let pinned = ctx
-            .config
+        // A copy of the shared reference, so the pin can be read while
+        // `ctx` is lent out mutably below (no copy of the address list).
+        let config: &crate::config::Config = ctx.config;
+        let pinned = config
             .resolve
             .iter()
             .find(|(h, p, _)| *p == port && h.eq_ignore_ascii_case(host));
         if let Some((_, _, ips)) = pinned {
             // curl's --resolve: answered from the pin, no query sent.
-            let ips = ips.clone();
             self.resolved(Ok(ips), false, ctx, now);
             return;
         }
@@ -169,7 +170,7 @@ impl Exchange {
                 result, coalesced, ..
             } => {
                 self.lookup = None;
-                self.resolved(result, coalesced, ctx, now);
+                self.resolved(result.as_deref(), coalesced, ctx, now);
             }
         }
     }
@@ -178,7 +179,7 @@ impl Exchange {
     /// the request fails when there is none).
     fn resolved(
         &mut self,
-        result: Result<Vec<IpAddr>>,
+        result: std::result::Result<&[IpAddr], &Error>,
         coalesced: bool,
         ctx: &mut Ctx<'_>,
         now: Instant,
@@ -186,15 +187,15 @@ impl Exchange {
         match result {
             Ok(ips) if !ips.is_empty() => {
                 let kind = EventKind::DnsDone {
-                    addrs: &ips,
+                    addrs: ips,
                     coalesced,
                     error: None,
                 };
                 self.tr.emit(ctx, now, kind);
-                self.feed_addresses(&ips, true, ctx, now);
+                self.feed_addresses(ips, true, ctx, now);
             }
             other => {
-                let e = other.err().unwrap_or_else(|| {
+                let e = other.err().cloned().unwrap_or_else(|| {
                     Error::new(
                         Phase::Dns,
                         ErrorKind::NoAddresses {
@@ -241,9 +242,10 @@ impl Exchange {
     /// Addresses of both families at once; `complete` when no more will
     /// come.
     fn feed_addresses(&mut self, ips: &[IpAddr], complete: bool, ctx: &mut Ctx<'_>, now: Instant) {
-        let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6());
-        self.feed_family(Family::V6, &v6, ctx, now);
-        self.feed_family(Family::V4, &v4, ctx, now);
+        // Both families from the one list, without splitting it into two
+        // new vectors first.
+        self.feed_family_where(Family::V6, ips, |ip| ip.is_ipv6(), ctx, now);
+        self.feed_family_where(Family::V4, ips, |ip| ip.is_ipv4(), ctx, now);
         if complete {
             if let State::Connecting(d) = &mut self.state {
                 d.schedule.resolution_done(now);
@@ -254,6 +256,19 @@ impl Exchange {
 
     /// One family's answer joins the race (starting it if needed).
     fn feed_family(&mut self, family: Family, ips: &[IpAddr], ctx: &mut Ctx<'_>, now: Instant) {
+        self.feed_family_where(family, ips, |_| true, ctx, now);
+    }
+
+    /// [`feed_family`](Self::feed_family) with the addresses of `ips` that
+    /// `keep` selects.
+    fn feed_family_where(
+        &mut self,
+        family: Family,
+        ips: &[IpAddr],
+        keep: impl Fn(&IpAddr) -> bool,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
         if !matches!(
             self.state,
             State::Resolving | State::New | State::Connecting(_)
@@ -290,7 +305,10 @@ impl Exchange {
             return;
         };
         let addrs: Vec<SocketAddr> = if allowed {
-            ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
+            ips.iter()
+                .filter(|ip| keep(ip))
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect()
         } else {
             Vec::new()
         };
