@@ -371,3 +371,117 @@ fn a_dns_query_that_times_out_is_asked_again_the_same_way() {
     assert_eq!(starts(&events, "dns_query_start"), 3, "{events:#?}");
     assert_eq!(starts(&events, "request_done"), 1);
 }
+
+/// The core alone, on a virtual clock, with no socket at all: the driver
+/// here is the test itself, answering each `Io` by hand. Every event is
+/// stamped with the instant passed in, never with a clock the core read.
+#[test]
+fn a_round_trip_in_memory_on_a_virtual_clock() {
+    let t0 = Instant::now();
+    let log: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+    let l = log.clone();
+    let trace = Trace::new().on_event(move |e| {
+        l.lock()
+            .unwrap()
+            .push((e.kind.name().to_string(), e.at.duration_since(t0)))
+    });
+    let mut config = Config::default();
+    config.proxy = ProxyConfig::Off;
+    let mut core = Core::new(config, trace);
+    let ms = Duration::from_millis;
+
+    // An address literal: no lookup, straight to the connect.
+    let req = http::Request::get("http://192.0.2.1:8080/x").body(().into());
+    let id = core.submit(req.unwrap(), Trace::new(), t0);
+    let sock = match core.poll_io() {
+        Some(Io::Connect { sock, addr }) => {
+            assert_eq!(addr, "192.0.2.1:8080".parse().unwrap());
+            sock
+        }
+        other => panic!("expected a connect, got {other:?}"),
+    };
+    assert_eq!(core.poll_io(), None);
+    assert!(core.is_connecting(sock));
+    assert!(
+        core.poll_timeout().is_some(),
+        "the connect timeout is armed"
+    );
+
+    core.handle_connected(sock, "198.51.100.7:40000".parse().unwrap(), t0 + ms(10));
+    assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+    let (head, body) = core.send_buf(sock).unwrap();
+    let sent = [head, body].concat();
+    assert!(sent.starts_with(b"GET /x HTTP/1.1\r\n"), "{sent:?}");
+    core.handle_sent(sock, sent.len(), t0 + ms(11));
+    assert_eq!(core.poll_io(), None, "nothing to read until readable");
+
+    core.handle_ready(
+        sock,
+        Ready {
+            readable: true,
+            writable: true,
+            hup: false,
+        },
+        t0 + ms(30),
+    );
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let space = core.recv_buf(sock).unwrap();
+    space[..response.len()].copy_from_slice(response);
+    core.handle_received(sock, response.len(), t0 + ms(30));
+    // A short read emptied the socket: no further read is asked for.
+    assert_eq!(core.poll_io(), None);
+    let head = core.take_outcome(id, t0 + ms(31)).unwrap().unwrap();
+    assert_eq!(head.status, 200);
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        core.read_body(id, &mut buf, t0 + ms(32)).unwrap(),
+        BodyRead::Data(2)
+    );
+    assert_eq!(&buf[..2], b"ok");
+    assert_eq!(
+        core.read_body(id, &mut buf, t0 + ms(32)).unwrap(),
+        BodyRead::End
+    );
+    core.release(id, t0 + ms(33));
+    assert_eq!(core.poll_io(), None, "the connection went to the pool");
+    assert_eq!(core.idle_conns(), 1);
+
+    // The idle timeout (counted from the end of the body, when the
+    // connection went idle) closes it, when the caller's clock says so. A
+    // deadline may be early (a request's timers are dropped lazily): then
+    // the call is harmless and the next deadline is later.
+    let idle_timeout = Config::default().idle_timeout;
+    let mut woken = Vec::new();
+    let close = loop {
+        let t = core.poll_timeout().expect("the idle timeout is armed");
+        assert!(
+            woken.last().is_none_or(|&w| w < t),
+            "deadlines move forward"
+        );
+        woken.push(t);
+        core.handle_timeout(t);
+        if let Some(io) = core.poll_io() {
+            break (io, t);
+        }
+        assert!(woken.len() < 10, "{woken:?}");
+    };
+    assert_eq!(close, (Io::Close { sock }, t0 + ms(32) + idle_timeout));
+    assert_eq!(core.poll_io(), None);
+    assert_eq!((core.idle_conns(), core.open_sockets()), (0, 0));
+
+    let events = log.lock().unwrap().clone();
+    let at = |name: &str| {
+        events
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {events:?}"))
+            .1
+    };
+    assert_eq!(at("get_conn"), Duration::ZERO);
+    assert_eq!(at("connect_done"), ms(10));
+    assert_eq!(at("wrote_request"), ms(11));
+    assert_eq!(at("got_first_response_byte"), ms(30));
+    assert_eq!(at("conn_closed"), ms(32) + idle_timeout);
+    assert_eq!(events.last().unwrap().0, "conn_closed");
+}

@@ -6,7 +6,8 @@
 //! # The contract
 //!
 //! The [`Core`] never blocks, never reads the clock, never spawns a thread
-//! and never touches a socket. The caller (the *driver*) owns the sockets,
+//! and never touches a socket (construction aside, which reads the
+//! system's DNS and proxy settings: see [`Core::new`]). The caller (the *driver*) owns the sockets,
 //! the clock and the waiting; the core owns everything else, including
 //! every buffer bytes are written from or read into, so a driver copies
 //! nothing (zero-copy: it writes straight from [`Core::send_buf`] and reads
@@ -20,8 +21,10 @@
 //! - **`handle_*`**, input from the network or the clock:
 //!   [`Core::handle_connected`], [`Core::handle_connect_failed`],
 //!   [`Core::handle_ready`], [`Core::handle_sent`], [`Core::handle_received`],
-//!   [`Core::handle_would_block`], [`Core::handle_io_error`],
-//!   [`Core::handle_datagram`], [`Core::handle_timeout`];
+//!   [`Core::handle_would_block`], [`Core::handle_io_error`] (or, taking
+//!   what std's `write` and `read` returned, [`Core::handle_send_result`]
+//!   and [`Core::handle_recv_result`]), [`Core::handle_datagram`],
+//!   [`Core::handle_timeout`];
 //! - **`poll_*`**, output: [`Core::poll_io`] (what to do with a socket) and
 //!   [`Core::poll_timeout`] (when to call [`Core::handle_timeout`]);
 //! - **getters**: [`Core::send_buf`], [`Core::recv_buf`],
@@ -32,7 +35,14 @@
 //! (which may mean more `handle_*` calls: drain again), then ask
 //! [`Core::poll_timeout`] and wait for readiness or that deadline, whichever
 //! comes first. Every input carries `now`, the caller's clock; it must never
-//! go backwards. Calling [`Core::handle_timeout`] early is harmless.
+//! go backwards. Calling [`Core::handle_timeout`] early is harmless. Before
+//! dropping a core, call [`Core::shutdown`] and drain once more, so idle TLS
+//! connections say goodbye and `conn_closed` fires.
+//!
+//! Trace events come from the same place whoever drives the core (the
+//! request's exchange), so a request traced through a hand-written driver
+//! reads exactly as one sent through [`Client`](crate::Client)
+//! (tests/core_driver.rs checks it).
 //!
 //! # Sockets
 //!
@@ -615,8 +625,11 @@ impl Core {
         }
     }
 
-    /// The earliest instant at which [`Core::handle_timeout`] has work:
-    /// a request deadline, an idle connection's expiry or a DNS retry.
+    /// The earliest instant at which [`Core::handle_timeout`] may have
+    /// work: a request deadline, an idle connection's expiry or a DNS
+    /// retry. It can be early (a finished request's deadlines are dropped
+    /// lazily, when they come up): calling [`Core::handle_timeout`] then is
+    /// harmless, and the next answer is later.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.timers.peek(),
