@@ -6,35 +6,43 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::thread;
 
-/// A DNS server (RFC 1035 §4.1) on 127.0.0.1: every A question gets
-/// 127.0.0.1, every other type no records (NODATA).
+/// A DNS server (RFC 1035 §4.1) on 127.0.0.1 answering with [`dns_answer`].
+#[allow(dead_code)] // not every example uses every server
 pub fn start_dns_server() -> std::io::Result<SocketAddr> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     let addr = socket.local_addr()?;
     thread::spawn(move || {
         let mut buf = [0u8; 512];
         while let Ok((n, from)) = socket.recv_from(&mut buf) {
-            // The question: QNAME as length-prefixed labels, then QTYPE, QCLASS.
-            let Some(name_len) = buf.get(12..n).and_then(|q| q.iter().position(|&b| b == 0)) else {
-                continue;
-            };
-            let question = &buf[12..12 + name_len + 5];
-            let is_a = question[name_len + 1..name_len + 3] == [0, 1];
-            let mut reply = vec![buf[0], buf[1], 0x81, 0x80]; // same id; QR, RD, RA
-            reply.extend_from_slice(&[0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
-            reply.extend_from_slice(question);
-            if is_a {
-                // Name (pointer to the question's), type A, class IN,
-                // TTL 60, 4 bytes of address.
-                reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+            if let Some(reply) = dns_answer(&buf[..n], [127, 0, 0, 1]) {
+                let _ = socket.send_to(&reply, from);
             }
-            let _ = socket.send_to(&reply, from);
         }
     });
     Ok(addr)
 }
 
+/// The answer to one DNS query: every A question gets `ip`, every other
+/// type no records (NODATA). `None` for a message too short to answer.
+pub fn dns_answer(query: &[u8], ip: [u8; 4]) -> Option<Vec<u8>> {
+    // The question: QNAME as length-prefixed labels, then QTYPE, QCLASS.
+    let name_len = query.get(12..)?.iter().position(|&b| b == 0)?;
+    let question = query.get(12..12 + name_len + 5)?;
+    let is_a = question[name_len + 1..name_len + 3] == [0, 1];
+    let mut reply = vec![query[0], query[1], 0x81, 0x80]; // same id; QR, RD, RA
+    reply.extend_from_slice(&[0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
+    reply.extend_from_slice(question);
+    if is_a {
+        // Name (pointer to the question's), type A, class IN, TTL 60,
+        // 4 bytes of address.
+        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        reply.extend_from_slice(&ip);
+    }
+    Some(reply)
+}
+
 /// A keep-alive HTTP/1.1 server on 127.0.0.1 that greets the host asked for.
+#[allow(dead_code)] // not every example uses every server
 pub fn start_http_server() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
