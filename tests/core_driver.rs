@@ -485,3 +485,23 @@ fn a_round_trip_in_memory_on_a_virtual_clock() {
     assert_eq!(at("conn_closed"), ms(32) + idle_timeout);
     assert_eq!(events.last().unwrap().0, "conn_closed");
 }
+
+/// tokio drives `examples/drive_tokio.rs` and is a dev-dependency for
+/// that: it must never reach the library's users.
+#[test]
+fn tokio_is_not_in_the_library_dependency_tree() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal", "-p", "roundtrip"])
+        .args(["--prefix", "none", "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("rustls"), "a real tree:\n{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("tokio")), "{tree}");
+}
