@@ -165,6 +165,13 @@ impl RecvBuf {
     /// Detaches storage when nothing is buffered, for reuse elsewhere.
     pub fn detach(&mut self) -> Option<Vec<u8>> {
         if self.is_empty() && self.has_storage() {
+            // Empty, yet the offsets may still point past a response with
+            // no body (a 204): reset them, or `body()` would index past the
+            // end of the storage now gone (found by fuzz/core_driver).
+            self.start = 0;
+            self.decoded = 0;
+            self.raw = 0;
+            self.end = 0;
             Some(std::mem::take(&mut self.buf))
         } else {
             None

@@ -64,6 +64,7 @@
 mod client;
 mod config;
 pub mod conn;
+pub mod core;
 pub mod dial;
 pub mod dns;
 mod error;

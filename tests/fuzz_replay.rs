@@ -58,3 +58,11 @@ mod tls_records;
 fn tls_records_corpus() {
     replay("tls_records", tls_records::tls_records);
 }
+
+#[path = "../fuzz/src/core_driver.rs"]
+mod core_driver;
+
+#[test]
+fn core_driver_corpus() {
+    replay("core_driver", core_driver::core_driver);
+}

@@ -11,3 +11,8 @@ pub use targets::{dns_answer, dns_wire, question_of, splice, MAX_PAYLOAD, NAMES}
 mod tls_records;
 
 pub use tls_records::tls_records;
+
+// The whole client's sans-IO core, driven by arbitrary IO results.
+mod core_driver;
+
+pub use core_driver::core_driver;

@@ -58,7 +58,7 @@ fn sequential_requests_leave_no_stale_timers() {
         let body = client.get(&url).unwrap().into_body().bytes().unwrap();
         assert_eq!(body, b"ok");
     }
-    let timers = client.runtime().timers.len();
+    let timers = client.runtime().core.timer_entries();
     assert!(
         timers <= 2 + 64,
         "{timers} timer entries after 500 requests"
@@ -87,16 +87,16 @@ fn a_burst_of_requests_leaves_no_room_for_it_behind() {
         held.push(r.unwrap());
     }
     drop(batch);
-    assert!(client.runtime().slots.capacity() >= n);
+    assert!(client.runtime().core.slot_capacity() >= n);
     for resp in held {
         assert_eq!(resp.into_body().bytes().unwrap(), b"ok");
     }
     let rt = client.runtime();
-    assert!(rt.slots.is_empty());
+    assert!(rt.core.in_flight() == 0);
     assert!(
-        rt.slots.capacity() <= 2 * super::SLOTS_KEPT,
+        rt.core.slot_capacity() <= 2 * crate::core::SLOTS_KEPT,
         "room for {} requests kept",
-        rt.slots.capacity()
+        rt.core.slot_capacity()
     );
     drop(rt);
     drop(client);

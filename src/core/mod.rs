@@ -1,0 +1,1222 @@
+//! The whole client as a sans-IO state machine: resolver, Happy Eyeballs
+//! schedule, TLS, HTTP/1.1, pool, redirects and trace, driven by the
+//! caller's own loop. [`Client`](crate::Client) is one driver of it (a mio
+//! loop in `src/runtime/`); docs/embedding.md shows how to write another.
+//!
+//! # The contract
+//!
+//! The [`Core`] never blocks, never reads the clock, never spawns a thread
+//! and never touches a socket (construction aside, which reads the
+//! system's DNS and proxy settings: see [`Core::new`]). The caller (the *driver*) owns the sockets,
+//! the clock and the waiting; the core owns everything else, including
+//! every buffer bytes are written from or read into, so a driver copies
+//! nothing (zero-copy: it writes straight from [`Core::send_buf`] and reads
+//! straight into [`Core::recv_buf`]).
+//!
+//! Methods come in four kinds, after quinn-proto's `Connection`:
+//!
+//! - **mutators**, commands from the application: [`Core::submit`],
+//!   [`Core::read_body`], [`Core::take_outcome`] (which follows redirects),
+//!   [`Core::release`], [`Core::shutdown`];
+//! - **`handle_*`**, input from the network or the clock:
+//!   [`Core::handle_connected`], [`Core::handle_connect_failed`],
+//!   [`Core::handle_ready`], [`Core::handle_sent`], [`Core::handle_received`],
+//!   [`Core::handle_would_block`], [`Core::handle_io_error`] (or, taking
+//!   what std's `write` and `read` returned, [`Core::handle_send_result`]
+//!   and [`Core::handle_recv_result`]), [`Core::handle_datagram`],
+//!   [`Core::handle_timeout`];
+//! - **`poll_*`**, output: [`Core::poll_io`] (what to do with a socket) and
+//!   [`Core::poll_timeout`] (when to call [`Core::handle_timeout`]);
+//! - **getters**: [`Core::send_buf`], [`Core::recv_buf`],
+//!   [`Core::is_connecting`], [`Core::timings`], [`Core::idle_conns`]...
+//!
+//! The order of calls: after any mutator or `handle_*` call, drain
+//! [`Core::poll_io`] until it returns `None`, carrying out each [`Io`]
+//! (which may mean more `handle_*` calls: drain again), then ask
+//! [`Core::poll_timeout`] and wait for readiness or that deadline, whichever
+//! comes first. Every input carries `now`, the caller's clock; it must never
+//! go backwards. Calling [`Core::handle_timeout`] early is harmless. Before
+//! dropping a core, call [`Core::shutdown`] and drain once more, so idle TLS
+//! connections say goodbye and `conn_closed` fires.
+//!
+//! Trace events come from the same place whoever drives the core (the
+//! request's exchange), so a request traced through a hand-written driver
+//! reads exactly as one sent through [`Client`](crate::Client)
+//! (tests/core_driver.rs checks it).
+//!
+//! # Sockets
+//!
+//! Socket ids ([`SockId`]) are issued by the core, small integers reused
+//! after an [`Io::Close`]; the driver maps each to its own handle (a slab
+//! index, a mio token, a file descriptor). The core issues them because it
+//! must name a socket before the driver has one (a connect that is not yet
+//! attempted) and after the driver lost it (a close it has not yet
+//! performed), and because a dense id lets the driver index a `Vec`.
+//! [`Io`] explains what each action obliges the driver to do.
+//!
+//! Readiness is the driver's news, not the core's guess: the core keeps a
+//! readable and a writable flag per socket, raised by [`Core::handle_ready`]
+//! and lowered by [`Core::handle_would_block`] (or by a read that returned
+//! less than the space offered), and asks for a send or a receive only
+//! while the flag is up. Edge-triggered readiness (epoll with `EPOLLET`,
+//! mio) fits this exactly; a driver with no readiness source at all can
+//! report every socket ready and rely on `WouldBlock`.
+
+mod timers;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+pub use crate::conn::SockId;
+use crate::dial::FamilyMemory;
+use crate::dns::{DnsSockId, Hosts, QueryId, Resolver, ResolverEvent, Transmit};
+use crate::error::{Error, Result};
+use crate::exchange::redirect::NextHop;
+use crate::exchange::{self, Action, Ctx, Exchange, Ids};
+use crate::h1::ResponseHead;
+use crate::pool::Pool;
+use crate::send_body::SendBody;
+use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
+
+use timers::Timers;
+
+/// What the core asks of its driver, from [`Core::poll_io`]. New kinds may
+/// be added: match with a `_` arm that does nothing.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Io {
+    /// Open a non-blocking TCP connection to `addr` for `sock`. Report the
+    /// result with [`Core::handle_connected`] or
+    /// [`Core::handle_connect_failed`] (right away if the connect call
+    /// itself failed).
+    Connect {
+        /// The id the new socket goes by.
+        sock: SockId,
+        /// Where to.
+        addr: SocketAddr,
+    },
+    /// Send one DNS datagram to `server` from UDP socket `sock`, opening
+    /// the socket first (bound to an ephemeral port, connected to
+    /// `server`) if the driver has none by that id. Every datagram that
+    /// arrives on it goes to [`Core::handle_datagram`]; a failure to open
+    /// or send, or a receive error, to [`Core::handle_io_error`].
+    SendDatagram {
+        /// The UDP socket.
+        sock: SockId,
+        /// The DNS server.
+        server: SocketAddr,
+        /// One DNS message.
+        payload: Vec<u8>,
+    },
+    /// `sock` has bytes to send and is believed writable: write what
+    /// [`Core::send_buf`] returns (one vectored write for the two parts),
+    /// then answer with exactly one of [`Core::handle_sent`],
+    /// [`Core::handle_would_block`] or [`Core::handle_io_error`].
+    Send {
+        /// The TCP socket.
+        sock: SockId,
+    },
+    /// `sock` is believed readable and the core has room: read into
+    /// [`Core::recv_buf`], then answer with exactly one of
+    /// [`Core::handle_received`] (0 for end of stream),
+    /// [`Core::handle_would_block`] or [`Core::handle_io_error`].
+    Recv {
+        /// The TCP socket.
+        sock: SockId,
+    },
+    /// Write `bytes` on `sock` once, best effort, ignoring the result (a
+    /// TLS close_notify before the [`Io::Close`] that follows).
+    Farewell {
+        /// The TCP socket.
+        sock: SockId,
+        /// The last bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close `sock` and forget it; the id may be reused by a later
+    /// [`Io::Connect`] or [`Io::SendDatagram`]. Closing an id the driver
+    /// never opened (its connect failed) is a no-op.
+    Close {
+        /// The socket.
+        sock: SockId,
+    },
+}
+
+/// Readiness news for one socket, for [`Core::handle_ready`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Reading would not block (data, end of stream or an error waits).
+    pub readable: bool,
+    /// Writing would not block.
+    pub writable: bool,
+    /// The peer closed its side (EPOLLRDHUP): the core keeps reading until
+    /// end of stream, since no further readiness edge will announce it.
+    pub hup: bool,
+}
+
+impl Ready {
+    /// Readable and writable: what a driver with no readiness source
+    /// reports for every socket on each turn, letting `WouldBlock` sort
+    /// out the truth.
+    pub const BOTH: Ready = Ready {
+        readable: true,
+        writable: true,
+        hup: false,
+    };
+}
+
+/// Which way an [`Io::Send`] or [`Io::Recv`] went, for
+/// [`Core::handle_would_block`] and [`Core::handle_io_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A write (or a datagram send).
+    Send,
+    /// A read (or a datagram receive).
+    Recv,
+}
+
+/// What [`Core::read_body`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead {
+    /// This many bytes were copied into the caller's buffer.
+    Data(usize),
+    /// The body is complete (trailers, if any, are in
+    /// [`Core::take_trailers`]).
+    End,
+    /// Nothing yet: drive the IO and ask again.
+    Pending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Attempt(RequestId, AttemptId),
+    Exchange(RequestId),
+    Idle(ConnId),
+    /// A DNS query over TCP (after a truncated UDP answer).
+    DnsTcp(DnsSockId),
+    /// A DNS query over UDP.
+    DnsUdp(DnsSockId),
+}
+
+/// Request slots the core keeps room for once it is idle again.
+pub(crate) const SLOTS_KEPT: usize = 16;
+
+struct Sock {
+    owner: Owner,
+    readable: bool,
+    writable: bool,
+    connecting: bool,
+    eof: bool,
+    /// The peer's FIN was seen: reads go on until they return 0.
+    hup: bool,
+    /// The space the last [`Core::recv_buf`] offered.
+    offered: usize,
+    /// The last IO was a send: offer a receive first next time, so a long
+    /// upload still notices an early response.
+    recv_first: bool,
+    /// Bytes still to write (DNS over TCP only; HTTP sends from the
+    /// exchange's connection record).
+    out: Vec<u8>,
+}
+
+/// Request and query ids are sequential numbers: hashing them with
+/// SipHash cost a third of the client's user time per request (callgrind);
+/// a Fibonacci multiply spreads them well enough for hashbrown.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+struct Slot {
+    ex: Exchange,
+    armed: Option<Instant>,
+}
+
+/// The client's state machine: every request in flight, the pool, the
+/// resolver, timers and per-socket bookkeeping. See the module docs for
+/// the driving contract.
+pub struct Core {
+    config: Arc<Config>,
+    socks: Vec<Option<Sock>>,
+    free: Vec<usize>,
+    /// Which core socket carries each DNS socket.
+    dns_socks: IdMap<DnsSockId, SockId>,
+    /// Receive space for DNS over TCP.
+    dns_buf: Vec<u8>,
+    /// Receive space for a readable idle socket (any byte means closed).
+    probe_buf: [u8; 1],
+    io: VecDeque<Io>,
+    /// Sockets whose readiness or owner changed: may want a send or receive.
+    check: Vec<SockId>,
+    slots: IdMap<RequestId, Slot>,
+    early: IdMap<RequestId, Error>,
+    queries: IdMap<QueryId, RequestId>,
+    timers: Timers,
+    dirty: Vec<RequestId>,
+    pool: Pool,
+    resolver: Resolver,
+    client_trace: Trace,
+    ids: Ids,
+    spare_bufs: Vec<Vec<u8>>,
+    families: FamilyMemory,
+    tls: crate::tls::TlsSetup,
+    proxies: std::result::Result<crate::proxy::Proxies, Error>,
+    next_req: u64,
+    /// `Config::user_agent` as a shared value, cloned per request without
+    /// copying.
+    user_agent: Option<http::HeaderValue>,
+    /// The time of the latest input, for work deferred to `poll_io`.
+    now: Option<Instant>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("requests", &self.slots.len())
+            .field("idle_conns", &self.pool.len())
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! ctx {
+    ($core:ident) => {
+        Ctx {
+            config: &$core.config,
+            pool: &mut $core.pool,
+            resolver: &mut $core.resolver,
+            client_trace: &mut $core.client_trace,
+            ids: &mut $core.ids,
+            spare_bufs: &mut $core.spare_bufs,
+            families: &mut $core.families,
+            tls: &mut $core.tls,
+            proxies: &$core.proxies,
+        }
+    };
+}
+
+impl Core {
+    /// A core with `config` and a client-level trace (attached to every
+    /// request, and the one that sees `conn_closed`).
+    ///
+    /// Construction is the one moment the core reads the system: the hosts
+    /// file named by the config, resolv.conf, proxy environment variables
+    /// and a random seed for DNS transaction ids. Nothing after it does.
+    pub fn new(config: Config, client_trace: Trace) -> Core {
+        Core::with_shared(Arc::new(config), client_trace)
+    }
+
+    pub(crate) fn with_shared(config: Arc<Config>, client_trace: Trace) -> Core {
+        let mut hosts = match &config.hosts_file {
+            Some(path) => Hosts::load(path),
+            None => Hosts::default(),
+        };
+        for (name, addr) in &config.hosts {
+            hosts.insert(name, *addr);
+        }
+        let user_agent = config.user_agent.as_ref().and_then(|ua| {
+            http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ua.clone())).ok()
+        });
+        let dns_settings = config.dns_settings();
+        let proxies = crate::proxy::Proxies::resolve(&config.proxy, |k| std::env::var(k).ok());
+        let families = FamilyMemory::new(config.family_memory_size, config.family_memory);
+        Core {
+            user_agent,
+            pool: Pool::new(
+                config.max_idle_per_host,
+                config.max_idle,
+                config.idle_timeout,
+            ),
+            config,
+            socks: Vec::new(),
+            free: Vec::new(),
+            dns_socks: IdMap::default(),
+            dns_buf: Vec::new(),
+            probe_buf: [0],
+            io: VecDeque::new(),
+            check: Vec::new(),
+            slots: IdMap::default(),
+            early: IdMap::default(),
+            queries: IdMap::default(),
+            timers: Timers::default(),
+            dirty: Vec::new(),
+            resolver: Resolver::new(dns_settings, hosts, random_seed()),
+            client_trace,
+            ids: Ids::default(),
+            spare_bufs: Vec::new(),
+            families,
+            tls: crate::tls::TlsSetup::default(),
+            proxies,
+            next_req: 0,
+            now: None,
+        }
+    }
+
+    /// The configuration this core was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Number of idle pooled connections.
+    pub fn idle_conns(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Number of sockets the core holds (open, opening or asked for).
+    pub fn open_sockets(&self) -> usize {
+        self.socks.len() - self.free.len()
+    }
+
+    /// True when an idle connection has sat longer than
+    /// `Config::idle_probe_after`: a driver that can learn of readiness
+    /// without waiting (a zero-timeout poll) should deliver that news
+    /// before the next [`Core::submit`], so a connection the server closed
+    /// meanwhile is not checked out.
+    pub fn idle_check_due(&self, now: Instant) -> bool {
+        self.pool.any_idle_for(self.config.idle_probe_after, now)
+    }
+
+    /// Number of requests submitted and not yet released.
+    pub fn in_flight(&self) -> usize {
+        self.slots.len() + self.early.len()
+    }
+
+    /// Room kept for request slots (the soak tests watch it).
+    #[cfg(test)]
+    pub(crate) fn slot_capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Entries in the timer heap, stale ones included (the soak tests
+    /// watch it).
+    #[cfg(test)]
+    pub(crate) fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    // ----- requests -------------------------------------------------------
+
+    /// Starts a request; its head (or error) comes from
+    /// [`Core::take_outcome`]. `trace` gets this request's events.
+    pub fn submit(
+        &mut self,
+        req: http::Request<SendBody>,
+        trace: Trace,
+        now: Instant,
+    ) -> RequestId {
+        self.now = Some(now);
+        self.next_req += 1;
+        let id = RequestId(self.next_req);
+        let (parts, body) = req.into_parts();
+        match Exchange::new(
+            id,
+            parts,
+            body,
+            trace,
+            self.user_agent.as_ref(),
+            &self.config,
+            now,
+        ) {
+            Ok(ex) => {
+                self.slots.insert(id, Slot { ex, armed: None });
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    slot.ex.start(&mut ctx, now);
+                }
+                self.pump(id, now);
+            }
+            Err((e, mut trace)) => {
+                let event = Event {
+                    at: now,
+                    req: Some(id),
+                    resend: 0,
+                    hop: 0,
+                    kind: EventKind::RequestDone { error: Some(&e) },
+                };
+                trace.emit(&event);
+                self.client_trace.emit(&event);
+                self.early.insert(id, e);
+            }
+        }
+        id
+    }
+
+    /// The final head or the error of `id`, once known (handed out once).
+    /// A redirect the config says to follow is followed here: the next hop
+    /// starts and this returns `None` until its head is in.
+    pub fn take_outcome(&mut self, id: RequestId, now: Instant) -> Option<Result<ResponseHead>> {
+        if let Some(e) = self.early.remove(&id) {
+            return Some(Err(e));
+        }
+        let slot = self.slots.get_mut(&id)?;
+        let outcome = slot.ex.take_outcome()?;
+        let Ok(head) = &outcome else {
+            return Some(outcome);
+        };
+        self.now = Some(now);
+        match slot.ex.next_hop(head, self.config.allow_https_downgrade) {
+            NextHop::Stop => Some(outcome),
+            NextHop::Refuse(e) => {
+                let mut ctx = ctx!(self);
+                slot.ex.refuse_redirect(e.clone(), &mut ctx, now);
+                self.pump(id, now);
+                Some(Err(e))
+            }
+            NextHop::Follow(plan) => {
+                let plan = *plan;
+                let (parts, body, to) = (plan.parts, plan.body, plan.to);
+                let mut ctx = ctx!(self);
+                let baton = slot.ex.end_hop(head.status, &to, &mut ctx, now);
+                self.pump(id, now);
+                self.queries.retain(|_, r| *r != id);
+                let next = Exchange::new(
+                    id,
+                    parts,
+                    body,
+                    Trace::new(),
+                    self.user_agent.as_ref(),
+                    &self.config,
+                    now,
+                );
+                match next {
+                    Ok(mut ex) => {
+                        ex.continue_chain(baton);
+                        let slot = self.slots.get_mut(&id).expect("still there");
+                        slot.ex = ex;
+                        slot.armed = None;
+                        let mut ctx = ctx!(self);
+                        slot.ex.start(&mut ctx, now);
+                        self.pump(id, now);
+                        // The next hop's outcome (or an immediate failure).
+                        self.take_outcome(id, now)
+                    }
+                    Err((e, _)) => Some(Err(e)),
+                }
+            }
+        }
+    }
+
+    /// True while the core knows `id` (submitted and not released).
+    pub fn contains(&self, id: RequestId) -> bool {
+        self.slots.contains_key(&id) || self.early.contains_key(&id)
+    }
+
+    /// The timeline of `id` so far.
+    pub fn timings(&self, id: RequestId) -> Option<&crate::timings::Timings> {
+        self.slots.get(&id).map(|s| s.ex.timings())
+    }
+
+    /// Copies body bytes of `id` into `out`. This is the back-pressure
+    /// valve: the core reads from the socket only while the body buffer
+    /// has room, so a caller that stops asking stops the transfer.
+    pub fn read_body(&mut self, id: RequestId, out: &mut [u8], now: Instant) -> Result<BodyRead> {
+        self.now = Some(now);
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return Ok(BodyRead::End);
+        };
+        let mut ctx = ctx!(self);
+        let read = slot.ex.read_body(out, &mut ctx, now);
+        self.pump(id, now);
+        Ok(match read? {
+            exchange::BodyRead::Data(n) => BodyRead::Data(n),
+            exchange::BodyRead::End => BodyRead::End,
+            exchange::BodyRead::Pending => BodyRead::Pending,
+        })
+    }
+
+    /// The trailer section of `id`, once its body has ended.
+    pub fn take_trailers(&mut self, id: RequestId) -> Option<http::HeaderMap> {
+        self.slots.get_mut(&id)?.ex.take_trailers()
+    }
+
+    /// The caller is done with `id`: cancel it if unfinished (its
+    /// connection is closed, or pooled if the body was complete) and
+    /// forget it.
+    pub fn release(&mut self, id: RequestId, now: Instant) {
+        self.now = Some(now);
+        self.early.remove(&id);
+        if let Some(slot) = self.slots.get_mut(&id) {
+            let mut ctx = ctx!(self);
+            slot.ex.cancel(&mut ctx, now);
+            self.pump(id, now);
+        }
+        self.slots.remove(&id);
+        self.queries.retain(|_, r| *r != id);
+        self.dirty.retain(|r| *r != id);
+        // A slot holds its exchange inline (about 2.4 KiB): after a burst of
+        // requests the table would keep room for all of them for good (5 MB
+        // after 1,000 at once, benches/src/bin/soak.rs). Give it back once
+        // nothing is in flight; steady traffic never gets here with a large
+        // table, so this costs nothing per request.
+        if self.slots.is_empty() && self.slots.capacity() > SLOTS_KEPT {
+            self.slots.shrink_to(SLOTS_KEPT);
+        }
+    }
+
+    /// Closes every idle connection (TLS ones with a close_notify first,
+    /// RFC 8446 §6.1) and reports each as `conn_closed` with reason
+    /// `client_dropped`. A driver calls it before it drops the core, then
+    /// drains [`Core::poll_io`].
+    pub fn shutdown(&mut self, now: Instant) {
+        let conns: Vec<_> = self.pool.drain().collect();
+        let mut ids = Vec::with_capacity(conns.len());
+        for mut c in conns {
+            if let Some(tls) = c.tls.as_mut() {
+                let bytes = tls.close_notify();
+                if self.sock(c.sock).is_some() {
+                    self.io.push_back(Io::Farewell {
+                        sock: c.sock,
+                        bytes,
+                    });
+                }
+            }
+            self.close_sock(c.sock);
+            ids.push(c.id);
+        }
+        for conn in ids {
+            let mut ctx = ctx!(self);
+            ctx.emit_client(
+                now,
+                EventKind::ConnClosed {
+                    conn,
+                    reason: CloseReason::ClientDropped,
+                },
+            );
+        }
+    }
+
+    // ----- output ---------------------------------------------------------
+
+    /// The next thing to do with a socket, or `None` when the core can make
+    /// no more progress without new input. Drain it after every call that
+    /// changes the core.
+    pub fn poll_io(&mut self) -> Option<Io> {
+        loop {
+            if let Some(io) = self.io.pop_front() {
+                return Some(io);
+            }
+            while let Some(sock) = self.check.pop() {
+                if let Some(io) = self.wanted_io(sock) {
+                    return Some(io);
+                }
+            }
+            let now = self.now?;
+            if self.drive_resolver(now) {
+                continue;
+            }
+            let id = self.dirty.pop()?;
+            self.pump(id, now);
+        }
+    }
+
+    /// The earliest instant at which [`Core::handle_timeout`] may have
+    /// work: a request deadline, an idle connection's expiry or a DNS
+    /// retry. It can be early (a finished request's deadlines are dropped
+    /// lazily, when they come up): calling [`Core::handle_timeout`] then is
+    /// harmless, and the next answer is later.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.timers.peek(),
+            self.pool.poll_timeout(),
+            self.resolver.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Where to write from for an [`Io::Send`] on `sock`: two parts to be
+    /// written in order (one vectored write), either possibly empty.
+    pub fn send_buf(&mut self, sock: SockId) -> Option<(&[u8], &[u8])> {
+        let s = self.socks.get(sock.0)?.as_ref()?;
+        match s.owner {
+            Owner::Exchange(id) => {
+                let (owned, head, body) = self.slots.get_mut(&id)?.ex.pending_send()?;
+                (owned == sock).then_some((head, body))
+            }
+            Owner::DnsTcp(_) if !s.out.is_empty() => Some((&s.out[..], &[][..])),
+            _ => None,
+        }
+    }
+
+    /// Where to read into for an [`Io::Recv`] on `sock`.
+    pub fn recv_buf(&mut self, sock: SockId) -> Option<&mut [u8]> {
+        let s = self.socks.get_mut(sock.0)?.as_mut()?;
+        match s.owner {
+            Owner::Exchange(id) => {
+                let slot = self.slots.get_mut(&id)?;
+                let mut ctx = ctx!(self);
+                let (owned, space) = slot.ex.recv_space(&mut ctx)?;
+                if owned != sock {
+                    return None;
+                }
+                s.offered = space.len();
+                Some(space)
+            }
+            Owner::DnsTcp(_) => {
+                if self.dns_buf.is_empty() {
+                    self.dns_buf = vec![0; 65536];
+                }
+                s.offered = self.dns_buf.len();
+                Some(&mut self.dns_buf[..])
+            }
+            Owner::Idle(_) => {
+                s.offered = 1;
+                Some(&mut self.probe_buf[..])
+            }
+            _ => None,
+        }
+    }
+
+    /// True while `sock` waits for its connect to finish: the driver
+    /// checks it (`SO_ERROR`) on readiness and reports
+    /// [`Core::handle_connected`] or [`Core::handle_connect_failed`].
+    pub fn is_connecting(&self, sock: SockId) -> bool {
+        self.sock(sock).is_some_and(|s| s.connecting)
+    }
+
+    // ----- input ----------------------------------------------------------
+
+    /// The connect of `sock` finished; `local` is its local address. A
+    /// finished connect is writable; report readability with
+    /// [`Core::handle_ready`].
+    pub fn handle_connected(&mut self, sock: SockId, local: SocketAddr, now: Instant) {
+        self.now = Some(now);
+        let Some(s) = self.sock_mut(sock) else {
+            return;
+        };
+        if !s.connecting {
+            return;
+        }
+        s.connecting = false;
+        s.writable = true;
+        match s.owner {
+            Owner::Attempt(id, attempt) => {
+                s.owner = Owner::Exchange(id);
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    slot.ex
+                        .handle_connected(attempt, sock, local, &mut ctx, now);
+                    self.dirty.push(id);
+                } else {
+                    self.close_sock(sock);
+                }
+            }
+            _ => self.check.push(sock),
+        }
+    }
+
+    /// The connect of `sock` failed (or could not be attempted). The core
+    /// follows with an [`Io::Close`] for it.
+    pub fn handle_connect_failed(&mut self, sock: SockId, error: io::Error, now: Instant) {
+        self.now = Some(now);
+        let Some(s) = self.sock(sock) else {
+            return;
+        };
+        let owner = s.owner;
+        self.close_sock(sock);
+        match owner {
+            Owner::Attempt(id, attempt) => {
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    slot.ex.handle_connect_failed(attempt, error, &mut ctx, now);
+                    self.dirty.push(id);
+                }
+            }
+            Owner::DnsTcp(d) | Owner::DnsUdp(d) => {
+                self.dns_socks.remove(&d);
+                self.resolver.handle_socket_error(d, &error, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Readiness news for TCP socket `sock` (for a socket still connecting,
+    /// check the connect first: [`Core::is_connecting`]).
+    pub fn handle_ready(&mut self, sock: SockId, ready: Ready, now: Instant) {
+        self.now = Some(now);
+        let Some(s) = self.sock_mut(sock) else {
+            return;
+        };
+        s.hup |= ready.hup;
+        if s.connecting {
+            return;
+        }
+        s.readable |= ready.readable;
+        s.writable |= ready.writable;
+        match s.owner {
+            Owner::Exchange(id) => self.dirty.push(id),
+            Owner::Idle(_) if !ready.readable => {}
+            Owner::Attempt(..) => {}
+            _ => self.check.push(sock),
+        }
+    }
+
+    /// `n` bytes of [`Core::send_buf`] were written on `sock`.
+    pub fn handle_sent(&mut self, sock: SockId, n: usize, now: Instant) {
+        self.now = Some(now);
+        let Some(s) = self.sock_mut(sock) else {
+            return;
+        };
+        s.recv_first = true;
+        match s.owner {
+            Owner::Exchange(id) => {
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    if n == 0 {
+                        slot.ex.handle_io_error(
+                            io::ErrorKind::WriteZero.into(),
+                            true,
+                            &mut ctx,
+                            now,
+                        );
+                    } else {
+                        slot.ex.handle_written(n, &mut ctx, now);
+                    }
+                    self.dirty.push(id);
+                }
+            }
+            Owner::DnsTcp(d) => {
+                if n == 0 {
+                    self.dns_failed(sock, d, io::ErrorKind::WriteZero.into(), now);
+                } else {
+                    s.out.drain(..n.min(s.out.len()));
+                    self.check.push(sock);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The result of the write an [`Io::Send`] asked for, as std returns
+    /// it: `Ok(n)` goes to [`Core::handle_sent`], `WouldBlock` to
+    /// [`Core::handle_would_block`], `Interrupted` asks again, anything else
+    /// to [`Core::handle_io_error`].
+    pub fn handle_send_result(&mut self, sock: SockId, result: io::Result<usize>, now: Instant) {
+        self.handle_result(sock, Direction::Send, result, now);
+    }
+
+    /// The result of the read an [`Io::Recv`] asked for, as std returns it
+    /// (see [`Core::handle_send_result`]; `Ok(0)` is end of stream).
+    pub fn handle_recv_result(&mut self, sock: SockId, result: io::Result<usize>, now: Instant) {
+        self.handle_result(sock, Direction::Recv, result, now);
+    }
+
+    fn handle_result(&mut self, sock: SockId, dir: Direction, r: io::Result<usize>, now: Instant) {
+        match (r, dir) {
+            (Ok(n), Direction::Send) => self.handle_sent(sock, n, now),
+            (Ok(n), Direction::Recv) => self.handle_received(sock, n, now),
+            (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.handle_would_block(sock, dir)
+            }
+            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => self.check.push(sock),
+            (Err(e), _) => self.handle_io_error(sock, dir, e, now),
+        }
+    }
+
+    /// `n` bytes were read into [`Core::recv_buf`] on `sock`; 0 means the
+    /// peer ended the stream.
+    pub fn handle_received(&mut self, sock: SockId, n: usize, now: Instant) {
+        self.now = Some(now);
+        let Some(s) = self.sock_mut(sock) else {
+            return;
+        };
+        s.recv_first = false;
+        if n == 0 {
+            s.readable = false;
+            s.eof = true;
+        } else {
+            // A short read emptied the kernel buffer: a later arrival raises
+            // a new edge. After the peer's FIN no edge comes: read on.
+            s.readable = n >= s.offered || s.hup;
+        }
+        match s.owner {
+            Owner::Exchange(id) => {
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    if n == 0 {
+                        slot.ex.handle_eof(&mut ctx, now);
+                    } else {
+                        slot.ex.handle_read(n, &mut ctx, now);
+                    }
+                    self.dirty.push(id);
+                }
+            }
+            Owner::DnsTcp(d) => {
+                if n == 0 {
+                    let e = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed before a whole answer",
+                    );
+                    self.dns_failed(sock, d, e, now);
+                } else {
+                    let n = n.min(self.dns_buf.len());
+                    self.resolver.handle_tcp_data(d, &self.dns_buf[..n], now);
+                    self.check.push(sock);
+                }
+            }
+            Owner::Idle(conn) => self.probe_idle(sock, conn, now),
+            _ => {}
+        }
+    }
+
+    /// The last [`Io::Send`] or [`Io::Recv`] on `sock` would have blocked:
+    /// the core waits for [`Core::handle_ready`].
+    pub fn handle_would_block(&mut self, sock: SockId, dir: Direction) {
+        if let Some(s) = self.sock_mut(sock) {
+            match dir {
+                Direction::Send => s.writable = false,
+                Direction::Recv => s.readable = false,
+            }
+        }
+    }
+
+    /// A send or receive on `sock` failed (for a UDP socket: opening it,
+    /// sending the datagram or receiving, such as an ICMP port
+    /// unreachable).
+    pub fn handle_io_error(
+        &mut self,
+        sock: SockId,
+        dir: Direction,
+        error: io::Error,
+        now: Instant,
+    ) {
+        self.now = Some(now);
+        let Some(s) = self.sock_mut(sock) else {
+            return;
+        };
+        if dir == Direction::Recv {
+            s.readable = false;
+            s.eof = true;
+        }
+        match s.owner {
+            Owner::Exchange(id) => {
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    slot.ex
+                        .handle_io_error(error, dir == Direction::Send, &mut ctx, now);
+                    self.dirty.push(id);
+                }
+            }
+            Owner::DnsTcp(d) | Owner::DnsUdp(d) => self.dns_failed(sock, d, error, now),
+            Owner::Idle(conn) => self.probe_idle(sock, conn, now),
+            Owner::Attempt(..) => {}
+        }
+    }
+
+    /// A datagram from `from` arrived on UDP socket `sock`.
+    pub fn handle_datagram(&mut self, sock: SockId, from: SocketAddr, bytes: &[u8], now: Instant) {
+        self.now = Some(now);
+        if let Some(Owner::DnsUdp(d)) = self.sock(sock).map(|s| s.owner) {
+            self.resolver.handle_datagram(d, from, bytes, now);
+        }
+    }
+
+    /// Fires whatever is due at `now`: request deadlines, idle connection
+    /// expiry, DNS retransmits. Early calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        while let Some(id) = self.timers.pop_expired(now) {
+            if let Some(slot) = self.slots.get_mut(&id) {
+                if slot.armed.is_some_and(|t| t <= now) {
+                    slot.armed = None;
+                    let mut ctx = ctx!(self);
+                    slot.ex.handle_timeout(&mut ctx, now);
+                    self.dirty.push(id);
+                }
+            }
+        }
+        self.pool.handle_timeout(now);
+        self.close_pool_dropped(now);
+        self.resolver.handle_timeout(now);
+    }
+
+    // ----- inside ---------------------------------------------------------
+
+    fn sock(&self, sock: SockId) -> Option<&Sock> {
+        self.socks.get(sock.0)?.as_ref()
+    }
+
+    fn sock_mut(&mut self, sock: SockId) -> Option<&mut Sock> {
+        self.socks.get_mut(sock.0)?.as_mut()
+    }
+
+    /// The send or receive `sock` is ready for, if any.
+    fn wanted_io(&mut self, sock: SockId) -> Option<Io> {
+        let s = self.socks.get_mut(sock.0)?.as_mut()?;
+        if s.connecting {
+            return None;
+        }
+        let (send, recv) = match s.owner {
+            Owner::Exchange(id) => {
+                let slot = self.slots.get_mut(&id)?;
+                let send = s.writable && slot.ex.pending_send().is_some_and(|p| p.0 == sock);
+                let recv = s.readable && !s.eof && {
+                    let mut ctx = ctx!(self);
+                    slot.ex.recv_space(&mut ctx).is_some_and(|p| p.0 == sock)
+                };
+                (send, recv)
+            }
+            Owner::DnsTcp(_) => (s.writable && !s.out.is_empty(), s.readable && !s.eof),
+            Owner::Idle(_) => (false, (s.readable || s.hup) && !s.eof),
+            _ => (false, false),
+        };
+        match (send, recv) {
+            (true, true) if s.recv_first => Some(Io::Recv { sock }),
+            (true, _) => Some(Io::Send { sock }),
+            (false, true) => Some(Io::Recv { sock }),
+            (false, false) => None,
+        }
+    }
+
+    fn new_sock(&mut self, owner: Owner, connecting: bool) -> SockId {
+        let s = Sock {
+            owner,
+            readable: false,
+            writable: false,
+            connecting,
+            eof: false,
+            hup: false,
+            offered: 0,
+            recv_first: false,
+            out: Vec::new(),
+        };
+        match self.free.pop() {
+            Some(i) => {
+                self.socks[i] = Some(s);
+                SockId(i)
+            }
+            None => {
+                self.socks.push(Some(s));
+                SockId(self.socks.len() - 1)
+            }
+        }
+    }
+
+    fn close_sock(&mut self, sock: SockId) {
+        if let Some(slot) = self.socks.get_mut(sock.0) {
+            if slot.take().is_some() {
+                self.free.push(sock.0);
+                self.io.push_back(Io::Close { sock });
+            }
+        }
+    }
+
+    fn dns_failed(&mut self, sock: SockId, d: DnsSockId, error: io::Error, now: Instant) {
+        if let Some(s) = self.sock_mut(sock) {
+            s.eof = true;
+            s.readable = false;
+            s.out.clear();
+        }
+        self.resolver.handle_socket_error(d, &error, now);
+    }
+
+    /// Runs one exchange's actions until it has none: the sends and
+    /// receives it wants come out of `poll_io` after.
+    fn pump(&mut self, id: RequestId, now: Instant) {
+        loop {
+            while let Some(action) = self.slots.get_mut(&id).and_then(|s| s.ex.poll_action()) {
+                self.perform(id, action);
+            }
+            if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
+                self.queries.insert(q, id);
+            }
+            if !self.drive_resolver(now) {
+                break;
+            }
+        }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        if let Some(sock) = slot.ex.sock() {
+            self.check.push(sock);
+        }
+        let due = slot.ex.poll_timeout();
+        if due != slot.armed {
+            slot.armed = due;
+            if let Some(t) = due {
+                self.timers.push(t, id);
+                let slots = &self.slots;
+                self.timers.sweep_if_stale(slots.len(), |at, id| {
+                    slots.get(&id).is_some_and(|s| s.armed == Some(at))
+                });
+            }
+        }
+    }
+
+    fn perform(&mut self, id: RequestId, action: Action) {
+        match action {
+            Action::Connect { attempt, addr } => {
+                let sock = self.new_sock(Owner::Attempt(id, attempt), true);
+                self.io.push_back(Io::Connect { sock, addr });
+            }
+            Action::CancelAttempt { attempt } => {
+                let found = self.socks.iter().position(|s| {
+                    s.as_ref()
+                        .is_some_and(|s| s.owner == Owner::Attempt(id, attempt))
+                });
+                if let Some(i) = found {
+                    self.close_sock(SockId(i));
+                }
+            }
+            Action::Attach { sock } => {
+                if let Some(s) = self.sock_mut(sock) {
+                    s.owner = Owner::Exchange(id);
+                }
+            }
+            Action::Pooled { sock, conn } => {
+                if let Some(s) = self.sock_mut(sock) {
+                    s.owner = Owner::Idle(conn);
+                    if s.readable || s.hup {
+                        self.check.push(sock);
+                    }
+                }
+            }
+            Action::Farewell { sock, bytes } => {
+                if self.sock(sock).is_some() {
+                    self.io.push_back(Io::Farewell { sock, bytes });
+                }
+            }
+            Action::Close { sock } => self.close_sock(sock),
+        }
+    }
+
+    /// Turns what the resolver asked for into [`Io`] and hands its events
+    /// to the exchanges waiting on them, until it has nothing more to say.
+    /// True if anything happened.
+    fn drive_resolver(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        loop {
+            let mut progress = false;
+            while let Some(t) = self.resolver.poll_transmit() {
+                self.dns_transmit(t);
+                progress = true;
+            }
+            while let Some(event) = self.resolver.poll_event() {
+                progress = true;
+                let lookup = event.lookup();
+                let Some(&req) = self.queries.get(&lookup) else {
+                    continue;
+                };
+                if matches!(event, ResolverEvent::Done { .. }) {
+                    self.queries.remove(&lookup);
+                }
+                if let Some(slot) = self.slots.get_mut(&req) {
+                    let mut ctx = ctx!(self);
+                    slot.ex.handle_dns_event(event, &mut ctx, now);
+                    self.dirty.push(req);
+                }
+            }
+            if !progress {
+                return any;
+            }
+            any = true;
+        }
+    }
+
+    fn dns_transmit(&mut self, t: Transmit) {
+        match t {
+            Transmit::Udp {
+                sock: d,
+                server,
+                payload,
+            } => {
+                let sock = self.new_sock(Owner::DnsUdp(d), false);
+                self.dns_socks.insert(d, sock);
+                self.io.push_back(Io::SendDatagram {
+                    sock,
+                    server,
+                    payload,
+                });
+            }
+            Transmit::Tcp {
+                sock: d,
+                server,
+                payload,
+            } => {
+                let sock = self.new_sock(Owner::DnsTcp(d), true);
+                if let Some(s) = self.sock_mut(sock) {
+                    s.out = payload;
+                }
+                self.dns_socks.insert(d, sock);
+                self.io.push_back(Io::Connect { sock, addr: server });
+            }
+            Transmit::Close { sock: d } => {
+                if let Some(sock) = self.dns_socks.remove(&d) {
+                    self.close_sock(sock);
+                }
+            }
+        }
+    }
+
+    /// An idle socket became readable and a read returned something (or
+    /// failed): the server closed it or sent bytes nobody asked for. Either
+    /// way it cannot carry a request.
+    fn probe_idle(&mut self, sock: SockId, conn: ConnId, now: Instant) {
+        self.close_sock(sock);
+        if self.pool.remove(conn).is_some() {
+            let mut ctx = ctx!(self);
+            ctx.emit_client(
+                now,
+                EventKind::ConnClosed {
+                    conn,
+                    reason: CloseReason::ServerClosed,
+                },
+            );
+        }
+    }
+
+    fn close_pool_dropped(&mut self, now: Instant) {
+        while let Some((mut conn, reason)) = self.pool.poll_closed() {
+            if let Some(tls) = conn.tls.as_mut() {
+                let bytes = tls.close_notify();
+                if self.sock(conn.sock).is_some() {
+                    self.io.push_back(Io::Farewell {
+                        sock: conn.sock,
+                        bytes,
+                    });
+                }
+            }
+            self.close_sock(conn.sock);
+            let mut ctx = ctx!(self);
+            ctx.recycle(&mut conn.recv);
+            ctx.emit_client(
+                now,
+                EventKind::ConnClosed {
+                    conn: conn.id,
+                    reason,
+                },
+            );
+        }
+    }
+}
+
+/// A seed for DNS transaction ids: std's per-process random hash keys mixed
+/// with the clock. Not a cryptographic generator, but unpredictable from
+/// outside, which is what RFC 5452 asks of the id.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}

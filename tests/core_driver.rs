@@ -1,0 +1,507 @@
+//! The same requests through `Client` and through a driver of the public
+//! sans-IO `roundtrip::core::Core` written here with std sockets: the two
+//! must produce the same trace (event names and key fields, times and
+//! ephemeral ports aside), since both run the same core and the events
+//! come from one place. Plain HTTP with a DNS lookup, a pooled second
+//! request, HTTPS, and a DNS query that times out and is asked again.
+
+#![forbid(unsafe_code)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use roundtrip::core::{BodyRead, Core, Io, Ready, SockId};
+use roundtrip::proxy::ProxyConfig;
+use roundtrip::{Client, Config, Event, EventKind, Trace};
+use support::dns::{DnsServer, Zone};
+use support::tls::{server_config, Ca, TlsServer};
+
+/// One event as compared: name, request, resend and hop, and the fields
+/// that do not depend on time or on the kernel's choice of local port.
+fn key(e: &Event<'_>) -> String {
+    let fields = match &e.kind {
+        EventKind::GetConn { host_port } => host_port.to_string(),
+        EventKind::DnsStart { host } => host.to_string(),
+        EventKind::DnsDone {
+            addrs,
+            coalesced,
+            error,
+        } => format!("{addrs:?} {coalesced} {}", error.is_some()),
+        EventKind::DnsQueryStart {
+            server,
+            qtype,
+            transport,
+        } => format!("{server} {qtype} {transport}"),
+        EventKind::DnsQueryDone {
+            server,
+            qtype,
+            transport,
+            rcode,
+            error,
+            answers,
+            truncated,
+        } => format!(
+            "{server} {qtype} {transport} {rcode:?} {} {answers} {truncated}",
+            error.is_some()
+        ),
+        EventKind::ConnectStart {
+            attempt,
+            network,
+            addr,
+        } => format!("{attempt:?} {network:?} {addr}"),
+        EventKind::ConnectDone {
+            attempt,
+            network,
+            addr,
+            error,
+        } => format!("{attempt:?} {network:?} {addr} {}", error.is_some()),
+        EventKind::TlsHandshakeDone { info, error } => {
+            format!("{} {}", info.is_some(), error.is_some())
+        }
+        EventKind::GotConn {
+            conn,
+            reused,
+            was_idle,
+            remote_addr,
+            ..
+        } => format!("{conn:?} {reused} {was_idle} {remote_addr}"),
+        EventKind::WroteHeaderField { name, values } => format!("{name} {values:?}"),
+        EventKind::WroteRequest { error } => format!("{}", error.is_some()),
+        EventKind::GotResponseHeaders {
+            status, version, ..
+        } => format!("{status} {version:?}"),
+        EventKind::ResponseBodyDone {
+            bytes,
+            trailers,
+            error,
+        } => format!("{bytes} {} {}", trailers.is_some(), error.is_some()),
+        EventKind::PutIdleConn { conn, error } => format!("{conn:?} {error:?}"),
+        EventKind::RequestDone { error } => format!("{}", error.is_some()),
+        EventKind::ConnClosed { conn, reason } => format!("{conn:?} {reason:?}"),
+        _ => String::new(),
+    };
+    format!(
+        "{} req={:?} resend={} hop={} {fields}",
+        e.kind.name(),
+        e.req,
+        e.resend,
+        e.hop
+    )
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn recorder() -> (Log, Trace) {
+    let log = Log::default();
+    let l = log.clone();
+    (
+        log,
+        Trace::new().on_event(move |e| l.lock().unwrap().push(key(e))),
+    )
+}
+
+/// The requests of one test, through `Client`: (status, body) each.
+fn via_client(config: &Config, urls: &[String]) -> (Vec<String>, Vec<(u16, String)>) {
+    let (log, trace) = recorder();
+    let client = Client::builder()
+        .config(config.clone())
+        .trace(trace)
+        .build();
+    let mut out = Vec::new();
+    for url in urls {
+        let resp = client.get(url).unwrap();
+        let status = resp.status().as_u16();
+        out.push((status, resp.into_body().text().unwrap()));
+    }
+    drop(client);
+    let events = log.lock().unwrap().clone();
+    (events, out)
+}
+
+/// The same requests through a `Core` driven by the loop below.
+fn via_core(config: &Config, urls: &[String]) -> (Vec<String>, Vec<(u16, String)>) {
+    let (log, trace) = recorder();
+    let mut core = Core::new(config.clone(), trace);
+    let mut net = Net::default();
+    let mut out = Vec::new();
+    for url in urls {
+        let req = http::Request::get(url.as_str()).body(().into()).unwrap();
+        let id = core.submit(req, Trace::new(), Instant::now());
+        let head = loop {
+            step(&mut core, &mut net);
+            if let Some(outcome) = core.take_outcome(id, Instant::now()) {
+                break outcome.unwrap();
+            }
+        };
+        let mut body = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match core.read_body(id, &mut buf, Instant::now()).unwrap() {
+                BodyRead::Data(n) => body.extend_from_slice(&buf[..n]),
+                BodyRead::End => break,
+                BodyRead::Pending => step(&mut core, &mut net),
+            }
+        }
+        core.release(id, Instant::now());
+        drain(&mut core, &mut net);
+        out.push((head.status.as_u16(), String::from_utf8(body).unwrap()));
+    }
+    core.shutdown(Instant::now());
+    drain(&mut core, &mut net);
+    assert_eq!(core.open_sockets(), 0, "sockets left after shutdown");
+    assert!(net.tcp.is_empty() && net.udp.is_empty());
+    let events = log.lock().unwrap().clone();
+    (events, out)
+}
+
+#[derive(Default)]
+struct Net {
+    tcp: HashMap<SockId, TcpStream>,
+    udp: HashMap<SockId, UdpSocket>,
+}
+
+/// Carries out every `Io` the core asks for.
+fn drain(core: &mut Core, net: &mut Net) {
+    while let Some(io) = core.poll_io() {
+        let now = Instant::now();
+        match io {
+            Io::Connect { sock, addr } => {
+                match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                    Ok(s) => {
+                        s.set_nonblocking(true).unwrap();
+                        s.set_nodelay(true).unwrap();
+                        core.handle_connected(sock, s.local_addr().unwrap(), now);
+                        net.tcp.insert(sock, s);
+                    }
+                    Err(e) => core.handle_connect_failed(sock, e, now),
+                }
+            }
+            Io::SendDatagram {
+                sock,
+                server,
+                payload,
+            } => {
+                let sent = (|| {
+                    let u = UdpSocket::bind("127.0.0.1:0")?;
+                    u.connect(server)?;
+                    u.set_nonblocking(true)?;
+                    u.send(&payload)?;
+                    io::Result::Ok(u)
+                })();
+                match sent {
+                    Ok(u) => {
+                        net.udp.insert(sock, u);
+                    }
+                    Err(e) => core.handle_io_error(sock, roundtrip::core::Direction::Send, e, now),
+                }
+            }
+            Io::Send { sock } => {
+                if let (Some(s), Some((a, b))) = (net.tcp.get_mut(&sock), core.send_buf(sock)) {
+                    let r = s.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]);
+                    core.handle_send_result(sock, r, now);
+                }
+            }
+            Io::Recv { sock } => {
+                if let (Some(s), Some(buf)) = (net.tcp.get_mut(&sock), core.recv_buf(sock)) {
+                    let r = s.read(buf);
+                    core.handle_recv_result(sock, r, now);
+                }
+            }
+            Io::Farewell { sock, bytes } => {
+                if let Some(s) = net.tcp.get_mut(&sock) {
+                    let _ = s.write(&bytes);
+                }
+            }
+            Io::Close { sock } => {
+                net.tcp.remove(&sock);
+                net.udp.remove(&sock);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// One turn: the IO asked for, a nap, then every socket reported ready,
+/// datagrams delivered and timers fired.
+fn step(core: &mut Core, net: &mut Net) {
+    drain(core, net);
+    std::thread::sleep(Duration::from_millis(1));
+    let now = Instant::now();
+    for &sock in net.tcp.keys() {
+        core.handle_ready(sock, Ready::BOTH, now);
+    }
+    let mut buf = [0u8; 2048];
+    for (&sock, u) in &net.udp {
+        loop {
+            match u.recv_from(&mut buf) {
+                Ok((n, from)) => core.handle_datagram(sock, from, &buf[..n], now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    core.handle_io_error(sock, roundtrip::core::Direction::Recv, e, now);
+                    break;
+                }
+            }
+        }
+    }
+    core.handle_timeout(now);
+    drain(core, net);
+}
+
+fn config(dns: &DnsServer) -> Config {
+    let mut c = Config::default();
+    c.dns_servers = Some(vec![dns.addr]);
+    c.resolv_conf = None;
+    c.hosts_file = None;
+    c.dns_search = Some(Vec::new());
+    c.dns_ndots = Some(1);
+    c.proxy = ProxyConfig::Off;
+    c.connect_timeout = Duration::from_secs(5);
+    c
+}
+
+fn assert_same(config: &Config, urls: &[String]) -> Vec<String> {
+    let (client_events, client_out) = via_client(config, urls);
+    let (core_events, core_out) = via_core(config, urls);
+    assert_eq!(client_out, core_out);
+    assert_eq!(
+        client_events,
+        core_events,
+        "Client:\n{}\n\nCore:\n{}",
+        client_events.join("\n"),
+        core_events.join("\n")
+    );
+    client_events
+}
+
+fn starts(events: &[String], name: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.starts_with(&format!("{name} ")))
+        .count()
+}
+
+/// A keep-alive server on 127.0.0.1 answering every request with `ok`.
+fn http_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(ok).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn plain_get_then_a_pooled_second_traces_the_same() {
+    let dns = DnsServer::start(Zone::new().a("origin.test", "127.0.0.1", 60).script());
+    let port = http_server();
+    let url = format!("http://origin.test:{port}/");
+    let events = assert_same(&config(&dns), &[url.clone(), url]);
+    assert_eq!(starts(&events, "request_done"), 2);
+    assert_eq!(starts(&events, "connect_start"), 1, "{events:#?}");
+    assert!(events
+        .iter()
+        .any(|e| e.starts_with("got_conn req=Some(RequestId(2))") && e.contains(" true ")));
+    assert!(events.iter().any(|e| e.starts_with("conn_closed")));
+}
+
+#[test]
+fn https_get_traces_the_same() {
+    let dns = DnsServer::start(Zone::new().a("tls.test", "127.0.0.1", 60).script());
+    let ca = Ca::new("core driver test CA");
+    let leaf = ca.leaf(&["tls.test"], &[], None);
+    let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    // One connection for the client's request, one for the core's.
+    let tls = TlsServer::start(server_config(&leaf), 2, ok);
+    let mut config = config(&dns);
+    config.tls_ca_files = vec![ca.pem_path.clone()];
+    config.tls_builtin_roots = false;
+    let url = format!("https://tls.test:{}/", tls.addr.port());
+    let events = assert_same(&config, &[url]);
+    assert_eq!(starts(&events, "tls_handshake_done"), 1);
+    assert!(events
+        .iter()
+        .any(|e| e == "tls_handshake_done req=Some(RequestId(1)) resend=0 hop=0 true false"));
+    tls.join();
+}
+
+#[test]
+fn a_dns_query_that_times_out_is_asked_again_the_same_way() {
+    // The first A query goes unanswered; the second gets the address.
+    let zone = Zone::new().a("retry.test", "127.0.0.1", 60);
+    let a_queries = AtomicUsize::new(0);
+    let dns = DnsServer::start(move |q| {
+        if q.type_name() == "A" && a_queries.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            Vec::new()
+        } else {
+            vec![support::dns::Act::Send(zone.answer(q).bytes())]
+        }
+    });
+    let port = http_server();
+    let mut config = config(&dns);
+    config.dns_timeout = Some(Duration::from_millis(200));
+    config.dns_attempts = Some(2);
+    let url = format!("http://retry.test:{port}/");
+    let events = assert_same(&config, &[url]);
+    assert_eq!(starts(&events, "dns_query_start"), 3, "{events:#?}");
+    assert_eq!(starts(&events, "request_done"), 1);
+}
+
+/// The core alone, on a virtual clock, with no socket at all: the driver
+/// here is the test itself, answering each `Io` by hand. Every event is
+/// stamped with the instant passed in, never with a clock the core read.
+#[test]
+fn a_round_trip_in_memory_on_a_virtual_clock() {
+    let t0 = Instant::now();
+    let log: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+    let l = log.clone();
+    let trace = Trace::new().on_event(move |e| {
+        l.lock()
+            .unwrap()
+            .push((e.kind.name().to_string(), e.at.duration_since(t0)))
+    });
+    let mut config = Config::default();
+    config.proxy = ProxyConfig::Off;
+    let mut core = Core::new(config, trace);
+    let ms = Duration::from_millis;
+
+    // An address literal: no lookup, straight to the connect.
+    let req = http::Request::get("http://192.0.2.1:8080/x").body(().into());
+    let id = core.submit(req.unwrap(), Trace::new(), t0);
+    let sock = match core.poll_io() {
+        Some(Io::Connect { sock, addr }) => {
+            assert_eq!(addr, "192.0.2.1:8080".parse().unwrap());
+            sock
+        }
+        other => panic!("expected a connect, got {other:?}"),
+    };
+    assert_eq!(core.poll_io(), None);
+    assert!(core.is_connecting(sock));
+    assert!(
+        core.poll_timeout().is_some(),
+        "the connect timeout is armed"
+    );
+
+    core.handle_connected(sock, "198.51.100.7:40000".parse().unwrap(), t0 + ms(10));
+    assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+    let (head, body) = core.send_buf(sock).unwrap();
+    let sent = [head, body].concat();
+    assert!(sent.starts_with(b"GET /x HTTP/1.1\r\n"), "{sent:?}");
+    core.handle_sent(sock, sent.len(), t0 + ms(11));
+    assert_eq!(core.poll_io(), None, "nothing to read until readable");
+
+    core.handle_ready(
+        sock,
+        Ready {
+            readable: true,
+            writable: true,
+            hup: false,
+        },
+        t0 + ms(30),
+    );
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let space = core.recv_buf(sock).unwrap();
+    space[..response.len()].copy_from_slice(response);
+    core.handle_received(sock, response.len(), t0 + ms(30));
+    // A short read emptied the socket: no further read is asked for.
+    assert_eq!(core.poll_io(), None);
+    let head = core.take_outcome(id, t0 + ms(31)).unwrap().unwrap();
+    assert_eq!(head.status, 200);
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        core.read_body(id, &mut buf, t0 + ms(32)).unwrap(),
+        BodyRead::Data(2)
+    );
+    assert_eq!(&buf[..2], b"ok");
+    assert_eq!(
+        core.read_body(id, &mut buf, t0 + ms(32)).unwrap(),
+        BodyRead::End
+    );
+    core.release(id, t0 + ms(33));
+    assert_eq!(core.poll_io(), None, "the connection went to the pool");
+    assert_eq!(core.idle_conns(), 1);
+
+    // The idle timeout (counted from the end of the body, when the
+    // connection went idle) closes it, when the caller's clock says so. A
+    // deadline may be early (a request's timers are dropped lazily): then
+    // the call is harmless and the next deadline is later.
+    let idle_timeout = Config::default().idle_timeout;
+    let mut woken = Vec::new();
+    let close = loop {
+        let t = core.poll_timeout().expect("the idle timeout is armed");
+        assert!(
+            woken.last().is_none_or(|&w| w < t),
+            "deadlines move forward"
+        );
+        woken.push(t);
+        core.handle_timeout(t);
+        if let Some(io) = core.poll_io() {
+            break (io, t);
+        }
+        assert!(woken.len() < 10, "{woken:?}");
+    };
+    assert_eq!(close, (Io::Close { sock }, t0 + ms(32) + idle_timeout));
+    assert_eq!(core.poll_io(), None);
+    assert_eq!((core.idle_conns(), core.open_sockets()), (0, 0));
+
+    let events = log.lock().unwrap().clone();
+    let at = |name: &str| {
+        events
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {events:?}"))
+            .1
+    };
+    assert_eq!(at("get_conn"), Duration::ZERO);
+    assert_eq!(at("connect_done"), ms(10));
+    assert_eq!(at("wrote_request"), ms(11));
+    assert_eq!(at("got_first_response_byte"), ms(30));
+    assert_eq!(at("conn_closed"), ms(32) + idle_timeout);
+    assert_eq!(events.last().unwrap().0, "conn_closed");
+}
+
+/// tokio drives `examples/drive_tokio.rs` and is a dev-dependency for
+/// that: it must never reach the library's users.
+#[test]
+fn tokio_is_not_in_the_library_dependency_tree() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal", "-p", "roundtrip"])
+        .args(["--prefix", "none", "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("rustls"), "a real tree:\n{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("tokio")), "{tree}");
+}
