@@ -5,7 +5,10 @@
 #   1. the machine and versions;
 #   2. `keepalive`: CPU, wall time, heap allocations and bytes per GET,
 #      median of ROUNDS rounds of REQUESTS requests, with and without hooks;
-#   3. `keepalive --strace`: system calls per GET, by name.
+#   3. `keepalive --strace`: system calls per GET, by name;
+#   4. `core_driver`: the same GET through `Client` and through the sans-IO
+#      core driven by a blocking std-socket driver, CPU/heap and syscalls
+#      (issue 11; docs/benchmarks.md, "Driving the core yourself").
 #
 # Needs Debian's nginx (/usr/sbin/nginx, or NGINX=path) and strace.
 # Environment: REQUESTS (default 20000), ROUNDS (5), WARMUP (2000),
@@ -31,8 +34,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
 fi
 
-cargo build --release --quiet --bin keepalive
+cargo build --release --quiet --bin keepalive --bin core_driver
 bin="$CARGO_TARGET_DIR/release/keepalive"
+core_bin="$CARGO_TARGET_DIR/release/core_driver"
 
 commit="$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dirty="$(git -C "$here/.." status --porcelain -- src Cargo.toml 2>/dev/null | awk '{print $2}' | tr '\n' ' ')"
@@ -57,3 +61,9 @@ echo
 echo "## System calls per request"
 echo
 "$bin" --strace --requests "$strace_requests"
+echo
+echo "## Driving the core yourself: \`Client\` vs a blocking \`Core\` driver"
+echo
+"$core_bin" --requests "$requests" --rounds "$rounds" --warmup "$warmup"
+echo
+"$core_bin" --strace --requests "$strace_requests"
