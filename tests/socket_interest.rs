@@ -4,7 +4,8 @@
 //! them (`SourceFd`, edge-triggered, as the contract asks), waits, and
 //! reports readiness and time. The trace must match `Client`'s event for
 //! event, every descriptor watched must be unwatched, and the requests
-//! must complete.
+//! must complete: plain HTTP through a lookup with a pooled second
+//! request, HTTPS, a DNS retry on the caller's timer, a refused connect.
 
 #![cfg(unix)]
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ use roundtrip::core::{BodyRead, Interest, Ready, SocketDriver};
 use roundtrip::{Config, Trace};
 use support::compare::{config, http_server, recorder, starts, via_client};
 use support::dns::{Act, DnsServer, Zone};
+use support::tls::{server_config, Ca, TlsServer};
 
 /// The caller's side: a poll and the descriptors it was asked to watch.
 struct Watcher {
@@ -230,6 +232,25 @@ fn plain_get_through_a_lookup_then_a_pooled_second_traces_like_client() {
         "{interest:?}"
     );
     assert!(watches.contains(&(true, false)), "{interest:?}");
+}
+
+#[test]
+fn https_get_traces_like_client() {
+    let dns = DnsServer::start(Zone::new().a("tls.test", "127.0.0.1", 60).script());
+    let ca = Ca::new("socket interest test CA");
+    let leaf = ca.leaf(&["tls.test"], &[], None);
+    let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    // One connection for the client's request, one for the driver's.
+    let tls = TlsServer::start(server_config(&leaf), 2, ok);
+    let mut config = config(&dns);
+    config.tls_ca_files = vec![ca.pem_path.clone()];
+    config.tls_builtin_roots = false;
+    let url = format!("https://tls.test:{}/", tls.addr.port());
+    let (events, _) = assert_same(&config, &[url]);
+    assert!(events
+        .iter()
+        .any(|e| e == "tls_handshake_done req=Some(RequestId(1)) resend=0 hop=0 true false"));
+    tls.join();
 }
 
 #[test]
