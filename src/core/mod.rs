@@ -61,7 +61,17 @@
 //! while the flag is up. Edge-triggered readiness (epoll with `EPOLLET`,
 //! mio) fits this exactly; a driver with no readiness source at all can
 //! report every socket ready and rely on `WouldBlock`.
+//!
+//! # Or let the client own the sockets
+//!
+//! A caller with its own poller but no wish to write socket code can use
+//! [`SocketDriver`] (Unix only): a core plus the real non-blocking sockets
+//! it asks for, which reports which descriptors to watch ([`Interest`])
+//! and when to call back, after curl's `multi_socket` interface. See the
+//! [`sockets`] module.
 
+#[cfg(unix)]
+pub mod sockets;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
@@ -82,6 +92,8 @@ use crate::pool::Pool;
 use crate::send_body::SendBody;
 use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
+#[cfg(unix)]
+pub use sockets::{Interest, SocketDriver};
 use timers::Timers;
 
 /// What the core asks of its driver, from [`Core::poll_io`]. New kinds may

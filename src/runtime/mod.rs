@@ -14,30 +14,31 @@
 //! what keeps a keep-alive GET to three system calls: write, `epoll_wait`,
 //! read. Idle pooled sockets stay registered, so a server closing one (or
 //! sending a stray 408) is noticed without a syscall at checkout.
+//!
+//! The socket code itself (opening, writing, reading, datagrams, connect
+//! completion) is in `net`, shared with
+//! [`SocketDriver`](crate::core::SocketDriver), which owns sockets the same
+//! way but leaves the waiting to its caller's poller.
 
+pub(crate) mod net;
 #[cfg(test)]
 mod tests;
 
-use std::io::{self, IoSlice, Read, Write};
-use std::net::SocketAddr;
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::Config;
 use crate::conn::SockId;
-use crate::core::{BodyRead, Core, Direction, Io, Ready};
+use crate::core::{BodyRead, Core, Ready};
 use crate::error::{Error, Phase, Result};
 use crate::h1::ResponseHead;
 use crate::send_body::SendBody;
 use crate::trace::{RequestId, Trace};
 
-enum Handle {
-    Tcp(TcpStream),
-    Udp(UdpSocket),
-}
+use net::{Handle, Sockets};
 
 /// The event loop: the core and the IO it asks for.
 pub(crate) struct Runtime {
@@ -46,10 +47,7 @@ pub(crate) struct Runtime {
     events: Events,
     ready: Vec<(Token, Ready)>,
     /// The OS socket of each core socket id.
-    handles: Vec<Option<Handle>>,
-    live: usize,
-    /// Scratch space for DNS datagrams.
-    dns_buf: Vec<u8>,
+    net: Sockets,
     /// The clock as read at the start of the current call or turn: every
     /// input of one turn carries the same instant.
     now: Instant,
@@ -69,18 +67,9 @@ impl Runtime {
             poll: None,
             events: Events::with_capacity(256),
             ready: Vec::new(),
-            handles: Vec::new(),
-            live: 0,
-            dns_buf: Vec::new(),
+            net: Sockets::default(),
             now: Instant::now(),
         }
-    }
-
-    fn poll_handle(&mut self) -> io::Result<&mut Poll> {
-        if self.poll.is_none() {
-            self.poll = Some(Poll::new()?);
-        }
-        Ok(self.poll.as_mut().expect("just created"))
     }
 
     /// Number of idle pooled connections.
@@ -191,7 +180,7 @@ impl Runtime {
             return Ok(());
         }
         let deadline = self.core.poll_timeout();
-        if deadline.is_none() && self.live == 0 {
+        if deadline.is_none() && self.net.live() == 0 {
             return Err(stalled());
         }
         self.turn_with(deadline.map(|d| d.saturating_duration_since(Instant::now())))
@@ -199,7 +188,7 @@ impl Runtime {
 
     fn turn_with(&mut self, timeout: Option<Duration>) -> Result<()> {
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
-        let polled = match self.poll_handle() {
+        let polled = match poll_of(&mut self.poll) {
             Ok(p) => p.poll(&mut events, timeout),
             Err(e) => Err(e),
         };
@@ -236,54 +225,7 @@ impl Runtime {
     }
 
     fn on_ready(&mut self, sock: SockId, ready: Ready, now: Instant) {
-        match self.handles.get_mut(sock.0) {
-            Some(Some(Handle::Udp(_))) if ready.readable => self.read_datagrams(sock, now),
-            Some(Some(Handle::Tcp(stream))) => {
-                if self.core.is_connecting(sock) {
-                    if !(ready.readable || ready.writable) {
-                        return;
-                    }
-                    let result = match stream.take_error() {
-                        Ok(Some(e)) | Err(e) => Err(e),
-                        Ok(None) => match stream.peer_addr() {
-                            Ok(_) => stream.local_addr(),
-                            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                            Err(e) => Err(e),
-                        },
-                    };
-                    match result {
-                        Ok(local) => self.core.handle_connected(sock, local, now),
-                        Err(e) => {
-                            self.core.handle_connect_failed(sock, e, now);
-                            return;
-                        }
-                    }
-                }
-                self.core.handle_ready(sock, ready, now);
-            }
-            _ => {}
-        }
-    }
-
-    fn read_datagrams(&mut self, sock: SockId, now: Instant) {
-        if self.dns_buf.is_empty() {
-            self.dns_buf = vec![0; 65536];
-        }
-        while let Some(Some(Handle::Udp(u))) = self.handles.get(sock.0) {
-            match u.recv_from(&mut self.dns_buf) {
-                Ok((n, from)) => self
-                    .core
-                    .handle_datagram(sock, from, &self.dns_buf[..n], now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // ICMP port unreachable and the like: this server will
-                    // not answer.
-                    self.core.handle_io_error(sock, Direction::Recv, e, now);
-                    break;
-                }
-            }
-        }
+        self.net.on_ready(&mut self.core, sock, ready, now);
     }
 
     /// Carries out everything the core asks for until it has nothing more.
@@ -292,155 +234,38 @@ impl Runtime {
         let mut any = false;
         while let Some(io) = self.core.poll_io() {
             any = true;
-            self.perform(io);
+            let poll = &mut self.poll;
+            // Registered once for both readiness kinds, edge-triggered,
+            // under the token of the core's socket id. A closed socket is
+            // dropped here: closing its descriptor also takes it out of
+            // the epoll set (nothing else holds the descriptor), so no
+            // `deregister` (one `epoll_ctl` fewer per connection).
+            drop(
+                self.net
+                    .perform(&mut self.core, io, self.now, &mut |sock, handle| {
+                        let registry = poll_of(poll)?.registry();
+                        match handle {
+                            Handle::Tcp(s) => registry.register(
+                                s,
+                                Token(sock.0),
+                                Interest::READABLE | Interest::WRITABLE,
+                            ),
+                            Handle::Udp(u) => {
+                                registry.register(u, Token(sock.0), Interest::READABLE)
+                            }
+                        }
+                    }),
+            );
         }
         any
     }
+}
 
-    fn perform(&mut self, io: Io) {
-        match io {
-            Io::Connect { sock, addr } => {
-                if let Err(e) = self.open(sock, addr) {
-                    self.core.handle_connect_failed(sock, e, self.now);
-                }
-            }
-            Io::SendDatagram {
-                sock,
-                server,
-                payload,
-            } => {
-                if let Err(e) = self.send_datagram(sock, server, &payload) {
-                    self.core
-                        .handle_io_error(sock, Direction::Send, e, self.now);
-                }
-            }
-            Io::Send { sock } => self.send(sock),
-            Io::Recv { sock } => self.recv(sock),
-            Io::Farewell { sock, bytes } => {
-                if let Some(Some(Handle::Tcp(s))) = self.handles.get_mut(sock.0) {
-                    // One try: a peer that does not read gets no more.
-                    let _ = s.write(&bytes);
-                }
-            }
-            Io::Close { sock } => {
-                // Dropping the socket closes its descriptor, which also
-                // takes it out of the epoll set (nothing else holds the
-                // descriptor), so no `deregister` (one `epoll_ctl` fewer
-                // per connection).
-                if let Some(slot) = self.handles.get_mut(sock.0) {
-                    if slot.take().is_some() {
-                        self.live -= 1;
-                    }
-                }
-            }
-        }
+fn poll_of(poll: &mut Option<Poll>) -> io::Result<&mut Poll> {
+    if poll.is_none() {
+        *poll = Some(Poll::new()?);
     }
-
-    fn send(&mut self, sock: SockId) {
-        let Some(Some(Handle::Tcp(stream))) = self.handles.get_mut(sock.0) else {
-            return;
-        };
-        let Some((head, body)) = self.core.send_buf(sock) else {
-            return;
-        };
-        let written = loop {
-            let r = if body.is_empty() {
-                stream.write(head)
-            } else if head.is_empty() {
-                stream.write(body)
-            } else {
-                stream.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
-            };
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let now = self.now;
-        match written {
-            Ok(n) => self.core.handle_sent(sock, n, now),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.core.handle_would_block(sock, Direction::Send)
-            }
-            Err(e) => self.core.handle_io_error(sock, Direction::Send, e, now),
-        }
-    }
-
-    fn recv(&mut self, sock: SockId) {
-        let Some(Some(Handle::Tcp(stream))) = self.handles.get_mut(sock.0) else {
-            return;
-        };
-        let Some(space) = self.core.recv_buf(sock) else {
-            return;
-        };
-        let read = loop {
-            match stream.read(space) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let now = self.now;
-        match read {
-            Ok(n) => self.core.handle_received(sock, n, now),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.core.handle_would_block(sock, Direction::Recv)
-            }
-            Err(e) => self.core.handle_io_error(sock, Direction::Recv, e, now),
-        }
-    }
-
-    fn slot(&mut self, sock: SockId) -> &mut Option<Handle> {
-        if self.handles.len() <= sock.0 {
-            self.handles.resize_with(sock.0 + 1, || None);
-        }
-        &mut self.handles[sock.0]
-    }
-
-    /// A fresh UDP socket per query: a fresh source port from the kernel
-    /// (RFC 5452 §9.2), connected so the kernel also drops datagrams from
-    /// any other address or port.
-    fn send_datagram(
-        &mut self,
-        sock: SockId,
-        server: SocketAddr,
-        payload: &[u8],
-    ) -> io::Result<()> {
-        if let Some(Some(Handle::Udp(u))) = self.handles.get(sock.0) {
-            u.send(payload)?;
-            return Ok(());
-        }
-        let any: SocketAddr = if server.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        // Non-blocking from the `socket` call on (SOCK_NONBLOCK on Linux).
-        let mut socket = UdpSocket::bind(any)?;
-        socket.connect(server)?;
-        socket.send(payload)?;
-        self.poll_handle()?
-            .registry()
-            .register(&mut socket, Token(sock.0), Interest::READABLE)?;
-        *self.slot(sock) = Some(Handle::Udp(socket));
-        self.live += 1;
-        Ok(())
-    }
-
-    fn open(&mut self, sock: SockId, addr: SocketAddr) -> io::Result<()> {
-        // One `socket` call makes it non-blocking (SOCK_NONBLOCK on Linux,
-        // no `fcntl`), then `connect`, whose EINPROGRESS mio reports as
-        // success; completion is checked when the socket turns writable.
-        let mut stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        self.poll_handle()?.registry().register(
-            &mut stream,
-            Token(sock.0),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        *self.slot(sock) = Some(Handle::Tcp(stream));
-        self.live += 1;
-        Ok(())
-    }
+    Ok(poll.as_mut().expect("just created"))
 }
 
 impl Drop for Runtime {

@@ -710,3 +710,7 @@ pub mod netns;
 
 /// Certificates and a rustls server for HTTPS tests.
 pub mod tls;
+
+/// Comparing a request's trace through `Client` and through another driver
+/// of the core (`core_driver.rs`, `socket_interest.rs`).
+pub mod compare;
