@@ -126,6 +126,12 @@ impl RecvBuf {
         !self.buf.is_empty()
     }
 
+    /// The storage's size (for the fuzz targets' memory bound).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn storage_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Attaches storage (a zeroed buffer from the runtime's spare list).
     pub fn attach(&mut self, storage: Vec<u8>) {
         debug_assert!(self.is_empty());
