@@ -244,7 +244,8 @@ fn recv_limit(config: &Config) -> usize {
 ///          1 the server closes (EOF after the bytes before it);
 ///          2 time passes: [1 ms, 50 ms, 999 ms, 1 s, 2 s, 30 s, 301 s,
 ///            1 h][op >> 3 & 7]; due timeouts fire;
-///          3 a read error; 4 a write error;
+///          3 a read error (while the exchange reads); 4 a write error
+///            (while it has bytes to write);
 ///          5 the caller reads the body, (op >> 3) * 7 + 1 bytes a call;
 ///          6 the caller cancels; 7 the socket writes next byte × 16 bytes
 /// ```
@@ -443,14 +444,16 @@ pub fn exchange(data: &[u8]) {
                 ex.handle_timeout(ctx!(sim), now);
             }
             3 => {
-                if ex.sock().is_some() {
+                // The runtime sees a reset only on a socket it reads.
+                if ex.recv_space(ctx!(sim)).is_some() {
                     trouble = true;
                     let e = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
                     ex.handle_io_error(e, false, ctx!(sim), now);
                 }
             }
             4 => {
-                if ex.sock().is_some() {
+                // ...and a broken pipe only when it has bytes to write.
+                if ex.pending_send().is_some() {
                     trouble = true;
                     let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
                     ex.handle_io_error(e, true, ctx!(sim), now);
