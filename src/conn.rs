@@ -128,6 +128,12 @@ impl RecvBuf {
         !self.buf.is_empty()
     }
 
+    /// The storage's size (for the fuzz targets' memory bound).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn storage_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Attaches storage (a zeroed buffer from the runtime's spare list),
     /// which stays at its size.
     pub fn attach(&mut self, storage: Vec<u8>) {

@@ -69,6 +69,9 @@ pub mod dial;
 pub mod dns;
 mod error;
 mod exchange;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod h1;
 pub mod pool;
 pub mod proxy;

@@ -66,3 +66,25 @@ mod core_driver;
 fn core_driver_corpus() {
     replay("core_driver", core_driver::core_driver);
 }
+
+#[path = "../fuzz/src/h1.rs"]
+mod h1;
+
+#[test]
+fn h1_head_corpus() {
+    replay("h1_head", h1::h1_head);
+}
+
+#[test]
+fn h1_body_corpus() {
+    replay("h1_body", h1::h1_body);
+}
+
+// The exchange and h1_writer corpora drive the private exchange module:
+// they are replayed by the unit tests in src/fuzzing.rs (`cargo test
+// --lib`, part of a plain `cargo test`). This test only checks they exist.
+#[test]
+fn exchange_and_h1_writer_corpora_exist() {
+    corpus("exchange");
+    corpus("h1_writer");
+}

@@ -446,8 +446,13 @@ impl Exchange {
                     reason: "only a single `chunked` coding is supported",
                 }));
             }
+            // An empty body is sent without the coding: a chunked head
+            // with no chunks after it would leave the server waiting for
+            // them and read our next request as chunk data.
             chunked = !body.is_empty();
-            body_len = None;
+            if chunked {
+                body_len = None;
+            }
         }
         if headers.contains_key(CONTENT_LENGTH) {
             let announced = framing::content_length(&headers)
@@ -680,6 +685,15 @@ impl Exchange {
     /// True once `request_done` has fired.
     pub fn is_finished(&self) -> bool {
         matches!(self.state, State::Finished)
+    }
+
+    /// For the fuzz targets (src/fuzzing.rs): the attached connection's
+    /// receive storage size and queued send bytes.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn buffered(&self) -> Option<(usize, usize)> {
+        self.conn
+            .as_ref()
+            .map(|c| (c.recv.storage_len(), c.send.len()))
     }
 
     /// The trailer section, once the body is complete.

@@ -518,3 +518,32 @@ fn a_race_with_many_attempts_cancels_every_loser() {
     );
     assert!(names.iter().any(|n| n == "got_conn"));
 }
+
+/// Found by the `h1_writer` fuzz target: a caller's `Transfer-Encoding:
+/// chunked` on a request without a body made the head announce chunks that
+/// never came (no last-chunk), so the server would read the next request
+/// on the connection as chunk data.
+#[test]
+fn chunked_without_a_body_is_framed_by_the_body() {
+    for (method, want) in [
+        (Method::GET, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+        (
+            Method::POST,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ] {
+        let t0 = Instant::now();
+        let mut net = Net::new();
+        let req = http::Request::builder()
+            .method(method)
+            .uri("http://127.0.0.1/")
+            .header("transfer-encoding", "chunked")
+            .body(SendBody::empty())
+            .unwrap();
+        let mut ex = net.exchange(req);
+        ex.start(ctx!(net), t0);
+        net.step(&mut ex, t0);
+        net.connect(&mut ex, t0);
+        assert_eq!(String::from_utf8(net.sent.clone()).unwrap(), want);
+    }
+}
