@@ -1,44 +1,20 @@
 //! The same round trip as `drive_blocking` (DNS through body), driven
 //! through the sans-IO `roundtrip::core::Core` from a tokio current-thread
 //! runtime: one task owns the core and every socket, and waits on all of
-//! them and the core's deadline at once. tokio is a dev-dependency of this
-//! example only, never a dependency of the library. See docs/embedding.md.
+//! them and the core's deadline at once. The loop is in
+//! examples/support/tokio_driver.rs, which tests/drivers_agree.rs runs
+//! too. tokio is a dev-dependency of this example only, never a
+//! dependency of the library. See docs/embedding.md.
 //!
 //! Its DNS and HTTP servers run on 127.0.0.1: `cargo run --example drive_tokio`.
 
 #![forbid(unsafe_code)]
 
 mod support;
+#[path = "support/tokio_driver.rs"]
+mod tokio_driver;
 
-use std::collections::HashMap;
-use std::future::{poll_fn, Future};
-use std::io::{self, IoSlice};
-use std::pin::Pin;
-use std::task::Poll;
-use std::time::Instant;
-
-use roundtrip::core::{BodyRead, Core, Direction, Io, Ready, SockId};
 use roundtrip::{proxy::ProxyConfig, Config, Trace};
-use tokio::net::{TcpStream, UdpSocket};
-
-type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>>>>;
-
-/// A TCP socket and the readiness the core waits for: the driver polls
-/// tokio for a kind of readiness only after the core's flag for it went
-/// down (a `WouldBlock`, a read), so a socket the core is not reading
-/// (back-pressure) or has nothing to write on never wakes the loop.
-struct Tcp {
-    stream: TcpStream,
-    want_read: bool,
-    want_write: bool,
-}
-
-#[derive(Default)]
-struct Net {
-    connecting: Vec<(SockId, Connecting)>,
-    tcp: HashMap<SockId, Tcp>,
-    udp: HashMap<SockId, UdpSocket>,
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (dns, http) = (support::start_dns_server()?, support::start_http_server()?);
@@ -46,177 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     (config.dns_servers, config.resolv_conf) = (Some(vec![dns]), None); // only our server
     (config.hosts_file, config.proxy) = (None, ProxyConfig::Off);
     let trace = Trace::new().on_event(|e| println!("{}", e.kind.name()));
-    let mut core = Core::new(config, trace);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let mut net = Net::default();
-        let url = format!("http://www.example.test:{}/", http.port());
-        let req = http::Request::get(url).body(().into())?;
-        let id = core.submit(req, Trace::new(), Instant::now());
-        let head = loop {
-            drain(&mut core, &mut net)?;
-            if let Some(outcome) = core.take_outcome(id, Instant::now()) {
-                break outcome?;
-            }
-            wait(&mut core, &mut net).await;
-        };
-        println!("{:?} {}", head.version, head.status);
-        let mut buf = [0u8; 4096];
-        loop {
-            match core.read_body(id, &mut buf, Instant::now())? {
-                BodyRead::Data(n) => print!("{}", String::from_utf8_lossy(&buf[..n])),
-                BodyRead::End => break,
-                BodyRead::Pending => {
-                    drain(&mut core, &mut net)?;
-                    wait(&mut core, &mut net).await;
-                }
-            }
-        }
-        core.release(id, Instant::now());
-        core.shutdown(Instant::now());
-        drain(&mut core, &mut net)?;
-        Ok(())
-    })
-}
-
-/// Does every IO the core asks for, without waiting: tokio's `try_*`
-/// calls return `WouldBlock` where a blocking call would wait.
-fn drain(core: &mut Core, net: &mut Net) -> io::Result<()> {
-    while let Some(io) = core.poll_io() {
-        let now = Instant::now();
-        match io {
-            Io::Connect { sock, addr } => {
-                net.connecting
-                    .push((sock, Box::pin(TcpStream::connect(addr))));
-            }
-            Io::SendDatagram {
-                sock,
-                server,
-                payload,
-            } => {
-                // Sent from the std socket: a new tokio socket does not know
-                // its readiness yet, so its `try_send` would say WouldBlock.
-                let u = std::net::UdpSocket::bind("0.0.0.0:0")?;
-                u.connect(server)?;
-                u.set_nonblocking(true)?;
-                match u.send(&payload) {
-                    Ok(_) => drop(net.udp.insert(sock, UdpSocket::from_std(u)?)),
-                    Err(e) => core.handle_io_error(sock, Direction::Send, e, now),
-                }
-            }
-            Io::Send { sock } => {
-                let (Some(t), Some((a, b))) = (net.tcp.get_mut(&sock), core.send_buf(sock)) else {
-                    continue;
-                };
-                let r = t
-                    .stream
-                    .try_write_vectored(&[IoSlice::new(a), IoSlice::new(b)]);
-                t.want_write = matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-                core.handle_send_result(sock, r, now);
-            }
-            Io::Recv { sock } => {
-                let (Some(t), Some(buf)) = (net.tcp.get_mut(&sock), core.recv_buf(sock)) else {
-                    continue;
-                };
-                let r = t.stream.try_read(buf);
-                // After any read the core may have lowered its flag: ask
-                // tokio again (it answers at once if more is waiting).
-                t.want_read = true;
-                core.handle_recv_result(sock, r, now);
-            }
-            Io::Farewell { sock, bytes } => {
-                if let Some(t) = net.tcp.get(&sock) {
-                    let _ = t.stream.try_write(&bytes);
-                }
-            }
-            Io::Close { sock } => {
-                net.connecting.retain(|(s, _)| *s != sock);
-                net.tcp.remove(&sock);
-                net.udp.remove(&sock);
-            }
-            _ => {}
-        }
-    }
+    let url = format!("http://www.example.test:{}/", http.port());
+    let (line, _, body) = tokio_driver::get(config, trace, &url)?;
+    println!("{line}");
+    print!("{}", String::from_utf8_lossy(&body));
     Ok(())
-}
-
-/// Waits until a connect finishes, a socket turns ready, or the core's
-/// deadline passes, and tells the core.
-async fn wait(core: &mut Core, net: &mut Net) {
-    let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
-    let mut sleep = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
-    poll_fn(|cx| {
-        let now = Instant::now();
-        let mut woke = false;
-        let mut i = 0;
-        while i < net.connecting.len() {
-            let Poll::Ready(result) = net.connecting[i].1.as_mut().poll(cx) else {
-                i += 1;
-                continue;
-            };
-            let (sock, _) = net.connecting.swap_remove(i);
-            match result.and_then(|s| Ok((s.local_addr()?, s))) {
-                Ok((local, stream)) => {
-                    core.handle_connected(sock, local, now);
-                    let tcp = Tcp {
-                        stream,
-                        want_read: true,
-                        want_write: false,
-                    };
-                    net.tcp.insert(sock, tcp);
-                }
-                Err(e) => core.handle_connect_failed(sock, e, now),
-            }
-            woke = true;
-        }
-        for (&sock, t) in net.tcp.iter_mut() {
-            let readable = t.want_read && t.stream.poll_read_ready(cx).is_ready();
-            let writable = t.want_write && t.stream.poll_write_ready(cx).is_ready();
-            if readable || writable {
-                t.want_read &= !readable;
-                t.want_write &= !writable;
-                core.handle_ready(
-                    sock,
-                    Ready {
-                        readable,
-                        writable,
-                        hup: false,
-                    },
-                    now,
-                );
-                woke = true;
-            }
-        }
-        for (&sock, u) in &net.udp {
-            if u.poll_recv_ready(cx).is_ready() {
-                let mut buf = [0u8; 1500];
-                loop {
-                    match u.try_recv_from(&mut buf) {
-                        Ok((n, from)) => core.handle_datagram(sock, from, &buf[..n], now),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            core.handle_io_error(sock, Direction::Recv, e, now);
-                            break;
-                        }
-                    }
-                }
-                woke = true;
-            }
-        }
-        if sleep
-            .as_mut()
-            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
-        {
-            woke = true;
-        }
-        if woke {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    core.handle_timeout(Instant::now());
 }
