@@ -542,6 +542,48 @@ impl ErrorKind {
     }
 }
 
+/// An `io::ErrorKind` in snake_case (`connection_refused`, `timed_out`):
+/// the kind's own name, so it needs no table to keep up with std.
+///
+/// ```
+/// use std::io::ErrorKind;
+///
+/// assert_eq!(roundtrip::io_kind_name(ErrorKind::ConnectionReset), "connection_reset");
+/// assert_eq!(roundtrip::io_kind_name(ErrorKind::TimedOut), "timed_out");
+/// ```
+pub fn io_kind_name(kind: io::ErrorKind) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{kind:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+impl ErrorKind {
+    /// Like [`name`](Self::name), but an IO error is named by its
+    /// `io::ErrorKind` (`connection_reset` rather than `io`), which says
+    /// more and is still low-cardinality: OpenTelemetry's `error.type` and
+    /// the CLI's notes on failed bars.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use roundtrip::ErrorKind;
+    ///
+    /// let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    /// assert_eq!(ErrorKind::Io(Arc::new(reset)).error_type(), "connection_reset");
+    /// assert_eq!(ErrorKind::ConnectionClosed.error_type(), "connection_closed");
+    /// ```
+    pub fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            ErrorKind::Io(e) => io_kind_name(e.kind()).into(),
+            other => other.name().into(),
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -84,7 +84,9 @@ pub mod x509;
 
 pub use client::{Batch, Body, Client, ClientBuilder};
 pub use config::{Config, IpFamily, RequestOptions};
-pub use error::{AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result, TlsError};
+pub use error::{
+    io_kind_name, AttemptError, DnsAttempt, Error, ErrorKind, Limit, Phase, Result, TlsError,
+};
 pub use send_body::SendBody;
 pub use timings::{PhaseTime, Skipped, Timings};
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};

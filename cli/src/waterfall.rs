@@ -302,22 +302,10 @@ impl Recording {
     }
 }
 
-/// The short note on a failed bar: the error kind's stable name, or for an
-/// IO error the IO error's kind (`connection_reset`), which says more.
+/// The short note on a failed bar: the error's stable type name
+/// (`tls_unknown_issuer`, or for an IO error `connection_reset`).
 fn failure_note(e: &roundtrip::Error) -> String {
-    match e.kind() {
-        roundtrip::ErrorKind::Io(io) => {
-            let mut out = String::new();
-            for (i, c) in format!("{:?}", io.kind()).chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    out.push('_');
-                }
-                out.push(c.to_ascii_lowercase());
-            }
-            out
-        }
-        other => other.name().to_owned(),
-    }
+    e.kind().error_type().into_owned()
 }
 
 /// At most this many `Server-Timing` metrics are drawn per response.

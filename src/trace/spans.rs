@@ -172,7 +172,7 @@ impl Spans {
         match &event.kind {
             EventKind::DnsDone { error, .. } => {
                 if let (Some(span), Some(e)) = (&self.dns, error) {
-                    span.record("error.type", e.kind().name());
+                    span.record("error.type", display(e.kind().error_type()));
                 }
                 self.dns = None;
             }
@@ -182,7 +182,7 @@ impl Spans {
                 if let Some(i) = self.connects.iter().position(|(a, _)| a == id) {
                     let (_, span) = self.connects.swap_remove(i);
                     if let Some(e) = error {
-                        span.record("error.type", display(IoKind(e.kind())));
+                        span.record("error.type", crate::error::io_kind_name(e.kind()));
                     }
                 }
             }
@@ -197,7 +197,7 @@ impl Spans {
                         span.record("tls.resumed", i.resumed);
                     }
                     if let Some(e) = error {
-                        span.record("error.type", e.kind().name());
+                        span.record("error.type", display(e.kind().error_type()));
                     }
                 }
                 self.tls = None;
@@ -248,7 +248,7 @@ impl Spans {
 
 /// Records a failure on the attempt's span.
 fn fail(span: &Span, e: &Error) {
-    span.record("error.type", e.kind().name());
+    span.record("error.type", display(e.kind().error_type()));
     span.record("otel.status_code", "ERROR");
 }
 
@@ -471,26 +471,6 @@ impl fmt::Display for Redacted<'_> {
     }
 }
 
-/// An `io::ErrorKind` in snake_case (`connection_refused`, `timed_out`).
-struct IoKind(std::io::ErrorKind);
-
-impl fmt::Display for IoKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = format!("{:?}", self.0);
-        for (i, c) in name.chars().enumerate() {
-            if c.is_ascii_uppercase() {
-                if i > 0 {
-                    f.write_str("_")?;
-                }
-                write!(f, "{}", c.to_ascii_lowercase())?;
-            } else {
-                write!(f, "{c}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Header values as a list of strings.
 struct Values<'a>(&'a FieldValues<'a>);
 
@@ -530,17 +510,5 @@ mod tests {
         );
         let plain: Uri = "http://example.com/".parse().unwrap();
         assert_eq!(Redacted(&plain).to_string(), "http://example.com/");
-    }
-
-    #[test]
-    fn io_kinds_are_snake_case() {
-        assert_eq!(
-            IoKind(std::io::ErrorKind::ConnectionRefused).to_string(),
-            "connection_refused"
-        );
-        assert_eq!(
-            IoKind(std::io::ErrorKind::TimedOut).to_string(),
-            "timed_out"
-        );
     }
 }
