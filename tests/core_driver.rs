@@ -336,6 +336,96 @@ fn a_round_trip_in_memory_on_a_virtual_clock() {
     assert_eq!(events.last().unwrap().0, "conn_closed");
 }
 
+/// A pooled connection that turns out closed when the request meets it is
+/// retried on a new one, and the retry's lookup is answered at once by the
+/// hosts table. The retry starts while the core hands the EOF to the
+/// exchange, outside any pump: its lookup must still find its request
+/// (a lost `Done` event left the request waiting forever; seen as a flaky
+/// hang in tests/tls_faults.rs).
+#[test]
+fn a_retry_whose_lookup_answers_at_once_goes_on() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut config = Config::default();
+    config.proxy = ProxyConfig::Off;
+    config.hosts_file = None;
+    config.hosts = vec![("pinned.test".into(), "192.0.2.1".parse().unwrap())];
+    let names: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let n = names.clone();
+    let mut core = Core::new(
+        config,
+        Trace::new().on_event(move |e| n.lock().unwrap().push(e.kind.name())),
+    );
+    let url = "http://pinned.test:8080/";
+    let readable = Ready {
+        readable: true,
+        writable: true,
+        hup: false,
+    };
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    // The first request: lookup, connect, send, receive, pooled.
+    let id = core.submit(
+        http::Request::get(url).body(().into()).unwrap(),
+        Trace::new(),
+        t0,
+    );
+    let Some(Io::Connect { sock, .. }) = core.poll_io() else {
+        panic!("expected a connect: {:?}", names.lock().unwrap())
+    };
+    core.handle_connected(sock, "198.51.100.7:40000".parse().unwrap(), t0 + ms(1));
+    assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+    let n = core.send_buf(sock).map(|(h, b)| h.len() + b.len()).unwrap();
+    core.handle_sent(sock, n, t0 + ms(2));
+    core.handle_ready(sock, readable, t0 + ms(3));
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    core.recv_buf(sock).unwrap()[..ok.len()].copy_from_slice(ok);
+    core.handle_received(sock, ok.len(), t0 + ms(3));
+    assert_eq!(core.poll_io(), None);
+    assert_eq!(
+        core.take_outcome(id, t0 + ms(4)).unwrap().unwrap().status,
+        200
+    );
+    let mut buf = [0u8; 8];
+    while core.read_body(id, &mut buf, t0 + ms(4)).unwrap() != BodyRead::End {}
+    core.release(id, t0 + ms(4));
+    assert_eq!(core.poll_io(), None);
+    assert_eq!(core.idle_conns(), 1);
+
+    // The second request is written to the pooled connection, which the
+    // server had closed: EOF before any response byte.
+    let id = core.submit(
+        http::Request::get(url).body(().into()).unwrap(),
+        Trace::new(),
+        t0 + ms(10),
+    );
+    assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+    let n = core.send_buf(sock).map(|(h, b)| h.len() + b.len()).unwrap();
+    core.handle_sent(sock, n, t0 + ms(10));
+    core.handle_ready(sock, readable, t0 + ms(11));
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    core.recv_buf(sock).unwrap();
+    core.handle_received(sock, 0, t0 + ms(11));
+    // The retry: the old socket closes and a new connect starts.
+    let mut ios = Vec::new();
+    while let Some(io) = core.poll_io() {
+        ios.push(io);
+    }
+    assert!(
+        ios.iter().any(|io| matches!(io, Io::Connect { .. })),
+        "the retry never connected: {ios:?}\n{:?}",
+        names.lock().unwrap()
+    );
+    core.release(id, t0 + ms(12));
+    let names = names.lock().unwrap();
+    let retry = names.iter().position(|n| *n == "retry").expect("a retry");
+    assert_eq!(
+        names[retry..].iter().filter(|n| **n == "dns_done").count(),
+        1,
+        "{names:?}"
+    );
+}
+
 /// tokio drives `examples/drive_tokio.rs` and is a dev-dependency for
 /// that: it must never reach the library's users.
 #[test]

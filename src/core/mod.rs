@@ -1113,6 +1113,17 @@ impl Core {
     /// to the exchanges waiting on them, until it has nothing more to say.
     /// True if anything happened.
     fn drive_resolver(&mut self, now: Instant) -> bool {
+        // An exchange handed input (a read, an EOF, a timeout) may have
+        // started a lookup (a retry, a redirect) that no pump has
+        // registered yet; the hosts file and the cache answer at once, so
+        // its events may already be waiting. Register every such lookup
+        // first: an event whose lookup has no requester is dropped, and
+        // the request would wait forever.
+        for &id in &self.dirty {
+            if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
+                self.queries.insert(q, id);
+            }
+        }
         let mut any = false;
         loop {
             let mut progress = false;
