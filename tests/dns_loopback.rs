@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http::Request;
-use roundtrip::{Client, Config, ErrorKind, Phase};
+use roundtrip::{Client, Config, ErrorKind, IpFamily, Phase};
 use support::dns::{
     v4, v6, Act, Dns, DnsLog, DnsServer, Http, Query, Zone, A, AAAA, BODY, NXDOMAIN, REFUSED,
     SERVFAIL,
@@ -361,6 +361,93 @@ fn aaaa_address_refused_falls_back_to_the_a_address() {
                     failed: false
                 }
             ],
+            "{dump}"
+        );
+    });
+}
+
+/// The lookup's final answer repeats the addresses each family already
+/// brought: every address must still be tried once, and the error must
+/// list each attempt once.
+#[test]
+fn every_address_refuses_each_tried_once() {
+    run(|| {
+        let server = DnsServer::start(
+            Zone::new()
+                .a("refused.test", "127.0.0.1", 60)
+                .aaaa("refused.test", "::1", 60)
+                .script(),
+        );
+        // A port nothing listens on, on either family.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = DnsLog::new();
+        let c = client(&[&server], &log, |_| {});
+        let err = fetch(&c, &format!("http://refused.test:{port}/")).unwrap_err();
+        let dump = log.dump();
+        let ErrorKind::ConnectFailed(attempts) = err.kind() else {
+            panic!("{err}\n{dump}")
+        };
+        let tried: Vec<SocketAddr> = attempts.iter().map(|a| a.addr).collect();
+        assert_eq!(
+            tried,
+            [SocketAddr::new(v6(), port), SocketAddr::new(v4(), port)],
+            "{dump}"
+        );
+        let connects = log
+            .all()
+            .into_iter()
+            .filter(|e| matches!(e, Dns::ConnectDone { .. }))
+            .count();
+        assert_eq!(connects, 2, "{dump}");
+    });
+}
+
+#[test]
+fn ip_family_restricts_the_race_to_one_family() {
+    run(|| {
+        let server = DnsServer::start(
+            Zone::new()
+                .a("v4only.test", "127.0.0.1", 60)
+                .a("dual.test", "127.0.0.1", 60)
+                .aaaa("dual.test", "::1", 60)
+                .script(),
+        );
+        let http = Http::v4();
+        // IPv4 only: the AAAA answer of a dual-stack name is never dialled.
+        let log = DnsLog::new();
+        let c = client(&[&server], &log, |c| c.ip_family = IpFamily::V4Only);
+        assert_eq!(fetch(&c, &http.url("dual.test", "/")).unwrap(), BODY);
+        let dump = log.dump();
+        let connects: Vec<Dns> = log
+            .all()
+            .into_iter()
+            .filter(|e| matches!(e, Dns::ConnectDone { .. }))
+            .collect();
+        assert_eq!(
+            connects,
+            [Dns::ConnectDone {
+                addr: SocketAddr::new(v4(), http.port),
+                failed: false
+            }],
+            "{dump}"
+        );
+        // IPv6 only, and the name has no AAAA: a typed error, no connect.
+        let log = DnsLog::new();
+        let c = client(&[&server], &log, |c| c.ip_family = IpFamily::V6Only);
+        let err = fetch(&c, &http.url("v4only.test", "/")).unwrap_err();
+        let dump = log.dump();
+        assert!(
+            matches!(err.kind(), ErrorKind::NoAddressOfFamily { host, family: IpFamily::V6Only } if host == "v4only.test"),
+            "{err:?}\n{dump}"
+        );
+        assert!(
+            !log.all()
+                .iter()
+                .any(|e| matches!(e, Dns::ConnectDone { .. })),
             "{dump}"
         );
     });

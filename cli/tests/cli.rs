@@ -616,6 +616,96 @@ fn bad_dns_flags_are_usage_errors() {
     }
 }
 
+/// A listener on [::1]:`port` whose accept queue is full, so the kernel
+/// drops further SYNs to it: a connect there hangs, as to a blackhole,
+/// without root or a network namespace. `None` when [::1] or that port is
+/// not available here.
+fn v6_blackhole_on(port: u16) -> Option<(TcpListener, Vec<TcpStream>)> {
+    let listener = TcpListener::bind(("::1", port)).ok()?;
+    let addr = listener.local_addr().ok()?;
+    let mut queued = Vec::new();
+    // std listens with a backlog of 128; the queue holds one more.
+    for _ in 0..1000 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => queued.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Some((listener, queued)),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// `t_us` of an `--events` line.
+fn t_us(line: &str) -> u64 {
+    let rest = &line["{\"t_us\":".len()..];
+    rest[..rest.find(',').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn happy_eyeballs_timeout_ms_sets_when_ipv4_joins_a_stalled_ipv6_attempt() {
+    // The same port on both families: IPv4 answers, IPv6 swallows SYNs.
+    let (server, hole) = (0..20)
+        .find_map(|_| {
+            let server = serve_text("v4\n");
+            v6_blackhole_on(server.addr.port()).map(|hole| (server, hole))
+        })
+        .expect("a port free on both 127.0.0.1 and [::1], and [::1] usable");
+    let port = server.addr.port();
+    let url = format!("http://dual.test:{port}/");
+    let pin = format!("dual.test:{port}:[::1],127.0.0.1");
+    for delay_ms in [100u64, 600] {
+        let delay = delay_ms.to_string();
+        let r = run(&[
+            "--events",
+            "--happy-eyeballs-timeout-ms",
+            &delay,
+            "--resolve",
+            &pin,
+            &url,
+        ]);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        assert_eq!(r.stdout(), "v4\n");
+        let starts = events(&r.stderr, "connect_start");
+        assert_eq!(starts.len(), 2, "{}", r.stderr);
+        assert!(starts[0].contains("[::1]"), "IPv6 first: {}", r.stderr);
+        assert!(starts[1].contains("127.0.0.1"), "{}", r.stderr);
+        // IPv4 waits the delay asked for, not the 250 ms default; the
+        // stalled IPv6 attempt is cancelled once IPv4 wins.
+        let gap = t_us(starts[1]) - t_us(starts[0]);
+        assert!(
+            gap >= delay_ms * 1000,
+            "{gap} µs < {delay_ms} ms: {}",
+            r.stderr
+        );
+        assert_eq!(
+            events(&r.stderr, "connect_cancelled").len(),
+            1,
+            "{}",
+            r.stderr
+        );
+    }
+    drop(hole);
+}
+
+#[test]
+fn ipv4_only_skips_the_ipv6_address_of_a_name_that_has_both() {
+    let server = serve_text("v4\n");
+    let port = server.addr.port();
+    let url = format!("http://dual.test:{port}/");
+    let pin = format!("dual.test:{port}:[::1],127.0.0.1");
+    let r = run(&["--events", "-4", "--resolve", &pin, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let starts = events(&r.stderr, "connect_start");
+    assert_eq!(starts.len(), 1, "{}", r.stderr);
+    assert!(starts[0].contains("127.0.0.1"), "{}", r.stderr);
+    // Without -4 the IPv6 address is tried (and refused) first.
+    let r = run(&["--events", "--resolve", &pin, &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let starts = events(&r.stderr, "connect_start");
+    assert_eq!(starts.len(), 2, "{}", r.stderr);
+    assert!(starts[0].contains("[::1]"), "{}", r.stderr);
+}
+
 #[test]
 fn ipv6_only_refuses_an_ipv4_host_and_ipv4_only_reaches_it() {
     let server = serve_text("v4\n");

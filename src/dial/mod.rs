@@ -226,6 +226,8 @@ pub struct Schedule {
     in_flight: Vec<(AttemptId, SocketAddr)>,
     /// Family of the last attempt started.
     last: Option<Family>,
+    /// The family of the first attempt, fixed when it starts.
+    first_family: Option<Family>,
     /// Attempts started so far.
     started: usize,
     started_any: bool,
@@ -255,6 +257,7 @@ impl Schedule {
             next_at: None,
             in_flight: Vec::new(),
             last: None,
+            first_family: None,
             started: 0,
             started_any: false,
             next_attempt_id: first_attempt_id,
@@ -264,12 +267,31 @@ impl Schedule {
         }
     }
 
+    /// The family the race starts with (RFC 8305 §4: the family of the
+    /// first address in RFC 6724 order). Fixed once an attempt started.
     fn preferred(&self) -> Family {
-        if self.config.prefer_v4 {
-            Family::V4
-        } else {
-            Family::V6
+        if let Some(f) = self.first_family {
+            return f;
         }
+        if self.config.prefer_v4 {
+            return Family::V4;
+        }
+        // With both families in hand, RFC 6724's precedence decides across
+        // them: an IPv4 address (35) beats a unique-local (3), Teredo (5) or
+        // 6to4 (30) IPv6 one, and any usable address beats a link-local one.
+        // IPv6 wins ties, as rule 6's table puts native IPv6 (40) first.
+        match (self.pending[0].front(), self.pending[1].front()) {
+            (Some(v6), Some(v4)) if sort::rank(v4) < sort::rank(v6) => Family::V4,
+            _ => Family::V6,
+        }
+    }
+
+    /// Whether `addr` is already in this race: waiting, in flight or
+    /// failed.
+    fn seen(&self, addr: &SocketAddr) -> bool {
+        self.pending.iter().any(|p| p.contains(addr))
+            || self.in_flight.iter().any(|(_, a)| a == addr)
+            || self.errors.iter().any(|e| e.addr == *addr)
     }
 
     fn running(&self) -> bool {
@@ -290,7 +312,10 @@ impl Schedule {
         let i = idx(family);
         self.answered[i] = true;
         for a in addrs {
-            if Family::of(a) == family && !self.pending[i].contains(a) {
+            // An address is tried once per race: the lookup's final answer
+            // repeats the addresses each family already delivered, some of
+            // which are in flight or have failed by then.
+            if Family::of(a) == family && !self.seen(a) {
                 self.pending[i].push_back(*a);
             }
         }
@@ -406,6 +431,9 @@ impl Schedule {
             };
             if !may_start {
                 break;
+            }
+            if !self.started_any {
+                self.first_family = Some(self.preferred());
             }
             let Some(addr) = self.next_address() else {
                 break;

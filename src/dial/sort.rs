@@ -1,9 +1,18 @@
-//! Destination address order within one family, after RFC 6724 §6 using
-//! only what needs no routing table or source address: the default policy
-//! table's precedence (rule 6: loopback, then global unicast, then 6to4,
-//! Teredo, ULA and the deprecated prefixes), with link-local and
-//! unspecified destinations last (they need a zone or cannot work), and the
-//! resolver's order kept among equals (the sort is stable, rule 10).
+//! Destination address order, after RFC 6724 §6 using only what needs no
+//! routing table or source address: the default policy table's precedence
+//! (rule 6: loopback, then global unicast, then IPv4, 6to4, Teredo, ULA and
+//! the deprecated prefixes), with link-local and unspecified destinations
+//! last (they need a zone or cannot work), and the resolver's order kept
+//! among equals (the sort is stable, rule 10). Each family is sorted on its
+//! own, since RFC 8305 §4 interleaves them; [`rank`] also compares across
+//! families, which is how the race picks the family to start with.
+//!
+//! Not applied: the rules that need the source address the kernel would
+//! pick (1 avoid unusable, 2 matching scope, 3 deprecated, 4 home, 5
+//! matching label, 7 native transport, 8 smaller scope, 9 longest prefix).
+//! Their most useful effect, preferring the family that works from here,
+//! comes instead from remembering which family won the last race to the
+//! host (RFC 8305 §5, [`super::memory`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -40,6 +49,23 @@ fn demoted(ip: &IpAddr) -> bool {
     }
 }
 
+/// Where an address sorts, lower first: usable before demoted, then by
+/// precedence. Comparable across families (IPv4 has precedence 35).
+///
+/// ```
+/// use roundtrip::dial::sort::rank;
+///
+/// let v4 = "192.0.2.1:80".parse().unwrap();
+/// let ula = "[fd00::1]:80".parse().unwrap();
+/// let global = "[2001:db8::1]:80".parse().unwrap();
+/// assert!(rank(&v4) < rank(&ula));
+/// assert!(rank(&global) < rank(&v4));
+/// ```
+pub fn rank(addr: &SocketAddr) -> (bool, std::cmp::Reverse<u8>) {
+    let ip = addr.ip();
+    (demoted(&ip), std::cmp::Reverse(precedence(&ip)))
+}
+
 /// Sorts one family's addresses (stable).
 ///
 /// ```
@@ -55,10 +81,7 @@ fn demoted(ip: &IpAddr) -> bool {
 /// assert_eq!(order, ["::1", "2001:db8::1", "fd00::1", "fe80::1"]);
 /// ```
 pub fn sorted(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    addrs.sort_by_key(|a| {
-        let ip = a.ip();
-        (demoted(&ip), std::cmp::Reverse(precedence(&ip)))
-    });
+    addrs.sort_by_key(rank);
     addrs
 }
 

@@ -79,7 +79,10 @@ fn run(row: &Row, config: DialConfig) -> (Vec<String>, String) {
         }
         match s.outcome() {
             Outcome::Won { addr, .. } => return (log, format!("won {addr}")),
-            Outcome::Failed(e) => return (log, format!("failed {}", e.len())),
+            Outcome::Failed(e) => {
+                let addrs: Vec<String> = e.iter().map(|e| e.addr.to_string()).collect();
+                return (log, format!("failed {}", addrs.join(" ")));
+            }
             Outcome::Running => {}
         }
         // Jump to the next thing that can happen.
@@ -187,7 +190,7 @@ fn timelines() {
                 "4 start [2001:db8::b]:443",
                 "6 refused [2001:db8::b]:443",
             ],
-            end: "failed 3",
+            end: "failed [2001:db8::a]:443 192.0.2.10:443 [2001:db8::b]:443",
         },
         Row {
             name: "late addresses join the race",
@@ -199,6 +202,45 @@ fn timelines() {
                 "403 cancel [2001:db8::a]:443",
             ],
             end: "won 192.0.2.10:443",
+        },
+        Row {
+            name: "the lookup's final answer repeats addresses already tried: each is tried once",
+            answers: &[
+                (0, V6, &[V6A]),
+                (0, V4, &[V4A]),
+                (5, V6, &[V6A]),
+                (5, V4, &[V4A]),
+            ],
+            peers: &[(V6A, Peer::Refuses(10)), (V4A, Peer::Refuses(10))],
+            want: &[
+                "0 start [2001:db8::a]:443",
+                "10 refused [2001:db8::a]:443",
+                "10 start 192.0.2.10:443",
+                "20 refused 192.0.2.10:443",
+            ],
+            end: "failed [2001:db8::a]:443 192.0.2.10:443",
+        },
+        Row {
+            name:
+                "A, then only a unique-local AAAA: IPv4 (RFC 6724 precedence 35 over 3) goes first",
+            answers: &[(0, V4, &[V4A]), (5, V6, &["[fd00::a]:443"])],
+            peers: &[(V4A, Peer::Blackhole)],
+            want: &["5 start 192.0.2.10:443", "255 start [fd00::a]:443"],
+            end: "running",
+        },
+        Row {
+            name: "only a link-local AAAA: IPv4 goes first",
+            answers: &[(0, V4, &[V4A]), (10, V6, &["[fe80::a]:443"])],
+            peers: &[(V4A, Peer::Accepts(1))],
+            want: &["10 start 192.0.2.10:443"],
+            end: "won 192.0.2.10:443",
+        },
+        Row {
+            name: "A, then a global AAAA beside a unique-local one: IPv6 first, the global one",
+            answers: &[(0, V4, &[V4A]), (5, V6, &["[fd00::a]:443", V6A])],
+            peers: &[(V6A, Peer::Accepts(1))],
+            want: &["5 start [2001:db8::a]:443"],
+            end: "won [2001:db8::a]:443",
         },
         Row {
             name: "no AAAA at all: A alone after the resolution delay",
@@ -238,6 +280,90 @@ fn attempt_delay_has_a_floor_and_v4_can_be_preferred() {
     );
     let s = Schedule::new(config, 0);
     assert_eq!(s.config.attempt_delay, MIN_ATTEMPT_DELAY);
+}
+
+#[test]
+fn the_attempt_delay_floor_paces_a_blackholed_race() {
+    let row = Row {
+        name: "1 ms asked, 10 ms kept",
+        answers: &[(0, Family::V6, &[V6A, V6B]), (0, Family::V4, &[V4A])],
+        peers: &[],
+        want: &[],
+        end: "running",
+    };
+    let config = DialConfig {
+        attempt_delay: Duration::from_millis(1),
+        ..DialConfig::default()
+    };
+    let (log, _) = run(&row, config);
+    assert_eq!(
+        log,
+        [
+            "0 start [2001:db8::a]:443",
+            "10 start 192.0.2.10:443",
+            "20 start [2001:db8::b]:443"
+        ]
+    );
+}
+
+#[test]
+fn first_family_count_tries_that_many_preferred_addresses_first() {
+    let row = Row {
+        name: "first family count 2",
+        answers: &[(0, Family::V6, &[V6A, V6B]), (0, Family::V4, &[V4A, V4B])],
+        peers: &[],
+        want: &[],
+        end: "running",
+    };
+    let config = DialConfig {
+        first_family_count: 2,
+        ..DialConfig::default()
+    };
+    let (log, _) = run(&row, config);
+    assert_eq!(
+        log,
+        [
+            "0 start [2001:db8::a]:443",
+            "250 start [2001:db8::b]:443",
+            "500 start 192.0.2.10:443",
+            "750 start 192.0.2.11:443"
+        ]
+    );
+}
+
+#[test]
+fn the_resolution_delay_is_configurable() {
+    let row = Row {
+        name: "A first, AAAA at 30 ms",
+        answers: &[(0, Family::V4, &[V4A]), (30, Family::V6, &[V6A])],
+        peers: &[(V4A, Peer::Accepts(1)), (V6A, Peer::Accepts(1))],
+        want: &[],
+        end: "",
+    };
+    // 20 ms: the AAAA answer comes too late, IPv4 starts at 20 ms.
+    let short = DialConfig {
+        resolution_delay: Duration::from_millis(20),
+        ..DialConfig::default()
+    };
+    assert_eq!(
+        run(&row, short),
+        (
+            vec!["20 start 192.0.2.10:443".to_owned()],
+            "won 192.0.2.10:443".to_owned()
+        )
+    );
+    // 40 ms: it is waited for, and IPv6 goes first.
+    let long = DialConfig {
+        resolution_delay: Duration::from_millis(40),
+        ..DialConfig::default()
+    };
+    assert_eq!(
+        run(&row, long),
+        (
+            vec!["30 start [2001:db8::a]:443".to_owned()],
+            "won [2001:db8::a]:443".to_owned()
+        )
+    );
 }
 
 #[test]
