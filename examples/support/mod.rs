@@ -2,6 +2,8 @@
 //! that answers every A question with 127.0.0.1, and a keep-alive HTTP/1.1
 //! server. Each runs in its own thread, so the examples need no network.
 
+#[allow(dead_code)] // only drive_blocking and tests/core_driver.rs use it
+pub mod blocking;
 #[allow(dead_code)] // only drive_simulated and tests/drivers_agree.rs use it
 pub mod simulated;
 
