@@ -23,8 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     (config.hosts_file, config.proxy) = (None, ProxyConfig::Off);
     let trace = Trace::new().on_event(|e| println!("{}", e.kind.name()));
     let url = format!("http://www.example.test:{}/", http.port());
-    let (line, _, body) = tokio_driver::get(config, trace, &url)?;
-    println!("{line}");
-    print!("{}", String::from_utf8_lossy(&body));
+    let (status, body) = tokio_driver::get(config, trace, &url)?;
+    println!("{}", http::StatusCode::from_u16(status)?);
+    print!("{body}");
     Ok(())
 }

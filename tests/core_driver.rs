@@ -1,168 +1,65 @@
-//! The same requests through `Client` and through a driver of the public
-//! sans-IO `roundtrip::core::Core` written here with std sockets: the two
+//! The same requests through `Client` and through the drivers of the
+//! public sans-IO `roundtrip::core::Core` in the examples, run here as they
+//! are there: the std-socket loop of examples/drive_blocking.rs
+//! (examples/support/blocking.rs) and the tokio loop of
+//! examples/drive_tokio.rs (examples/support/tokio_driver.rs). All three
 //! must produce the same trace (event names and key fields, times and
-//! ephemeral ports aside), since both run the same core and the events
+//! ephemeral ports aside), since they run the same core and the events
 //! come from one place. Plain HTTP with a DNS lookup, a pooled second
-//! request, HTTPS, and a DNS query that times out and is asked again.
+//! request, HTTPS, and a DNS query that times out and is asked again. Then
+//! the core alone, driven by hand on a virtual clock.
 
 #![forbid(unsafe_code)]
 
+#[path = "../examples/support/blocking.rs"]
+mod blocking;
 mod support;
+#[allow(dead_code)] // `get`: drivers_agree.rs uses it
+#[path = "../examples/support/tokio_driver.rs"]
+mod tokio_driver;
 
-use std::collections::HashMap;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roundtrip::core::{BodyRead, Core, Io, Ready, SockId};
+use roundtrip::core::{BodyRead, Core, Io, Ready};
 use roundtrip::proxy::ProxyConfig;
 use roundtrip::{Config, Trace};
 use support::compare::{config, http_server, recorder, starts, via_client};
 use support::dns::{DnsServer, Zone};
 use support::tls::{server_config, Ca, TlsServer};
 
-/// The same requests through a `Core` driven by the loop below.
-fn via_core(config: &Config, urls: &[String]) -> (Vec<String>, Vec<(u16, String)>) {
-    let (log, trace) = recorder();
-    let mut core = Core::new(config.clone(), trace);
-    let mut net = Net::default();
-    let mut out = Vec::new();
-    for url in urls {
-        let req = http::Request::get(url.as_str()).body(().into()).unwrap();
-        let id = core.submit(req, Trace::new(), Instant::now());
-        let head = loop {
-            step(&mut core, &mut net);
-            if let Some(outcome) = core.take_outcome(id, Instant::now()) {
-                break outcome.unwrap();
-            }
-        };
-        let mut body = Vec::new();
-        let mut buf = [0u8; 1024];
-        loop {
-            match core.read_body(id, &mut buf, Instant::now()).unwrap() {
-                BodyRead::Data(n) => body.extend_from_slice(&buf[..n]),
-                BodyRead::End => break,
-                BodyRead::Pending => step(&mut core, &mut net),
-            }
-        }
-        core.release(id, Instant::now());
-        drain(&mut core, &mut net);
-        out.push((head.status.as_u16(), String::from_utf8(body).unwrap()));
-    }
-    core.shutdown(Instant::now());
-    drain(&mut core, &mut net);
-    assert_eq!(core.open_sockets(), 0, "sockets left after shutdown");
-    assert!(net.tcp.is_empty() && net.udp.is_empty());
-    let events = log.lock().unwrap().clone();
-    (events, out)
-}
+/// A driver of the examples: (config, trace, urls) to (status, body) each.
+type Driver =
+    fn(Config, Trace, &[String]) -> Result<Vec<(u16, String)>, Box<dyn std::error::Error>>;
 
-#[derive(Default)]
-struct Net {
-    tcp: HashMap<SockId, TcpStream>,
-    udp: HashMap<SockId, UdpSocket>,
-}
+const DRIVERS: [(&str, Driver); 2] = [
+    ("blocking", blocking::get_all),
+    ("tokio", tokio_driver::get_all),
+];
 
-/// Carries out every `Io` the core asks for.
-fn drain(core: &mut Core, net: &mut Net) {
-    while let Some(io) = core.poll_io() {
-        let now = Instant::now();
-        match io {
-            Io::Connect { sock, addr } => {
-                match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-                    Ok(s) => {
-                        s.set_nonblocking(true).unwrap();
-                        s.set_nodelay(true).unwrap();
-                        core.handle_connected(sock, s.local_addr().unwrap(), now);
-                        net.tcp.insert(sock, s);
-                    }
-                    Err(e) => core.handle_connect_failed(sock, e, now),
-                }
-            }
-            Io::SendDatagram {
-                sock,
-                server,
-                payload,
-            } => {
-                let sent = (|| {
-                    let u = UdpSocket::bind("127.0.0.1:0")?;
-                    u.connect(server)?;
-                    u.set_nonblocking(true)?;
-                    u.send(&payload)?;
-                    io::Result::Ok(u)
-                })();
-                match sent {
-                    Ok(u) => {
-                        net.udp.insert(sock, u);
-                    }
-                    Err(e) => core.handle_io_error(sock, roundtrip::core::Direction::Send, e, now),
-                }
-            }
-            Io::Send { sock } => {
-                if let (Some(s), Some((a, b))) = (net.tcp.get_mut(&sock), core.send_buf(sock)) {
-                    let r = s.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]);
-                    core.handle_send_result(sock, r, now);
-                }
-            }
-            Io::Recv { sock } => {
-                if let (Some(s), Some(buf)) = (net.tcp.get_mut(&sock), core.recv_buf(sock)) {
-                    let r = s.read(buf);
-                    core.handle_recv_result(sock, r, now);
-                }
-            }
-            Io::Farewell { sock, bytes } => {
-                if let Some(s) = net.tcp.get_mut(&sock) {
-                    let _ = s.write(&bytes);
-                }
-            }
-            Io::Close { sock } => {
-                net.tcp.remove(&sock);
-                net.udp.remove(&sock);
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-/// One turn: the IO asked for, a nap, then every socket reported ready,
-/// datagrams delivered and timers fired.
-fn step(core: &mut Core, net: &mut Net) {
-    drain(core, net);
-    std::thread::sleep(Duration::from_millis(1));
-    let now = Instant::now();
-    for &sock in net.tcp.keys() {
-        core.handle_ready(sock, Ready::BOTH, now);
-    }
-    let mut buf = [0u8; 2048];
-    for (&sock, u) in &net.udp {
-        loop {
-            match u.recv_from(&mut buf) {
-                Ok((n, from)) => core.handle_datagram(sock, from, &buf[..n], now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    core.handle_io_error(sock, roundtrip::core::Direction::Recv, e, now);
-                    break;
-                }
-            }
-        }
-    }
-    core.handle_timeout(now);
-    drain(core, net);
-}
-
-fn assert_same(config: &Config, urls: &[String]) -> Vec<String> {
+/// The requests through `Client`, then through each driver of the
+/// examples: the same responses and the same trace. `before_each` runs
+/// before every run (a server's script that counts queries starts over).
+/// Returns `Client`'s trace.
+fn assert_same(config: &Config, urls: &[String], before_each: impl Fn()) -> Vec<String> {
+    before_each();
     let (client_events, client_out) = via_client(config, urls);
-    let (core_events, core_out) = via_core(config, urls);
-    assert_eq!(client_out, core_out);
-    assert_eq!(
-        client_events,
-        core_events,
-        "Client:\n{}\n\nCore:\n{}",
-        client_events.join("\n"),
-        core_events.join("\n")
-    );
+    assert_eq!(client_out.len(), urls.len());
+    for (name, driver) in DRIVERS {
+        before_each();
+        let (log, trace) = recorder();
+        let out = driver(config.clone(), trace, urls).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let events = log.lock().unwrap().clone();
+        assert_eq!(client_out, out, "{name}");
+        assert_eq!(
+            client_events,
+            events,
+            "Client:\n{}\n\n{name}:\n{}",
+            client_events.join("\n"),
+            events.join("\n")
+        );
+    }
     client_events
 }
 
@@ -171,7 +68,7 @@ fn plain_get_then_a_pooled_second_traces_the_same() {
     let dns = DnsServer::start(Zone::new().a("origin.test", "127.0.0.1", 60).script());
     let port = http_server();
     let url = format!("http://origin.test:{port}/");
-    let events = assert_same(&config(&dns), &[url.clone(), url]);
+    let events = assert_same(&config(&dns), &[url.clone(), url], || {});
     assert_eq!(starts(&events, "request_done"), 2);
     assert_eq!(starts(&events, "connect_start"), 1, "{events:#?}");
     assert!(events
@@ -186,13 +83,13 @@ fn https_get_traces_the_same() {
     let ca = Ca::new("core driver test CA");
     let leaf = ca.leaf(&["tls.test"], &[], None);
     let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    // One connection for the client's request, one for the core's.
-    let tls = TlsServer::start(server_config(&leaf), 2, ok);
+    // One connection for the client's request, one for each driver's.
+    let tls = TlsServer::start(server_config(&leaf), 1 + DRIVERS.len(), ok);
     let mut config = config(&dns);
     config.tls_ca_files = vec![ca.pem_path.clone()];
     config.tls_builtin_roots = false;
     let url = format!("https://tls.test:{}/", tls.addr.port());
-    let events = assert_same(&config, &[url]);
+    let events = assert_same(&config, &[url], || {});
     assert_eq!(starts(&events, "tls_handshake_done"), 1);
     assert!(events
         .iter()
@@ -202,11 +99,14 @@ fn https_get_traces_the_same() {
 
 #[test]
 fn a_dns_query_that_times_out_is_asked_again_the_same_way() {
-    // The first A query goes unanswered; the second gets the address.
+    // The first A query of each run goes unanswered; the second gets the
+    // address. One server for every run (its address is in the trace),
+    // its count started over before each.
     let zone = Zone::new().a("retry.test", "127.0.0.1", 60);
-    let a_queries = AtomicUsize::new(0);
+    let a_queries = Arc::new(AtomicUsize::new(0));
+    let counter = a_queries.clone();
     let dns = DnsServer::start(move |q| {
-        if q.type_name() == "A" && a_queries.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if q.type_name() == "A" && counter.fetch_add(1, Ordering::SeqCst) == 0 {
             Vec::new()
         } else {
             vec![support::dns::Act::Send(zone.answer(q).bytes())]
@@ -217,7 +117,7 @@ fn a_dns_query_that_times_out_is_asked_again_the_same_way() {
     config.dns_timeout = Some(Duration::from_millis(200));
     config.dns_attempts = Some(2);
     let url = format!("http://retry.test:{port}/");
-    let events = assert_same(&config, &[url]);
+    let events = assert_same(&config, &[url], || a_queries.store(0, Ordering::SeqCst));
     assert_eq!(starts(&events, "dns_query_start"), 3, "{events:#?}");
     assert_eq!(starts(&events, "request_done"), 1);
 }

@@ -1,7 +1,12 @@
 //! Tiny loopback servers shared by the `drive_*` examples: a DNS server
 //! that answers every A question with 127.0.0.1, and a keep-alive HTTP/1.1
 //! server. Each runs in its own thread, so the examples need no network.
+//! And the driver loops of `drive_blocking` and `drive_simulated`, which
+//! the tests run too (`drive_tokio`'s, examples/support/tokio_driver.rs,
+//! is included by path where it is used, so that only those build it).
 
+#[allow(dead_code)] // only drive_blocking and tests/core_driver.rs use it
+pub mod blocking;
 #[allow(dead_code)] // only drive_simulated and tests/drivers_agree.rs use it
 pub mod simulated;
 
@@ -25,13 +30,22 @@ pub fn start_dns_server() -> std::io::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// Whether a DNS query asks for an A record (its first question's QTYPE
+/// is 1).
+pub fn is_a_query(query: &[u8]) -> bool {
+    let Some(name_len) = query.get(12..).and_then(|q| q.iter().position(|&b| b == 0)) else {
+        return false;
+    };
+    query.get(12 + name_len + 1..12 + name_len + 3) == Some(&[0, 1])
+}
+
 /// The answer to one DNS query: every A question gets `ip`, every other
 /// type no records (NODATA). `None` for a message too short to answer.
 pub fn dns_answer(query: &[u8], ip: [u8; 4]) -> Option<Vec<u8>> {
     // The question: QNAME as length-prefixed labels, then QTYPE, QCLASS.
     let name_len = query.get(12..)?.iter().position(|&b| b == 0)?;
     let question = query.get(12..12 + name_len + 5)?;
-    let is_a = question[name_len + 1..name_len + 3] == [0, 1];
+    let is_a = is_a_query(query);
     let mut reply = vec![query[0], query[1], 0x81, 0x80]; // same id; QR, RD, RA
     reply.extend_from_slice(&[0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
     reply.extend_from_slice(question);

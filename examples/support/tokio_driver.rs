@@ -33,45 +33,62 @@ struct Net {
     udp: HashMap<SockId, UdpSocket>,
 }
 
-/// One GET of `url` through a `Core` built from `config` and `trace`, on
-/// a tokio current-thread runtime: the status line, the status and the
-/// body. The core is shut down (its sockets closed) before this returns.
+/// (status, body) of each response, or what went wrong.
+type Responses = Result<Vec<(u16, String)>, Box<dyn std::error::Error>>;
+
+/// One GET of `url`, as [`get_all`] does it: (status, body).
 pub fn get(
     config: Config,
     trace: Trace,
     url: &str,
-) -> Result<(String, u16, Vec<u8>), Box<dyn std::error::Error>> {
+) -> Result<(u16, String), Box<dyn std::error::Error>> {
+    let mut all = get_all(config, trace, &[url.to_owned()])?;
+    Ok(all.pop().expect("one response per URL"))
+}
+
+/// GETs `urls` one after another through one `Core` built from `config`
+/// and `trace`, on a tokio current-thread runtime, each body read to the
+/// end and the request released (its connection pooled): (status, body)
+/// each. Then shuts the core down: an error if a socket is left open.
+pub fn get_all(config: Config, trace: Trace, urls: &[String]) -> Responses {
     let mut core = Core::new(config, trace);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let mut net = Net::default();
-        let req = http::Request::get(url).body(().into())?;
-        let id = core.submit(req, Trace::new(), Instant::now());
-        let head = loop {
-            drain(&mut core, &mut net)?;
-            if let Some(outcome) = core.take_outcome(id, Instant::now()) {
-                break outcome?;
-            }
-            wait(&mut core, &mut net).await;
-        };
-        let line = format!("{:?} {}", head.version, head.status);
-        let (mut body, mut buf) = (Vec::new(), [0u8; 4096]);
-        loop {
-            match core.read_body(id, &mut buf, Instant::now())? {
-                BodyRead::Data(n) => body.extend_from_slice(&buf[..n]),
-                BodyRead::End => break,
-                BodyRead::Pending => {
-                    drain(&mut core, &mut net)?;
-                    wait(&mut core, &mut net).await;
+        let (mut net, mut out) = (Net::default(), Vec::new());
+        for url in urls {
+            let req = http::Request::get(url.as_str()).body(().into())?;
+            let id = core.submit(req, Trace::new(), Instant::now());
+            let head = loop {
+                drain(&mut core, &mut net)?;
+                if let Some(outcome) = core.take_outcome(id, Instant::now()) {
+                    break outcome?;
+                }
+                wait(&mut core, &mut net).await;
+            };
+            let (mut body, mut buf) = (Vec::new(), [0u8; 4096]);
+            loop {
+                match core.read_body(id, &mut buf, Instant::now())? {
+                    BodyRead::Data(n) => body.extend_from_slice(&buf[..n]),
+                    BodyRead::End => break,
+                    BodyRead::Pending => {
+                        drain(&mut core, &mut net)?;
+                        wait(&mut core, &mut net).await;
+                    }
                 }
             }
+            core.release(id, Instant::now());
+            drain(&mut core, &mut net)?;
+            out.push((head.status.as_u16(), String::from_utf8(body)?));
         }
-        core.release(id, Instant::now());
         core.shutdown(Instant::now());
         drain(&mut core, &mut net)?;
-        Ok((line, head.status.as_u16(), body))
+        let left = net.connecting.len() + net.tcp.len() + net.udp.len();
+        if core.open_sockets() != 0 || left != 0 {
+            return Err("sockets left open after shutdown".into());
+        }
+        Ok(out)
     })
 }
 
