@@ -524,6 +524,53 @@ fn demo_tours_dns_happy_eyeballs_tls_reuse_continue_and_trailers() {
     assert!(step(4).contains("trailer x-chunk-count: 3"), "{}", step(4));
 }
 
+/// `--events` alone is the demo with its events: every line on stderr is
+/// one JSON event, and they tell the tour's story (the refused IPv6
+/// attempt, the handshake, the reuse), while stdout is the tour as before.
+#[test]
+fn demo_with_events_prints_each_requests_events_as_json_lines() {
+    let r = run(&["--events"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(
+        r.stdout().contains("\n4. A chunked response"),
+        "{}",
+        r.stdout()
+    );
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with(r#"{"t_us":"#) && l.ends_with('}')),
+        "{}",
+        r.stderr
+    );
+    let has = |parts: &[&str]| lines.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+    assert!(
+        has(&[r#""req":1"#, r#""network":"tcp6""#, "refused"]),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        has(&[
+            r#""req":1"#,
+            "tls_handshake_done",
+            r#""sni":"demo.roundtrip.test""#
+        ]),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        has(&[r#""req":2"#, r#""event":"got_conn""#, r#""reused":true"#]),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        has(&[r#""req":4"#, r#""event":"request_done""#]),
+        "{}",
+        r.stderr
+    );
+}
+
 /// A one-thread DNS server on 127.0.0.1 for `--dns-servers`: A queries for
 /// names in `known` get 127.0.0.1, AAAA queries get no records (NODATA),
 /// other names NXDOMAIN. Stops after 2 s without a query.
