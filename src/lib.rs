@@ -1,9 +1,9 @@
 //! # roundtrip
 //!
 //! An HTTP/1.1 client in which one single-threaded event loop drives every
-//! stage of a request's journey — name lookup, connect, request writer,
-//! response parser, connection pool — and every state transition fires the
-//! trace hooks attached to that request.
+//! stage of a request's journey — name lookup, connect, proxy tunnel, TLS
+//! handshake, request writer, response parser, connection pool — and every
+//! state transition fires the trace hooks attached to that request.
 //!
 //! ```no_run
 //! use roundtrip::{Client, Trace};
@@ -25,16 +25,25 @@
 //!
 //! ```text
 //! send(request, trace)
-//!   └─ exchange: get_conn ─┬─ pool hit ─────────────────────────┐
-//!                          └─ dns ─ connect (each address) ─────┤
-//!                                                            got_conn
+//!   └─ exchange: get_conn ─┬─ pool hit ──────────────────────────────────────────────┐
+//!                          └─ dns ─ connect (each address) ─ [proxy CONNECT] ─ [TLS] ┤
+//!                                                                                got_conn
 //!      write head (wrote_header_field…, wrote_headers) ─ [wait_100_continue] ─ body ─ wrote_request
 //!      read: got_first_response_byte ─ [1xx…] ─ got_response_headers ─ body ─ response_body_done
 //!      done: put_idle_conn ─ request_done
 //! ```
 //!
-//! - [`exchange`](crate::Client) — one request's state machine, the one
-//!   place hooks fire ([`trace`] documents the order contract).
+//! `[proxy CONNECT]` (`proxy_connect_start`/`proxy_connect_done`) is the
+//! tunnel an `https` request opens through an HTTP proxy; `[TLS]`
+//! (`tls_handshake_start`/`tls_handshake_done`) is the handshake of every
+//! new `https` connection, through the tunnel if there is one. A plain
+//! `http` request through a proxy needs neither: it is sent to the proxy
+//! with the absolute URL.
+//!
+//! - The exchange (`src/exchange/`, private) — one request's state
+//!   machine, the one place hooks fire ([`trace`] documents the order
+//!   contract); [`core::Core`] holds one per request in flight, and
+//!   [`Client`] drives the core.
 //! - [`dns`] — the stub resolver (RFC 1035): hosts file, resolv.conf, UDP
 //!   queries with TCP fallback, a TTL cache; sans-IO.
 //! - [`dial`] — the Happy Eyeballs v2 race (RFC 8305); sans-IO.

@@ -591,9 +591,32 @@ mod tests {
             ..Config::default()
         };
         let built = client_config(&config);
-        if cfg!(feature = "native-roots") {
-            assert!(built.is_ok() || std::fs::read_dir("/etc/ssl/certs").is_err());
-        } else {
+        #[cfg(feature = "native-roots")]
+        {
+            // What the system store holds, read here independently: every
+            // certificate rustls can parse becomes a trust anchor, and
+            // an empty store is an error rather than a silent no-roots
+            // client.
+            let system = rustls_native_certs::load_native_certs().certs;
+            let mut roots = RootCertStore::empty();
+            let added = add_native_roots(&mut roots);
+            if system.is_empty() {
+                assert!(built.is_err());
+                assert!(added.unwrap_err().contains("no certificates"));
+            } else {
+                built.unwrap();
+                added.unwrap();
+                assert!(!roots.is_empty());
+                for der in system {
+                    let mut one = RootCertStore::empty();
+                    if one.add(der).is_ok() {
+                        assert!(roots.roots.contains(&one.roots[0]));
+                    }
+                }
+            }
+        }
+        #[cfg(not(feature = "native-roots"))]
+        {
             let err = built.unwrap_err();
             assert!(
                 matches!(err.kind(), ErrorKind::Tls(TlsError::Config(w)) if w.contains("native-roots"))

@@ -1,6 +1,6 @@
 //! Interop with a real nginx over TLS (issue #5; DESIGN.md, "Testing
 //! layers", 4): the same files as the plain interop test, byte-compared
-//! over https; keep-alive reuse of a TLS connection; session resumption on
+//! over https (the 8 MiB one read in small pieces); keep-alive reuse of a TLS connection; session resumption on
 //! a second new connection (`ssl_session_tickets on`), over TLS 1.3 and
 //! TLS 1.2; concurrent TLS connections; an untrusted certificate.
 //!
@@ -20,8 +20,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use http::{header, Request, StatusCode};
 use roundtrip::{Client, CloseReason, ErrorKind, Phase, RequestId, TlsError};
 use support::nginx::{
-    nginx_with_or_skip, quoted, standard_locations, ExtraServer, Nginx, Options, ServerCtx, EMPTY,
-    RANDOM_1M, SMALL, SSI,
+    nginx_with_or_skip, quoted, standard_locations, ExtraServer, Nginx, Options, ServerCtx, BIG_8M,
+    EMPTY, RANDOM_1M, SMALL, SSI,
 };
 use support::tls::{handshakes, Ca};
 use support::Recorder;
@@ -174,6 +174,52 @@ fn static_files_over_https_match_the_disk() {
     assert!(d.contains(r#""resumed":false"#), "{d}");
     assert!(d.contains(r#""peer_certificates":1"#), "{d}");
     assert!(d.contains(r#""error":null"#), "{d}");
+}
+
+/// The plain interop's 8 MiB file over TLS, read 1000 bytes at a time: a
+/// read rarely ends on a record boundary, so a record decrypted but not
+/// yet handed out must never be lost or given twice.
+#[test]
+fn big_file_over_https_streams_through_small_reads() {
+    use std::io::Read;
+
+    let Some((nginx, ca)) = nginx_tls_or_skip() else {
+        return;
+    };
+    let (client, rec) = client(&nginx, &ca);
+    let want = nginx.file(BIG_8M);
+    let resp = client
+        .get(&url(&nginx, "tls", &format!("/{BIG_8M}")))
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()[header::CONTENT_LENGTH],
+        want.len().to_string().as_str()
+    );
+    let mut body = resp.into_body();
+    let mut got = Vec::with_capacity(want.len());
+    let mut buf = [0u8; 1000];
+    loop {
+        let n = body.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(body);
+    assert_same_bytes(&got, &want, BIG_8M);
+
+    let lines = rec.lines();
+    let body_done: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("response_body_done"))
+        .collect();
+    assert_eq!(body_done.len(), 1, "{:?}", rec.names());
+    let bytes = format!(r#""bytes":{}"#, want.len());
+    assert!(body_done[0].contains(&bytes), "{}", body_done[0]);
+    assert!(body_done[0].contains(r#""error":null"#), "{}", body_done[0]);
+    assert_eq!(handshakes(&rec).len(), 1);
+    assert_eq!(client.idle_connections(), 1, "pooled after the body");
 }
 
 #[test]

@@ -68,6 +68,8 @@ fn https_get_by_name_follows_go_order_and_reuses_the_connection() {
     assert!(done.contains(r#""error":null"#), "{done}");
     assert!(done.contains(r#""leaf_subject":"CN=localhost""#), "{done}");
     assert!(done.contains(r#""leaf_sans":["localhost"]"#), "{done}");
+    // The report above is the client's word; the ClientHello is the truth.
+    assert_eq!(server.server_names(), [Some("localhost".to_owned())]);
 
     // The second request reuses the TLS connection: no handshake events.
     rec.clear();
@@ -100,6 +102,11 @@ fn ip_literal_sends_no_sni_and_checks_ip_sans() {
         .find(|l| l.contains("tls_handshake_done"))
         .unwrap();
     assert!(done.contains(r#""sni":null"#), "{done}");
+    assert_eq!(
+        server.server_names(),
+        [None],
+        "an IP literal is not a server name"
+    );
 
     let name_only = ca.leaf(&["localhost"], &[], None);
     let server = TlsServer::start(server_config(&name_only), 1, OK);
@@ -599,4 +606,48 @@ fn big_bodies_through_a_small_receive_buffer_keep_the_connection() {
         drop(client);
         srv.join();
     });
+}
+
+/// The chain in `tls_handshake_done` is what the server sent, byte for
+/// byte and leaf first, and the leaf's summary is read from that
+/// certificate: the server here sends its CA after the leaf, and the leaf
+/// has dates and names of its own, so neither a copy of the leaf alone nor
+/// a summary of the wrong certificate passes.
+#[test]
+fn handshake_done_carries_the_servers_chain_and_the_leafs_summary() {
+    use std::sync::{Arc, Mutex};
+
+    let ca = Ca::new("roundtrip chain CA");
+    let mut leaf = ca.leaf(&["localhost"], &["127.0.0.1"], Some((2021, 2041)));
+    leaf.chain.push(ca.cert.der().clone());
+    let expected: Vec<Vec<u8>> = leaf.chain.iter().map(|c| c.to_vec()).collect();
+    let server = TlsServer::start(server_config(&leaf), 1, OK);
+
+    let seen: Arc<Mutex<Vec<roundtrip::tls::TlsInfo>>> = Arc::default();
+    let s = seen.clone();
+    let trace = roundtrip::Trace::new().on_event(move |e| {
+        if let roundtrip::EventKind::TlsHandshakeDone { info, .. } = &e.kind {
+            s.lock().unwrap().extend(info.cloned());
+        }
+    });
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let req = http::Request::get(&url).body(()).unwrap();
+    let resp = client_trusting(&ca).send_traced(req, trace).unwrap();
+    assert_eq!(resp.into_body().text().unwrap(), "secure");
+
+    let seen = seen.lock().unwrap();
+    let [info] = &seen[..] else {
+        panic!("one handshake expected: {seen:?}")
+    };
+    assert_eq!(info.peer_certificates.len(), 2);
+    assert!(
+        info.peer_certificates == expected,
+        "the chain differs from the server's"
+    );
+    let summary = info.leaf.as_ref().expect("a leaf summary");
+    assert_eq!(summary.subject, "CN=localhost");
+    assert_eq!(summary.sans, ["localhost", "127.0.0.1"]);
+    assert_eq!(summary.not_before, "2021-01-01T00:00:00Z");
+    assert_eq!(summary.not_after, "2041-01-01T00:00:00Z");
+    server.join();
 }

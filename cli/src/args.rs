@@ -21,6 +21,7 @@ roundtrip - fetch URLs over HTTP/1.1 and show every phase of each round trip
 USAGE:
     roundtrip [OPTIONS] URL...
     roundtrip                 (no arguments: a self-contained demo on loopback)
+    roundtrip --events        (the demo, with every event as a JSON line on stderr)
 
 The URLs are fetched in order on one client, so later URLs reuse the
 connection of earlier ones to the same host. Bodies go to stdout.
@@ -128,8 +129,12 @@ pub enum Command {
     Help,
     /// Print the version.
     Version,
-    /// No arguments at all: run the loopback demo.
-    Demo,
+    /// No arguments at all, or `--events` alone: run the loopback demo,
+    /// printing every event as a JSON line to stderr when asked.
+    Demo {
+        /// `--events` was given.
+        events: bool,
+    },
     /// Fetch the URLs.
     Fetch(Box<Options>),
 }
@@ -466,10 +471,13 @@ where
     I: IntoIterator,
     I::Item: Into<OsString>,
 {
-    let mut args = args.into_iter().map(Into::into).peekable();
-    if args.peek().is_none() {
-        return Ok(Command::Demo);
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match &args[..] {
+        [] => return Ok(Command::Demo { events: false }),
+        [only] if only == "--events" => return Ok(Command::Demo { events: true }),
+        _ => {}
     }
+    let mut args = args.into_iter();
     let mut opts = Options::default();
     let mut help = false;
     let mut version = false;
@@ -853,7 +861,18 @@ mod tests {
 
     #[test]
     fn no_arguments_is_the_demo() {
-        assert!(matches!(parse(Vec::<String>::new()), Ok(Command::Demo)));
+        assert!(matches!(
+            parse(Vec::<String>::new()),
+            Ok(Command::Demo { events: false })
+        ));
+        assert!(matches!(
+            parse(["--events"]),
+            Ok(Command::Demo { events: true })
+        ));
+        assert!(
+            parse(["--events", "-v"]).is_err(),
+            "other options want a URL"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use roundtrip::Client;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -32,9 +32,11 @@ const NAME: &str = "demo.roundtrip.test";
 const HELLO: &str = "Hello over TLS from the demo server!\n";
 const CHUNKS: [&str; 3] = ["This body ", "arrives in ", "three chunks.\n"];
 
-/// Runs the tour; the exit code says whether everything it shows happened.
-pub fn run() -> ExitCode {
-    match tour() {
+/// Runs the tour, with every request's events as JSON lines on stderr
+/// when `events` (timed from each request's start, as `--events` prints
+/// them); the exit code says whether everything it shows happened.
+pub fn run(events: bool, start: Instant) -> ExitCode {
+    match tour(events, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(23),
         Err(e) => {
@@ -203,7 +205,7 @@ fn answer(q: &[u8]) -> Option<Vec<u8>> {
     Some(r)
 }
 
-fn tour() -> io::Result<()> {
+fn tour(events: bool, start: Instant) -> io::Result<()> {
     let (server_config, ca_pem) = mint()?;
     let https = start_https(server_config)?;
     let dns = start_dns()?;
@@ -260,8 +262,15 @@ fn tour() -> io::Result<()> {
             String::new()
         };
         let req = req.body(body).map_err(other)?;
+        // The client's own trace draws the waterfall; a request's trace is
+        // the one place left for the events.
+        let trace = if events {
+            crate::events::line_trace(io::stderr(), start, crate::events::json_line)
+        } else {
+            roundtrip::Trace::new()
+        };
         let resp = client
-            .send(req)
+            .send_traced(req, trace)
             .map_err(|e| other(format!("{path}: {e}")))?;
         let status = resp.status();
         let mut body = resp.into_body();

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             let _ = writeln!(io::stdout(), "roundtrip {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Command::Demo) => demo::run(),
+        Ok(Command::Demo { events }) => demo::run(events, start),
         Ok(Command::Fetch(opts)) => fetch::run(&opts, start),
         Err(e) => {
             usage_error(&e);

@@ -524,6 +524,53 @@ fn demo_tours_dns_happy_eyeballs_tls_reuse_continue_and_trailers() {
     assert!(step(4).contains("trailer x-chunk-count: 3"), "{}", step(4));
 }
 
+/// `--events` alone is the demo with its events: every line on stderr is
+/// one JSON event, and they tell the tour's story (the refused IPv6
+/// attempt, the handshake, the reuse), while stdout is the tour as before.
+#[test]
+fn demo_with_events_prints_each_requests_events_as_json_lines() {
+    let r = run(&["--events"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(
+        r.stdout().contains("\n4. A chunked response"),
+        "{}",
+        r.stdout()
+    );
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with(r#"{"t_us":"#) && l.ends_with('}')),
+        "{}",
+        r.stderr
+    );
+    let has = |parts: &[&str]| lines.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+    assert!(
+        has(&[r#""req":1"#, r#""network":"tcp6""#, "refused"]),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        has(&[
+            r#""req":1"#,
+            "tls_handshake_done",
+            r#""sni":"demo.roundtrip.test""#
+        ]),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        has(&[r#""req":2"#, r#""event":"got_conn""#, r#""reused":true"#]),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        has(&[r#""req":4"#, r#""event":"request_done""#]),
+        "{}",
+        r.stderr
+    );
+}
+
 /// A one-thread DNS server on 127.0.0.1 for `--dns-servers`: A queries for
 /// names in `known` get 127.0.0.1, AAAA queries get no records (NODATA),
 /// other names NXDOMAIN. Stops after 2 s without a query.
@@ -732,7 +779,31 @@ fn ipv6_only_refuses_an_ipv4_host_and_ipv4_only_reaches_it() {
 /// An HTTPS server on 127.0.0.1 for `localhost`, its CA written to a PEM
 /// file; serves `connections` connections.
 fn serve_https(connections: usize) -> (u16, std::path::PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let (port, ca, _) = serve_https_with(connections, false);
+    (port, ca)
+}
+
+/// A temporary file name unique to this process and call.
+fn temp_pem(what: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "roundtrip-cli-{what}-{}-{}.pem",
+        std::process::id(),
+        closed_port()
+    ))
+}
+
+/// [`serve_https`], and when `client_auth`, a server that requires a
+/// client certificate from its CA: then also a client certificate and its
+/// key, as PEM files for `--cert` and `--key`.
+fn serve_https_with(
+    connections: usize,
+    client_auth: bool,
+) -> (
+    u16,
+    std::path::PathBuf,
+    Option<(std::path::PathBuf, std::path::PathBuf)>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -743,22 +814,38 @@ fn serve_https(connections: usize) -> (u16, std::path::PathBuf) {
         .unwrap()
         .signed_by(&leaf_key, &ca, &ca_key)
         .unwrap();
-    let pem = std::env::temp_dir().join(format!(
-        "roundtrip-cli-ca-{}-{}.pem",
-        std::process::id(),
-        closed_port()
-    ));
+    let pem = temp_pem("ca");
     std::fs::write(&pem, ca.pem()).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)
-        .unwrap(),
+        .unwrap();
+    let (builder, client_files) = if client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        let mut params = CertificateParams::new(vec!["cli-client".to_string()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_key = KeyPair::generate().unwrap();
+        let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
+        let (cert_path, key_path) = (temp_pem("client-cert"), temp_pem("client-key"));
+        std::fs::write(&cert_path, client.pem()).unwrap();
+        std::fs::write(&key_path, client_key.serialize_pem()).unwrap();
+        (
+            builder.with_client_cert_verifier(verifier),
+            Some((cert_path, key_path)),
+        )
+    } else {
+        (builder.with_no_client_auth(), None)
+    };
+    let config = Arc::new(
+        builder
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -787,12 +874,12 @@ fn serve_https(connections: usize) -> (u16, std::path::PathBuf) {
             }
         }
     });
-    (port, pem)
+    (port, pem, client_files)
 }
 
 #[test]
 fn https_with_cacert_untrusted_without_and_insecure_with_k() {
-    let (port, pem) = serve_https(3);
+    let (port, pem) = serve_https(4);
     let url = format!("https://localhost:{port}/");
     let pem = pem.to_str().unwrap().to_owned();
     let r = run(&["--events", "--cacert", &pem, &url]);
@@ -805,6 +892,35 @@ fn https_with_cacert_untrusted_without_and_insecure_with_k() {
     let r = run(&["-k", &url]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.stdout(), "secure\n");
+    let r = run(&["--insecure", &url]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "secure\n");
+}
+
+/// Mutual TLS: the server requires a certificate from its CA. Without
+/// `--cert` the server refuses the handshake; with `--cert` and `--key`
+/// (and `--cacert` for the server's own certificate) the fetch succeeds.
+#[test]
+fn https_with_a_client_certificate_from_cert_and_key() {
+    let (port, pem, client) = serve_https_with(2, true);
+    let (cert, key) = client.unwrap();
+    let url = format!("https://localhost:{port}/");
+    let pem = pem.to_str().unwrap();
+    let r = run(&["--cacert", pem, &url]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("tls: server sent alert CertificateRequired"),
+        "{}",
+        r.stderr
+    );
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let r = run(&[
+        "--events", "--cacert", pem, "--cert", cert, "--key", key, &url,
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "secure\n");
+    assert!(events(&r.stderr, "tls_handshake_done")[0].contains(r#""error":null"#));
 }
 
 #[test]

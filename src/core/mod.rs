@@ -69,6 +69,55 @@
 //! it asks for, which reports which descriptors to watch ([`Interest`])
 //! and when to call back, after curl's `multi_socket` interface. See the
 //! [`sockets`] module.
+//!
+//! # A round trip by hand
+//!
+//! The whole contract in one request, with no network and no real time:
+//! the "driver" below is the example itself, answering each [`Io`] by
+//! pretending, and the clock is an `Instant` it moves by hand. An address
+//! literal keeps the resolver out of it.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use roundtrip::core::{BodyRead, Core, Io, Ready};
+//! use roundtrip::proxy::ProxyConfig;
+//! use roundtrip::{Config, Trace};
+//!
+//! let mut config = Config::default();
+//! config.proxy = ProxyConfig::Off; // ignore any proxy in the environment
+//! let mut core = Core::new(config, Trace::new());
+//! let t0 = Instant::now();
+//! let ms = Duration::from_millis;
+//!
+//! let req = roundtrip::http::Request::get("http://192.0.2.1/").body(().into()).unwrap();
+//! let id = core.submit(req, Trace::new(), t0);
+//! let Some(Io::Connect { sock, .. }) = core.poll_io() else { panic!("no connect") };
+//!
+//! // The connect "succeeded" 5 ms later: the request head is ready to go.
+//! core.handle_connected(sock, "192.0.2.9:50000".parse().unwrap(), t0 + ms(5));
+//! assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+//! let (head, body) = core.send_buf(sock).unwrap();
+//! assert!(head.starts_with(b"GET / HTTP/1.1\r\n"));
+//! let written = head.len() + body.len();
+//! core.handle_sent(sock, written, t0 + ms(5));
+//!
+//! // The socket turned readable: the response goes straight into the
+//! // core's own buffer.
+//! core.handle_ready(sock, Ready::BOTH, t0 + ms(20));
+//! assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+//! let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+//! core.recv_buf(sock).unwrap()[..response.len()].copy_from_slice(response);
+//! core.handle_received(sock, response.len(), t0 + ms(20));
+//!
+//! let head = core.take_outcome(id, t0 + ms(21)).unwrap().unwrap();
+//! assert_eq!(head.status, 200);
+//! let mut buf = [0u8; 8];
+//! assert_eq!(core.read_body(id, &mut buf, t0 + ms(21)).unwrap(), BodyRead::Data(2));
+//! assert_eq!(&buf[..2], b"hi");
+//! // The timeline is the virtual clock's: the connect took exactly 5 ms.
+//! let connect = core.timings(id).unwrap().tcp_connect();
+//! assert_eq!(connect, roundtrip::timings::PhaseTime::Took(ms(5)));
+//! ```
 
 #[cfg(unix)]
 pub mod sockets;
@@ -98,6 +147,42 @@ use timers::Timers;
 
 /// What the core asks of its driver, from [`Core::poll_io`]. New kinds may
 /// be added: match with a `_` arm that does nothing.
+///
+/// A driver is one `match` on these. This one stands for a network where
+/// nothing answers: every connect fails, so the request ends in an error
+/// (after Happy Eyeballs has run out of addresses), and the core then asks
+/// for nothing more.
+///
+/// ```
+/// use std::io;
+/// use std::time::Instant;
+/// use roundtrip::core::{Core, Io};
+/// use roundtrip::proxy::ProxyConfig;
+/// use roundtrip::{Config, Trace};
+///
+/// fn carry_out(core: &mut Core, io: Io, now: Instant) {
+///     match io {
+///         Io::Connect { sock, addr } => {
+///             let refused = io::Error::new(io::ErrorKind::ConnectionRefused, addr.to_string());
+///             core.handle_connect_failed(sock, refused, now);
+///         }
+///         Io::Close { .. } => {} // nothing was opened, so nothing to close
+///         other => unreachable!("nothing was connected: {other:?}"),
+///     }
+/// }
+///
+/// let mut config = Config::default();
+/// config.proxy = ProxyConfig::Off;
+/// let mut core = Core::new(config, Trace::new());
+/// let now = Instant::now();
+/// let req = roundtrip::http::Request::get("http://[2001:db8::1]/").body(().into()).unwrap();
+/// let id = core.submit(req, Trace::new(), now);
+/// while let Some(io) = core.poll_io() {
+///     carry_out(&mut core, io, now);
+/// }
+/// let err = core.take_outcome(id, now).unwrap().unwrap_err();
+/// assert_eq!(err.io_kind(), io::ErrorKind::ConnectionRefused);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Io {
@@ -158,6 +243,23 @@ pub enum Io {
 }
 
 /// Readiness news for one socket, for [`Core::handle_ready`].
+///
+/// Built from whatever the driver's poller reports; with mio:
+///
+/// ```
+/// use roundtrip::core::Ready;
+///
+/// // `event` would be a `mio::event::Event`; these are its answers.
+/// let (is_readable, is_writable, is_read_closed) = (true, false, true);
+/// let ready = Ready {
+///     readable: is_readable || is_read_closed,
+///     writable: is_writable,
+///     hup: is_read_closed,
+/// };
+/// assert!(ready.readable && ready.hup && !ready.writable);
+/// // A driver with no poller at all reports this for every socket:
+/// assert_eq!(Ready::BOTH, Ready { readable: true, writable: true, hup: false });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ready {
     /// Reading would not block (data, end of stream or an error waits).
@@ -182,6 +284,31 @@ impl Ready {
 
 /// Which way an [`Io::Send`] or [`Io::Recv`] went, for
 /// [`Core::handle_would_block`] and [`Core::handle_io_error`].
+///
+/// A write that would block lowers the socket's writable flag, so the core
+/// stops asking to send until the driver reports it writable again:
+///
+/// ```
+/// use std::time::Instant;
+/// use roundtrip::core::{Core, Direction, Io, Ready};
+/// use roundtrip::proxy::ProxyConfig;
+/// use roundtrip::{Config, Trace};
+///
+/// let mut config = Config::default();
+/// config.proxy = ProxyConfig::Off;
+/// let mut core = Core::new(config, Trace::new());
+/// let now = Instant::now();
+/// let req = roundtrip::http::Request::get("http://192.0.2.1/").body(().into()).unwrap();
+/// core.submit(req, Trace::new(), now);
+/// let Some(Io::Connect { sock, .. }) = core.poll_io() else { panic!("no connect") };
+/// core.handle_connected(sock, "192.0.2.9:50000".parse().unwrap(), now);
+/// assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+///
+/// core.handle_would_block(sock, Direction::Send);
+/// assert_eq!(core.poll_io(), None, "no send until the socket is writable");
+/// core.handle_ready(sock, Ready { writable: true, ..Ready::default() }, now);
+/// assert_eq!(core.poll_io(), Some(Io::Send { sock }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// A write (or a datagram send).
@@ -191,6 +318,47 @@ pub enum Direction {
 }
 
 /// What [`Core::read_body`] produced.
+///
+/// Reading a whole body: copy out `Data`, stop at `End`, and on `Pending`
+/// go back to the driving loop (here the rest of the body simply arrives).
+///
+/// ```
+/// # use std::time::Instant;
+/// # use roundtrip::core::{Core, Io, Ready};
+/// # use roundtrip::proxy::ProxyConfig;
+/// # use roundtrip::{Config, Trace};
+/// use roundtrip::core::BodyRead;
+/// # let mut config = Config::default();
+/// # config.proxy = ProxyConfig::Off;
+/// # let mut core = Core::new(config, Trace::new());
+/// # let now = Instant::now();
+/// # let req = roundtrip::http::Request::get("http://192.0.2.1/").body(().into()).unwrap();
+/// # let id = core.submit(req, Trace::new(), now);
+/// # let Some(Io::Connect { sock, .. }) = core.poll_io() else { panic!() };
+/// # core.handle_connected(sock, "192.0.2.9:50000".parse().unwrap(), now);
+/// # let n = core.send_buf(sock).map(|(h, b)| h.len() + b.len()).unwrap();
+/// # core.handle_sent(sock, n, now);
+/// # let mut arrive = |core: &mut Core, bytes: &[u8]| {
+/// #     core.handle_ready(sock, Ready::BOTH, now);
+/// #     assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+/// #     core.recv_buf(sock).unwrap()[..bytes.len()].copy_from_slice(bytes);
+/// #     core.handle_received(sock, bytes.len(), now);
+/// # };
+/// # arrive(&mut core, b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello");
+/// // The head and the first 5 of 11 body bytes have arrived.
+/// let head = core.take_outcome(id, now).unwrap().unwrap();
+/// let mut body = Vec::new();
+/// let mut buf = [0u8; 4];
+/// loop {
+///     match core.read_body(id, &mut buf, now).unwrap() {
+///         BodyRead::Data(n) => body.extend_from_slice(&buf[..n]),
+///         BodyRead::End => break,
+///         BodyRead::Pending => arrive(&mut core, b" world"),
+///     }
+/// }
+/// assert_eq!(head.status, 200);
+/// assert_eq!(body, b"hello world");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyRead {
     /// This many bytes were copied into the caller's buffer.
@@ -263,7 +431,35 @@ struct Slot {
 
 /// The client's state machine: every request in flight, the pool, the
 /// resolver, timers and per-socket bookkeeping. See the module docs for
-/// the driving contract.
+/// the driving contract and a whole round trip.
+///
+/// The core has no clock of its own: a deadline passes when the driver
+/// says so. Here a connect that never completes meets the connect timeout
+/// the moment the driver calls [`Core::handle_timeout`] at the time
+/// [`Core::poll_timeout`] named, however little real time went by.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use roundtrip::core::{Core, Io};
+/// use roundtrip::proxy::ProxyConfig;
+/// use roundtrip::{Config, ErrorKind, Trace};
+///
+/// let mut config = Config::default();
+/// config.proxy = ProxyConfig::Off;
+/// config.connect_timeout = Duration::from_secs(3);
+/// let mut core = Core::new(config, Trace::new());
+/// let t0 = Instant::now();
+/// let req = roundtrip::http::Request::get("http://192.0.2.1/").body(().into()).unwrap();
+/// let id = core.submit(req, Trace::new(), t0);
+/// let Some(Io::Connect { sock, .. }) = core.poll_io() else { panic!("no connect") };
+///
+/// let deadline = core.poll_timeout().unwrap();
+/// assert_eq!(deadline, t0 + Duration::from_secs(3));
+/// core.handle_timeout(deadline);
+/// assert_eq!(core.poll_io(), Some(Io::Close { sock }));
+/// let err = core.take_outcome(id, deadline).unwrap().unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::ConnectTimeout { .. }), "{err}");
+/// ```
 pub struct Core {
     config: Arc<Config>,
     socks: Vec<Option<Sock>>,

@@ -280,6 +280,8 @@ pub fn fatal_alert(description: u8) -> [u8; 7] {
 pub struct TlsServer {
     pub addr: SocketAddr,
     handle: Option<JoinHandle<()>>,
+    /// The SNI of each ClientHello, in the order the connections came.
+    server_names: Arc<std::sync::Mutex<Vec<Option<String>>>>,
 }
 
 impl TlsServer {
@@ -290,6 +292,8 @@ impl TlsServer {
     ) -> TlsServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let server_names = Arc::<std::sync::Mutex<Vec<_>>>::default();
+        let names = server_names.clone();
         let handle = std::thread::spawn(move || {
             for _ in 0..connections {
                 let Ok((tcp, _)) = listener.accept() else {
@@ -298,6 +302,17 @@ impl TlsServer {
                 tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 let conn = rustls::ServerConnection::new(config.clone()).unwrap();
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
+                // Finish the handshake before answering, so the name is on
+                // record by the time the client has its response.
+                while tls.conn.is_handshaking() {
+                    if tls.conn.complete_io(&mut tls.sock).is_err() {
+                        break;
+                    }
+                }
+                names
+                    .lock()
+                    .unwrap()
+                    .push(tls.conn.server_name().map(str::to_owned));
                 loop {
                     let req = read_head(&mut tls);
                     if req.is_empty() {
@@ -315,7 +330,14 @@ impl TlsServer {
         TlsServer {
             addr,
             handle: Some(handle),
+            server_names,
         }
+    }
+
+    /// The server name each ClientHello carried (SNI, as the server saw
+    /// it), one per connection so far.
+    pub fn server_names(&self) -> Vec<Option<String>> {
+        self.server_names.lock().unwrap().clone()
     }
 
     pub fn join(mut self) {
