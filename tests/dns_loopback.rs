@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use http::Request;
 use roundtrip::{Client, Config, ErrorKind, Phase};
 use support::dns::{
-    v4, v6, Act, Dns, DnsLog, DnsServer, Http, Query, Zone, A, AAAA, BODY, NXDOMAIN, REFUSED,
-    SERVFAIL,
+    v4, v6, Act, Dns, DnsLog, DnsServer, Http, Query, Zone, A, AAAA, BODY, FORMERR, NXDOMAIN,
+    REFUSED, SERVFAIL,
 };
 use support::lo::{err_in, within};
 
@@ -663,6 +663,62 @@ fn servfail_moves_to_the_next_server_at_once() {
 #[test]
 fn refused_moves_to_the_next_server_at_once() {
     run(|| bad_rcode_then_good_server(REFUSED, "REFUSED"));
+}
+
+#[test]
+fn server_without_edns_gets_the_query_again_without_the_opt_record() {
+    run(|| {
+        // A server from before RFC 6891: FORMERR to any OPT record.
+        let server = DnsServer::start(|q: &Query| {
+            if q.edns_payload.is_some() {
+                vec![Act::Send(q.reply().rcode(FORMERR).bytes())]
+            } else {
+                vec![Act::Send(
+                    Zone::new().a("old.test", "127.0.0.1", 60).answer(q).bytes(),
+                )]
+            }
+        });
+        let http = Http::v4();
+        let log = DnsLog::new();
+        let c = client(&[&server], &log, |_| {});
+        let t0 = Instant::now();
+        assert_eq!(fetch(&c, &http.url("old.test", "/")).unwrap(), BODY);
+        // At once, not after the (3 s) timeout.
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        let evs = log.all();
+        let dump = log.dump();
+        assert_shape(&evs, "old.test", &dump);
+        let s = [(server.addr, "s1")];
+        assert_eq!(
+            family(&evs, "A", &s),
+            [
+                "start udp s1",
+                "done udp s1 FORMERR 0",
+                "start udp s1",
+                "done udp s1 NOERROR 1"
+            ],
+            "{dump}"
+        );
+        assert_eq!(
+            family(&evs, "AAAA", &s),
+            [
+                "start udp s1",
+                "done udp s1 FORMERR 0",
+                "start udp s1",
+                "done udp s1 NOERROR 0"
+            ],
+            "{dump}"
+        );
+        assert_eq!(log.done(), (vec![v4()], false, None), "{dump}");
+        let edns: Vec<Option<u16>> = server.queries().iter().map(|q| q.edns_payload).collect();
+        assert_eq!(edns.len(), 4, "{edns:?}");
+        assert_eq!(
+            edns.iter().filter(|e| **e == Some(1232)).count(),
+            2,
+            "{edns:?}"
+        );
+        assert_eq!(edns.iter().filter(|e| e.is_none()).count(), 2, "{edns:?}");
+    });
 }
 
 #[test]

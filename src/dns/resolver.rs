@@ -297,6 +297,8 @@ struct Wire {
     try_no: usize,
     server: SocketAddr,
     transport: Transport,
+    /// The query carried an OPT record.
+    edns: bool,
     deadline: Instant,
     tcp_buf: Vec<u8>,
 }
@@ -316,6 +318,11 @@ struct Lookup {
     /// Some family ran out of servers without an answer.
     saw_failed: bool,
     failures: Vec<DnsAttempt>,
+    /// Servers that answered FORMERR to a query with an OPT record: they
+    /// are asked without EDNS for the rest of this lookup (RFC 6891 §7).
+    /// Not kept beyond it, so a server upgraded or replaced behind the same
+    /// address is given EDNS again on the next lookup.
+    no_edns: Vec<SocketAddr>,
 }
 
 /// The resolver.
@@ -487,6 +494,7 @@ impl Resolver {
             saw_nodata: false,
             saw_failed: false,
             failures: Vec::new(),
+            no_edns: Vec::new(),
         });
         let i = self.lookups.len() - 1;
         self.begin_candidate(i, now);
@@ -561,7 +569,11 @@ impl Resolver {
         }
         let server = self.settings.nameservers[(start_server + try_no) % n];
         let id = self.random_u16();
-        let payload = wire::build_query(id, name, qtype, self.settings.edns_payload).ok()?;
+        let edns_payload = self
+            .settings
+            .edns_payload
+            .filter(|_| !self.lookups[i].no_edns.contains(&server));
+        let payload = wire::build_query(id, name, qtype, edns_payload).ok()?;
         self.next_sock += 1;
         let sock = DnsSockId(self.next_sock);
         self.transmits.push_back(match transport {
@@ -593,6 +605,7 @@ impl Resolver {
             try_no,
             server,
             transport,
+            edns: edns_payload.is_some(),
             deadline: crate::after(now, self.settings.timeout),
             tcp_buf: Vec::new(),
         }))
@@ -716,6 +729,20 @@ impl Resolver {
         });
         let name = self.lookups[i].candidates[self.lookups[i].candidate].clone();
         let qtype = w.qtype;
+        if answer.rcode == Rcode::FormatError && w.edns {
+            // RFC 6891 §7: a server that does not know EDNS answers FORMERR
+            // to the OPT record, not to the question; asking it again
+            // without one is the only way to reach its answer. Same server,
+            // same try, same transport: this is not a failure of the try.
+            if !self.lookups[i].no_edns.contains(&w.server) {
+                self.lookups[i].no_edns.push(w.server);
+            }
+            let start = self.lookups[i].start_server;
+            let retry = self.send(i, &name, qtype, start, w.try_no, w.transport, now);
+            self.lookups[i].fams[f] = retry.map_or(Family::Failed, Family::Asking);
+            self.settle(i, now);
+            return;
+        }
         if answer.truncated && w.transport == Transport::Udp {
             let start = self.lookups[i].start_server;
             let tcp = self.send(i, &name, qtype, start, w.try_no, Transport::Tcp, now);
@@ -1167,6 +1194,113 @@ mod tests {
             t0,
         );
         assert_eq!(done(&mut r)[0].1.as_ref().unwrap(), &[ip("192.0.2.9")]);
+    }
+
+    /// Whether a query carries an OPT record (ARCOUNT, the only
+    /// additional record the resolver ever sends).
+    fn has_opt(s: &Sent) -> bool {
+        s.query()[10..12] != [0, 0]
+    }
+
+    #[test]
+    fn formerr_to_edns_is_asked_again_without_it_on_the_same_server() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1, S2]), Hosts::default(), 15);
+        let q = r.start_query("old.test", t0);
+        let first = sent(&mut r);
+        assert!(first.iter().all(has_opt));
+        for s in &first {
+            reply(&mut r, s, &[], RCODE::FormatError, t0);
+        }
+        let retry = sent(&mut r);
+        assert_eq!(retry.len(), 2, "both families asked again");
+        assert!(retry
+            .iter()
+            .all(|s| s.server == first[0].server && !has_opt(s)));
+        // The FORMERRs and the retries are traced as any query.
+        let evs: Vec<ResolverEvent> = std::iter::from_fn(|| r.poll_event()).collect();
+        let formerrs = evs
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    ResolverEvent::QueryDone {
+                        outcome: QueryOutcome::Answer {
+                            rcode: Rcode::FormatError,
+                            ..
+                        },
+                        ..
+                    }
+                )
+            })
+            .count();
+        let starts = evs
+            .iter()
+            .filter(|e| matches!(e, ResolverEvent::QueryStart { .. }))
+            .count();
+        assert_eq!((formerrs, starts), (2, 4), "{evs:?}");
+        // A timeout then: the next server still gets EDNS, the server that
+        // refused it does not on the next round.
+        reply(
+            &mut r,
+            &retry[1],
+            &[Rec::A("old.test", "192.0.2.3", 60)],
+            RCODE::NoError,
+            t0,
+        );
+        let t1 = t0 + Duration::from_secs(5);
+        r.handle_timeout(t1);
+        let s2 = sent(&mut r);
+        assert_eq!(s2.len(), 1);
+        assert!(s2[0].server == S2.parse().unwrap() && has_opt(&s2[0]));
+        r.handle_timeout(t1 + Duration::from_secs(5));
+        let s1 = sent(&mut r);
+        assert!(s1[0].server == S1.parse().unwrap() && !has_opt(&s1[0]));
+        reply(&mut r, &s1[0], &[], RCODE::NoError, t1);
+        let d = done(&mut r);
+        assert_eq!(
+            (d[0].0, d[0].1.as_ref().unwrap()),
+            (q, &vec![ip("192.0.2.3")])
+        );
+    }
+
+    #[test]
+    fn formerr_without_edns_is_a_failure_of_that_server() {
+        let t0 = Instant::now();
+        let mut st = settings(&[S1, S2]);
+        st.edns_payload = None;
+        let mut r = Resolver::new(st, Hosts::default(), 16);
+        r.start_query("bad.test", t0);
+        for s in sent(&mut r) {
+            reply(&mut r, &s, &[], RCODE::FormatError, t0);
+        }
+        let next = sent(&mut r);
+        assert_eq!(next.len(), 2);
+        assert!(next
+            .iter()
+            .all(|s| s.server == S2.parse().unwrap() && !has_opt(s)));
+    }
+
+    #[test]
+    fn edns_is_dropped_only_for_the_lookup_that_met_the_formerr() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 17);
+        r.start_query("x.test", t0);
+        for s in sent(&mut r) {
+            reply(&mut r, &s, &[], RCODE::FormatError, t0);
+        }
+        for s in sent(&mut r) {
+            reply(
+                &mut r,
+                &s,
+                &[Rec::A("x.test", "192.0.2.4", 60)],
+                RCODE::NoError,
+                t0,
+            );
+        }
+        assert!(done(&mut r)[0].1.is_ok());
+        r.start_query("y.test", t0);
+        assert!(sent(&mut r).iter().all(has_opt));
     }
 
     #[test]
