@@ -140,7 +140,13 @@ pub struct Config {
     /// Replaces resolv.conf's `attempts` (default there: 2).
     pub dns_attempts: Option<u32>,
     /// EDNS0 UDP payload size advertised in queries (RFC 6891; 1232 is the
-    /// DNS Flag Day 2020 value); `None` sends no OPT record. Default 1232.
+    /// DNS Flag Day 2020 value). Default 1232: EDNS is on unless this is
+    /// `None`, which sends no OPT record (`Some(0)` still sends one; servers
+    /// read sizes under 512 as 512, RFC 6891 §6.2.5). resolv.conf's
+    /// `options edns0` is accepted and changes nothing, EDNS being the
+    /// default. A server that answers FORMERR to a query with the OPT record
+    /// is asked again without it, and without it for the rest of that
+    /// lookup (RFC 6891 §7).
     pub dns_udp_payload: Option<u16>,
     /// Answers kept in the DNS cache. Default 512.
     pub dns_cache_size: usize,

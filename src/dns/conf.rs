@@ -2,6 +2,14 @@
 //! `domain` and `options` (`ndots`, `timeout`, `attempts`, `rotate`,
 //! `edns0`), with glibc's defaults and bounds. Parsed by hand: the format is
 //! a handful of keywords, and a parser we test beats a dependency.
+//!
+//! `options edns0` is accepted and changes nothing. glibc sends EDNS0 only
+//! when asked; this resolver sends it unless told not to
+//! ([`Config::dns_udp_payload`](crate::Config::dns_udp_payload) set to
+//! `None`), because a 1232-byte payload spares most TCP fallbacks and is
+//! safe with old servers: one that answers FORMERR to the OPT record is
+//! asked again without it (RFC 6891 §7). So there is nothing for the option
+//! to switch on, and no field keeps it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -38,8 +46,6 @@ pub struct ResolvConf {
     pub attempts: u32,
     /// Spread queries over servers instead of always starting at the first.
     pub rotate: bool,
-    /// Send an EDNS0 OPT record (RFC 6891).
-    pub edns0: bool,
 }
 
 impl Default for ResolvConf {
@@ -51,7 +57,6 @@ impl Default for ResolvConf {
             timeout: Duration::from_secs(5),
             attempts: 2,
             rotate: false,
-            edns0: false,
         }
     }
 }
@@ -125,7 +130,8 @@ impl ResolvConf {
             ("timeout", Some(n)) => self.timeout = Duration::from_secs(u64::from(n.clamp(1, 30))),
             ("attempts", Some(n)) => self.attempts = n.clamp(1, 5),
             ("rotate", _) => self.rotate = true,
-            ("edns0", _) => self.edns0 = true,
+            // EDNS0 is on already (see the module docs).
+            ("edns0", _) => {}
             _ => {}
         }
     }
@@ -169,7 +175,9 @@ mod tests {
         assert_eq!(c.ndots, 2);
         assert_eq!(c.timeout, Duration::from_secs(3));
         assert_eq!(c.attempts, 4);
-        assert!(c.rotate && c.edns0);
+        assert!(c.rotate);
+        // `edns0` is understood and needs nothing: EDNS is the default.
+        assert_eq!(ResolvConf::parse("options edns0\n"), ResolvConf::parse(""));
     }
 
     #[test]

@@ -10,10 +10,13 @@
 //! id and echoes the question; anything else is dropped and counted. A
 //! truncated answer is asked again over TCP with two-byte length framing
 //! (RFC 1035 §4.2.2, RFC 7766 §5). Each try waits `timeout`, then the next
-//! server; SERVFAIL, REFUSED and the like move on at once; `attempts` rounds
-//! over all servers (`rotate` spreads the starting server). NXDOMAIN and
-//! NODATA are answers, not failures, and are cached per RFC 2308. Lookups of
-//! a name already in flight share it (Go's `coalesced`).
+//! server; SERVFAIL, REFUSED and the like move on at once, except a FORMERR
+//! to a query with an EDNS0 OPT record, which asks the same server again
+//! without one (RFC 6891 §7; that server gets no OPT record for the rest of
+//! the lookup); `attempts` rounds over all servers (`rotate` spreads the
+//! starting server). NXDOMAIN and NODATA are answers, not failures, and are
+//! cached per RFC 2308. Lookups of a name already in flight share it (Go's
+//! `coalesced`).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
