@@ -15,8 +15,9 @@
 //! without one (RFC 6891 §7; that server gets no OPT record for the rest of
 //! the lookup); `attempts` rounds over all servers (`rotate` spreads the
 //! starting server). NXDOMAIN and NODATA are answers, not failures, and are
-//! cached per RFC 2308. Lookups of a name already in flight share it (Go's
-//! `coalesced`).
+//! cached per RFC 2308. A lookup that would ask the same names as one
+//! already in flight (same name, same absoluteness under the search list)
+//! shares it (Go's `coalesced`).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -465,11 +466,19 @@ impl Resolver {
             });
             return id;
         }
-        if let Some(l) = self.lookups.iter_mut().find(|l| l.name == name) {
+        let candidates = self.candidates(&name, absolute);
+        // Joined on the names to be asked, not on the name given: `foo.`
+        // and `foo` with a search list ask different names and may get
+        // different answers, while two spellings that ask the same names
+        // get the same one.
+        if let Some(l) = self
+            .lookups
+            .iter_mut()
+            .find(|l| !candidates.is_empty() && l.candidates == candidates)
+        {
             l.joined.push(id);
             return id;
         }
-        let candidates = self.candidates(&name, absolute);
         if candidates.is_empty() {
             let err = dns_error(ErrorKind::InvalidHostName { host: name });
             self.events.push_back(ResolverEvent::Done {
@@ -1417,6 +1426,50 @@ mod tests {
         assert_eq!((d[0].0, d[0].2), (q1, false));
         assert_eq!((d[1].0, d[1].2), (q2, true));
         assert_eq!(d[1].1.as_ref().unwrap(), &[ip("192.0.2.5")]);
+    }
+
+    #[test]
+    fn absolute_and_searched_lookups_of_one_name_are_not_coalesced() {
+        let t0 = Instant::now();
+        let mut st = settings(&[S1]);
+        st.search = vec!["corp.test".into()];
+        let mut r = Resolver::new(st, Hosts::default(), 18);
+        let searched = r.start_query("foo", t0);
+        let absolute = r.start_query("foo.", t0);
+        let s = sent(&mut r);
+        let mut names: Vec<String> = s.iter().map(Sent::name).collect();
+        names.dedup();
+        // Each asks its own first candidate.
+        assert_eq!(names, ["foo.corp.test", "foo"]);
+        for q in &s {
+            let name = q.name();
+            let addr = if name == "foo" {
+                "10.0.0.2"
+            } else {
+                "10.0.0.1"
+            };
+            let a = [Rec::A(&name, addr, 60)];
+            let recs: &[Rec<'_>] = if q.qtype() == QType::A { &a } else { &[] };
+            reply(&mut r, q, recs, RCODE::NoError, t0);
+        }
+        let d = done(&mut r);
+        assert_eq!(d.len(), 2);
+        let of = |q| d.iter().find(|x| x.0 == q).unwrap();
+        assert_eq!(of(searched).1.as_ref().unwrap(), &[ip("10.0.0.1")]);
+        assert_eq!(of(absolute).1.as_ref().unwrap(), &[ip("10.0.0.2")]);
+        assert!(!of(searched).2 && !of(absolute).2);
+
+        // Without a search list both spellings ask exactly `bar`: one lookup.
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 19);
+        r.start_query("bar", t0);
+        let joined = r.start_query("BAR.", t0);
+        let s = sent(&mut r);
+        assert_eq!(s.len(), 2);
+        for q in &s {
+            reply(&mut r, q, &[], RCODE::NoError, t0);
+        }
+        let d = done(&mut r);
+        assert_eq!((d[1].0, d[1].2), (joined, true));
     }
 
     #[test]
