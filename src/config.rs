@@ -131,7 +131,9 @@ pub struct Config {
     pub resolv_conf: Option<PathBuf>,
     /// DNS servers to ask, replacing resolv.conf's `nameserver` lines.
     pub dns_servers: Option<Vec<SocketAddr>>,
-    /// Search domains, replacing resolv.conf's `search`/`domain`.
+    /// Search domains, replacing resolv.conf's `search`/`domain` (and the
+    /// domain of the machine's host name, which is searched, as glibc does,
+    /// when resolv.conf has neither).
     pub dns_search: Option<Vec<String>>,
     /// Replaces resolv.conf's `ndots` (default there: 1).
     pub dns_ndots: Option<u8>,
@@ -286,10 +288,21 @@ pub enum IpFamily {
 
 impl Config {
     /// The resolver's settings: resolv.conf (if any) with this config's
-    /// overrides applied.
+    /// overrides applied. When resolv.conf is read and has no `search` or
+    /// `domain` line, and `dns_search` is `None`, the search list is the
+    /// domain of the host name (from `/proc/sys/kernel/hostname`), as glibc
+    /// does.
     pub fn dns_settings(&self) -> crate::dns::Settings {
         let conf = match &self.resolv_conf {
-            Some(path) => crate::dns::ResolvConf::load(path),
+            Some(path) => {
+                // The host name only feeds the search list; skip reading it
+                // when the search list is given here.
+                let hostname = match self.dns_search {
+                    Some(_) => None,
+                    None => crate::dns::conf::system_hostname(),
+                };
+                crate::dns::ResolvConf::load(path, hostname.as_deref())
+            }
             None => crate::dns::ResolvConf::default(),
         };
         crate::dns::Settings {
