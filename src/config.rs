@@ -374,3 +374,91 @@ impl Default for Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolv.conf in the temp directory, removed when dropped.
+    struct TempConf(PathBuf);
+
+    impl TempConf {
+        fn new(tag: &str, text: &str) -> TempConf {
+            let path = std::env::temp_dir().join(format!(
+                "roundtrip-resolv-{}-{tag}.conf",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempConf(path)
+        }
+    }
+
+    impl Drop for TempConf {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    const FILE: &str = "nameserver 192.0.2.1\nnameserver 192.0.2.2\nsearch file.example\n\
+                        options ndots:3 timeout:2 attempts:4 rotate\n";
+
+    #[test]
+    fn resolv_conf_values_apply_where_config_does_not_override() {
+        let file = TempConf::new("plain", FILE);
+        let config = Config {
+            resolv_conf: Some(file.0.clone()),
+            ..Config::default()
+        };
+        let s = config.dns_settings();
+        let ns: Vec<String> = s.nameservers.iter().map(|a| a.to_string()).collect();
+        assert_eq!(ns, ["192.0.2.1:53", "192.0.2.2:53"]);
+        assert_eq!(s.search, ["file.example"]);
+        assert_eq!((s.ndots, s.attempts, s.rotate), (3, 4, true));
+        assert_eq!(s.timeout, Duration::from_secs(2));
+        // Not from resolv.conf at all.
+        assert_eq!(s.edns_payload, Some(1232));
+        assert_eq!(s.cache_size, 512);
+    }
+
+    #[test]
+    fn config_overrides_win_over_resolv_conf() {
+        let file = TempConf::new("overridden", FILE);
+        let mut config = Config {
+            resolv_conf: Some(file.0.clone()),
+            dns_servers: Some(vec!["127.0.0.1:5353".parse().unwrap()]),
+            dns_search: Some(Vec::new()),
+            dns_timeout: Some(Duration::from_millis(300)),
+            dns_udp_payload: None,
+            ..Config::default()
+        };
+        let s = config.dns_settings();
+        // Overridden: servers (with their port), an empty search list,
+        // the timeout, EDNS off.
+        assert_eq!(s.nameservers, ["127.0.0.1:5353".parse().unwrap()]);
+        assert!(s.search.is_empty());
+        assert_eq!(s.timeout, Duration::from_millis(300));
+        assert_eq!(s.edns_payload, None);
+        // Still the file's: ndots, attempts, rotate (no Config field).
+        assert_eq!((s.ndots, s.attempts, s.rotate), (3, 4, true));
+
+        config.dns_ndots = Some(0);
+        config.dns_attempts = Some(1);
+        let s = config.dns_settings();
+        assert_eq!((s.ndots, s.attempts), (0, 1));
+    }
+
+    #[test]
+    fn without_resolv_conf_the_defaults_apply() {
+        let config = Config {
+            resolv_conf: None,
+            ..Config::default()
+        };
+        let s = config.dns_settings();
+        assert_eq!(s.nameservers, ["127.0.0.1:53".parse().unwrap()]);
+        // No host-name domain either: that fallback belongs to reading the
+        // system's configuration.
+        assert!(s.search.is_empty());
+        assert_eq!((s.ndots, s.attempts, s.rotate), (1, 2, false));
+        assert_eq!(s.timeout, Duration::from_secs(5));
+    }
+}
