@@ -15,8 +15,9 @@
 //! `coalesced`, error).
 //!
 //! Network rule: every client here is given `dns_servers` (the in-test
-//! servers on 127.0.0.1), no resolv.conf and no hosts file, so no query can
-//! leave loopback.
+//! servers on 127.0.0.1), no hosts file and no resolv.conf (one test reads
+//! a temporary one for `rotate`, whose servers Config replaces), so no
+//! query can leave loopback.
 
 #![forbid(unsafe_code)]
 
@@ -1252,6 +1253,52 @@ fn attempts_go_round_every_server() {
             );
         }
         assert_eq!((s1.count(), s2.count()), (4, 4));
+    });
+}
+
+#[test]
+fn rotate_starts_each_lookup_at_the_next_server() {
+    run(|| {
+        let names = ["r0.test", "r1.test", "r2.test", "r3.test", "r4.test"];
+        let zone = || {
+            names
+                .iter()
+                .fold(Zone::new(), |z, n| z.a(n, "127.0.0.1", 60))
+                .script()
+        };
+        let s1 = DnsServer::start(zone());
+        let s2 = DnsServer::start(zone());
+        // `rotate` has no Config field: it comes from resolv.conf. This file
+        // names no server (Config's loopback ones replace its default).
+        let conf = std::env::temp_dir().join(format!(
+            "roundtrip-dns-loopback-rotate-{}.conf",
+            std::process::id()
+        ));
+        std::fs::write(&conf, "options rotate\n").unwrap();
+        let http = Http::v4();
+        let log = DnsLog::new();
+        let path = conf.clone();
+        let c = client(&[&s1, &s2], &log, move |c| c.resolv_conf = Some(path));
+        for name in names {
+            assert_eq!(fetch(&c, &http.url(name, "/")).unwrap(), BODY);
+        }
+        let _ = std::fs::remove_file(&conf);
+        // Each lookup is answered by the first server it asks, so who saw a
+        // name is who got its first query.
+        let asked: Vec<&str> = names
+            .iter()
+            .map(|n| {
+                let by = |s: &DnsServer| s.summary().iter().any(|(q, _, _)| q == n);
+                match (by(&s1), by(&s2)) {
+                    (true, false) => "s1",
+                    (false, true) => "s2",
+                    other => panic!("{n}: asked {other:?}\n{}", log.dump()),
+                }
+            })
+            .collect();
+        let alternating = asked.windows(2).all(|w| w[0] != w[1]);
+        assert!(alternating, "{asked:?}\n{}", log.dump());
+        assert_eq!((s1.count() + s2.count()), 2 * names.len());
     });
 }
 
