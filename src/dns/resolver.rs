@@ -1277,6 +1277,23 @@ mod tests {
     }
 
     #[test]
+    fn formerr_without_the_question_also_drops_edns() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 20);
+        r.start_query("bare.test", t0);
+        let s = sent(&mut r);
+        let mut header = s[1].query()[..12].to_vec();
+        header[2] |= 0x80;
+        header[3] = 1;
+        header[4..12].fill(0);
+        r.handle_datagram(s[1].sock, s[1].server, &header, t0);
+        assert_eq!(r.dropped(), 0);
+        let retry = sent(&mut r);
+        assert_eq!(retry.len(), 1);
+        assert!(retry[0].qtype() == QType::A && !has_opt(&retry[0]));
+    }
+
+    #[test]
     fn formerr_without_edns_is_a_failure_of_that_server() {
         let t0 = Instant::now();
         let mut st = settings(&[S1, S2]);
