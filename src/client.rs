@@ -178,6 +178,24 @@ impl Client {
         lock(&self.inner).idle_conns()
     }
 
+    /// DNS answers received and dropped as untrustworthy (wrong
+    /// transaction id, wrong question, garbage, late) since the client was
+    /// built; see [`Core::dns_answers_dropped`](crate::core::Core::dns_answers_dropped).
+    /// Answers from the wrong address or port never count: the client's
+    /// UDP sockets are connected to the server, so the kernel drops those.
+    ///
+    /// ```no_run
+    /// let client = roundtrip::Client::new();
+    /// let _ = client.get("http://example.com/")?;
+    /// if client.dns_answers_dropped() > 0 {
+    ///     eprintln!("stray or spoofed DNS answers were ignored");
+    /// }
+    /// # Ok::<(), roundtrip::Error>(())
+    /// ```
+    pub fn dns_answers_dropped(&self) -> u64 {
+        lock(&self.inner).core.dns_answers_dropped()
+    }
+
     /// The event loop, for the runtime's own tests.
     #[cfg(test)]
     pub(crate) fn runtime(&self) -> MutexGuard<'_, Runtime> {

@@ -131,7 +131,9 @@ pub struct Config {
     pub resolv_conf: Option<PathBuf>,
     /// DNS servers to ask, replacing resolv.conf's `nameserver` lines.
     pub dns_servers: Option<Vec<SocketAddr>>,
-    /// Search domains, replacing resolv.conf's `search`/`domain`.
+    /// Search domains, replacing resolv.conf's `search`/`domain` (and the
+    /// domain of the machine's host name, which is searched, as glibc does,
+    /// when resolv.conf has neither).
     pub dns_search: Option<Vec<String>>,
     /// Replaces resolv.conf's `ndots` (default there: 1).
     pub dns_ndots: Option<u8>,
@@ -140,7 +142,13 @@ pub struct Config {
     /// Replaces resolv.conf's `attempts` (default there: 2).
     pub dns_attempts: Option<u32>,
     /// EDNS0 UDP payload size advertised in queries (RFC 6891; 1232 is the
-    /// DNS Flag Day 2020 value); `None` sends no OPT record. Default 1232.
+    /// DNS Flag Day 2020 value). Default 1232: EDNS is on unless this is
+    /// `None`, which sends no OPT record (`Some(0)` still sends one; servers
+    /// read sizes under 512 as 512, RFC 6891 §6.2.5). resolv.conf's
+    /// `options edns0` is accepted and changes nothing, EDNS being the
+    /// default. A server that answers FORMERR to a query with the OPT record
+    /// is asked again without it, and without it for the rest of that
+    /// lookup (RFC 6891 §7).
     pub dns_udp_payload: Option<u16>,
     /// Answers kept in the DNS cache. Default 512.
     pub dns_cache_size: usize,
@@ -280,10 +288,21 @@ pub enum IpFamily {
 
 impl Config {
     /// The resolver's settings: resolv.conf (if any) with this config's
-    /// overrides applied.
+    /// overrides applied. When resolv.conf is read and has no `search` or
+    /// `domain` line, and `dns_search` is `None`, the search list is the
+    /// domain of the host name (from `/proc/sys/kernel/hostname`), as glibc
+    /// does.
     pub fn dns_settings(&self) -> crate::dns::Settings {
         let conf = match &self.resolv_conf {
-            Some(path) => crate::dns::ResolvConf::load(path),
+            Some(path) => {
+                // The host name only feeds the search list; skip reading it
+                // when the search list is given here.
+                let hostname = match self.dns_search {
+                    Some(_) => None,
+                    None => crate::dns::conf::system_hostname(),
+                };
+                crate::dns::ResolvConf::load(path, hostname.as_deref())
+            }
             None => crate::dns::ResolvConf::default(),
         };
         crate::dns::Settings {
@@ -353,5 +372,93 @@ impl Default for Config {
             dns_negative_max_ttl: Duration::from_secs(300),
             max_cname_chain: 8,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolv.conf in the temp directory, removed when dropped.
+    struct TempConf(PathBuf);
+
+    impl TempConf {
+        fn new(tag: &str, text: &str) -> TempConf {
+            let path = std::env::temp_dir().join(format!(
+                "roundtrip-resolv-{}-{tag}.conf",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempConf(path)
+        }
+    }
+
+    impl Drop for TempConf {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    const FILE: &str = "nameserver 192.0.2.1\nnameserver 192.0.2.2\nsearch file.example\n\
+                        options ndots:3 timeout:2 attempts:4 rotate\n";
+
+    #[test]
+    fn resolv_conf_values_apply_where_config_does_not_override() {
+        let file = TempConf::new("plain", FILE);
+        let config = Config {
+            resolv_conf: Some(file.0.clone()),
+            ..Config::default()
+        };
+        let s = config.dns_settings();
+        let ns: Vec<String> = s.nameservers.iter().map(|a| a.to_string()).collect();
+        assert_eq!(ns, ["192.0.2.1:53", "192.0.2.2:53"]);
+        assert_eq!(s.search, ["file.example"]);
+        assert_eq!((s.ndots, s.attempts, s.rotate), (3, 4, true));
+        assert_eq!(s.timeout, Duration::from_secs(2));
+        // Not from resolv.conf at all.
+        assert_eq!(s.edns_payload, Some(1232));
+        assert_eq!(s.cache_size, 512);
+    }
+
+    #[test]
+    fn config_overrides_win_over_resolv_conf() {
+        let file = TempConf::new("overridden", FILE);
+        let mut config = Config {
+            resolv_conf: Some(file.0.clone()),
+            dns_servers: Some(vec!["127.0.0.1:5353".parse().unwrap()]),
+            dns_search: Some(Vec::new()),
+            dns_timeout: Some(Duration::from_millis(300)),
+            dns_udp_payload: None,
+            ..Config::default()
+        };
+        let s = config.dns_settings();
+        // Overridden: servers (with their port), an empty search list,
+        // the timeout, EDNS off.
+        assert_eq!(s.nameservers, ["127.0.0.1:5353".parse().unwrap()]);
+        assert!(s.search.is_empty());
+        assert_eq!(s.timeout, Duration::from_millis(300));
+        assert_eq!(s.edns_payload, None);
+        // Still the file's: ndots, attempts, rotate (no Config field).
+        assert_eq!((s.ndots, s.attempts, s.rotate), (3, 4, true));
+
+        config.dns_ndots = Some(0);
+        config.dns_attempts = Some(1);
+        let s = config.dns_settings();
+        assert_eq!((s.ndots, s.attempts), (0, 1));
+    }
+
+    #[test]
+    fn without_resolv_conf_the_defaults_apply() {
+        let config = Config {
+            resolv_conf: None,
+            ..Config::default()
+        };
+        let s = config.dns_settings();
+        assert_eq!(s.nameservers, ["127.0.0.1:53".parse().unwrap()]);
+        // No host-name domain either: that fallback belongs to reading the
+        // system's configuration.
+        assert!(s.search.is_empty());
+        assert_eq!((s.ndots, s.attempts, s.rotate), (1, 2, false));
+        assert_eq!(s.timeout, Duration::from_secs(5));
     }
 }

@@ -7,7 +7,8 @@
 //! ephemeral ports aside), since they run the same core and the events
 //! come from one place. Plain HTTP with a DNS lookup, a pooled second
 //! request, HTTPS, and a DNS query that times out and is asked again. Then
-//! the core alone, driven by hand on a virtual clock.
+//! the core alone, driven by hand on a virtual clock: a round trip, a retry,
+//! and a DNS query over TCP written in two pieces.
 
 #![forbid(unsafe_code)]
 
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roundtrip::core::{BodyRead, Core, Io, Ready};
+use roundtrip::core::{BodyRead, Core, Io, Ready, SockId};
 use roundtrip::proxy::ProxyConfig;
 use roundtrip::{Config, Trace};
 use support::compare::{config, http_server, recorder, starts, via_client};
@@ -234,6 +235,111 @@ fn a_round_trip_in_memory_on_a_virtual_clock() {
     assert_eq!(at("got_first_response_byte"), ms(30));
     assert_eq!(at("conn_closed"), ms(32) + idle_timeout);
     assert_eq!(events.last().unwrap().0, "conn_closed");
+}
+
+/// Every `Io` the core asks for right now.
+fn ios(core: &mut Core) -> Vec<Io> {
+    std::iter::from_fn(|| core.poll_io()).collect()
+}
+
+/// A truncated UDP answer sends the query again over TCP; the driver writes
+/// it in two pieces (a short write, as a full socket buffer gives), and the
+/// core must send the rest, not the start again, before the answer is read.
+#[test]
+fn a_dns_query_over_tcp_written_in_two_pieces() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let server: std::net::SocketAddr = "192.0.2.53:53".parse().unwrap();
+    let (log, trace) = recorder();
+    let mut config = Config::default();
+    config.proxy = ProxyConfig::Off;
+    config.resolv_conf = None;
+    config.hosts_file = None;
+    config.dns_servers = Some(vec![server]);
+    config.dns_search = Some(Vec::new());
+    // No OPT record: the question is then the query's last bytes.
+    config.dns_udp_payload = None;
+    let mut core = Core::new(config, trace);
+    let req = http::Request::get("http://big.test:8080/x").body(().into());
+    core.submit(req.unwrap(), Trace::new(), t0);
+
+    // QTYPE is the two bytes before QCLASS, at the end of the query.
+    let qtype = |query: &[u8]| query[query.len() - 3];
+    let datagrams: Vec<(SockId, Vec<u8>)> = ios(&mut core)
+        .into_iter()
+        .filter_map(|io| match io {
+            Io::SendDatagram { sock, payload, .. } => Some((sock, payload)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(datagrams.len(), 2, "AAAA and A");
+    for (sock, query) in &datagrams {
+        let mut reply = query.clone();
+        // QR; for A also TC: the answer did not fit.
+        reply[2] |= if qtype(query) == 1 { 0x82 } else { 0x80 };
+        core.handle_datagram(*sock, server, &reply, t0 + ms(1));
+    }
+    let tcp = ios(&mut core)
+        .into_iter()
+        .find_map(|io| match io {
+            Io::Connect { sock, addr } if addr == server => Some(sock),
+            _ => None,
+        })
+        .expect("the A query is asked again over TCP");
+    core.handle_connected(tcp, "198.51.100.7:40000".parse().unwrap(), t0 + ms(2));
+    assert_eq!(ios(&mut core), [Io::Send { sock: tcp }]);
+    let whole = core.send_buf(tcp).unwrap().0.to_vec();
+    let query = whole[2..].to_vec();
+    assert_eq!(
+        usize::from(u16::from_be_bytes([whole[0], whole[1]])),
+        query.len()
+    );
+    assert_eq!(qtype(&query), 1);
+    core.handle_sent(tcp, 5, t0 + ms(3));
+    assert_eq!(
+        ios(&mut core),
+        [Io::Send { sock: tcp }],
+        "the rest is asked for"
+    );
+    assert_eq!(core.send_buf(tcp).unwrap(), (&whole[5..], &[][..]));
+    core.handle_sent(tcp, whole.len() - 5, t0 + ms(4));
+    assert!(core.send_buf(tcp).is_none(), "all written");
+    assert_eq!(ios(&mut core), [], "nothing to read until readable");
+
+    // The answer: the query with QR set and one A record (a pointer to the
+    // question's name, A, IN, TTL 60, 192.0.2.1).
+    let mut answer = query.clone();
+    answer[2] |= 0x80;
+    answer[7] = 1;
+    answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+    let mut framed = (answer.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&answer);
+    let ready = Ready {
+        readable: true,
+        writable: true,
+        hup: false,
+    };
+    core.handle_ready(tcp, ready, t0 + ms(5));
+    assert_eq!(ios(&mut core), [Io::Recv { sock: tcp }]);
+    core.recv_buf(tcp).unwrap()[..framed.len()].copy_from_slice(&framed);
+    core.handle_received(tcp, framed.len(), t0 + ms(5));
+    let connect = ios(&mut core).into_iter().find_map(|io| match io {
+        Io::Connect { addr, .. } => Some(addr),
+        _ => None,
+    });
+    assert_eq!(connect, Some("192.0.2.1:8080".parse().unwrap()));
+
+    let events = log.lock().unwrap().clone();
+    let dns: Vec<&String> = events.iter().filter(|e| e.starts_with("dns_")).collect();
+    assert!(
+        dns.iter()
+            .any(|e| e.starts_with("dns_query_start") && e.contains("tcp")),
+        "{dns:?}"
+    );
+    assert!(
+        dns.last().is_some_and(|e| e.starts_with("dns_done")),
+        "{dns:?}"
+    );
 }
 
 /// A pooled connection that turns out closed when the request meets it is

@@ -15,8 +15,9 @@
 //! `coalesced`, error).
 //!
 //! Network rule: every client here is given `dns_servers` (the in-test
-//! servers on 127.0.0.1), no resolv.conf and no hosts file, so no query can
-//! leave loopback.
+//! servers on 127.0.0.1), no hosts file and no resolv.conf (one test reads
+//! a temporary one for `rotate`, whose servers Config replaces), so no
+//! query can leave loopback.
 
 #![forbid(unsafe_code)]
 
@@ -28,8 +29,8 @@ use std::time::{Duration, Instant};
 use http::Request;
 use roundtrip::{Client, Config, ErrorKind, IpFamily, Phase};
 use support::dns::{
-    v4, v6, Act, Dns, DnsLog, DnsServer, Http, Query, Zone, A, AAAA, BODY, NXDOMAIN, REFUSED,
-    SERVFAIL,
+    v4, v6, Act, Dns, DnsLog, DnsServer, Http, Query, Zone, A, AAAA, BODY, FORMERR, NXDOMAIN,
+    REFUSED, SERVFAIL,
 };
 use support::lo::{err_in, within};
 
@@ -753,6 +754,62 @@ fn refused_moves_to_the_next_server_at_once() {
 }
 
 #[test]
+fn server_without_edns_gets_the_query_again_without_the_opt_record() {
+    run(|| {
+        // A server from before RFC 6891: FORMERR to any OPT record.
+        let server = DnsServer::start(|q: &Query| {
+            if q.edns_payload.is_some() {
+                vec![Act::Send(q.reply().rcode(FORMERR).bytes())]
+            } else {
+                vec![Act::Send(
+                    Zone::new().a("old.test", "127.0.0.1", 60).answer(q).bytes(),
+                )]
+            }
+        });
+        let http = Http::v4();
+        let log = DnsLog::new();
+        let c = client(&[&server], &log, |_| {});
+        let t0 = Instant::now();
+        assert_eq!(fetch(&c, &http.url("old.test", "/")).unwrap(), BODY);
+        // At once, not after the (3 s) timeout.
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        let evs = log.all();
+        let dump = log.dump();
+        assert_shape(&evs, "old.test", &dump);
+        let s = [(server.addr, "s1")];
+        assert_eq!(
+            family(&evs, "A", &s),
+            [
+                "start udp s1",
+                "done udp s1 FORMERR 0",
+                "start udp s1",
+                "done udp s1 NOERROR 1"
+            ],
+            "{dump}"
+        );
+        assert_eq!(
+            family(&evs, "AAAA", &s),
+            [
+                "start udp s1",
+                "done udp s1 FORMERR 0",
+                "start udp s1",
+                "done udp s1 NOERROR 0"
+            ],
+            "{dump}"
+        );
+        assert_eq!(log.done(), (vec![v4()], false, None), "{dump}");
+        let edns: Vec<Option<u16>> = server.queries().iter().map(|q| q.edns_payload).collect();
+        assert_eq!(edns.len(), 4, "{edns:?}");
+        assert_eq!(
+            edns.iter().filter(|e| **e == Some(1232)).count(),
+            2,
+            "{edns:?}"
+        );
+        assert_eq!(edns.iter().filter(|e| e.is_none()).count(), 2, "{edns:?}");
+    });
+}
+
+#[test]
 fn servfail_from_every_server_is_dns_failed_naming_the_rcode() {
     run(|| {
         let s1 = DnsServer::start(|q: &Query| vec![Act::Send(q.reply().rcode(SERVFAIL).bytes())]);
@@ -1287,6 +1344,52 @@ fn attempts_go_round_every_server() {
 }
 
 #[test]
+fn rotate_starts_each_lookup_at_the_next_server() {
+    run(|| {
+        let names = ["r0.test", "r1.test", "r2.test", "r3.test", "r4.test"];
+        let zone = || {
+            names
+                .iter()
+                .fold(Zone::new(), |z, n| z.a(n, "127.0.0.1", 60))
+                .script()
+        };
+        let s1 = DnsServer::start(zone());
+        let s2 = DnsServer::start(zone());
+        // `rotate` has no Config field: it comes from resolv.conf. This file
+        // names no server (Config's loopback ones replace its default).
+        let conf = std::env::temp_dir().join(format!(
+            "roundtrip-dns-loopback-rotate-{}.conf",
+            std::process::id()
+        ));
+        std::fs::write(&conf, "options rotate\n").unwrap();
+        let http = Http::v4();
+        let log = DnsLog::new();
+        let path = conf.clone();
+        let c = client(&[&s1, &s2], &log, move |c| c.resolv_conf = Some(path));
+        for name in names {
+            assert_eq!(fetch(&c, &http.url(name, "/")).unwrap(), BODY);
+        }
+        let _ = std::fs::remove_file(&conf);
+        // Each lookup is answered by the first server it asks, so who saw a
+        // name is who got its first query.
+        let asked: Vec<&str> = names
+            .iter()
+            .map(|n| {
+                let by = |s: &DnsServer| s.summary().iter().any(|(q, _, _)| q == n);
+                match (by(&s1), by(&s2)) {
+                    (true, false) => "s1",
+                    (false, true) => "s2",
+                    other => panic!("{n}: asked {other:?}\n{}", log.dump()),
+                }
+            })
+            .collect();
+        let alternating = asked.windows(2).all(|w| w[0] != w[1]);
+        assert!(alternating, "{asked:?}\n{}", log.dump());
+        assert_eq!((s1.count() + s2.count()), 2 * names.len());
+    });
+}
+
+#[test]
 fn dns_server_on_ipv6_loopback() {
     run(|| {
         let server = DnsServer::start_v6(truncating_script);
@@ -1384,8 +1487,9 @@ fn records_for_other_names_in_an_answer_are_not_trusted() {
 /// The A query first gets `bad` (built from the query; it names 127.0.0.9
 /// where it names an address at all), then, 30 ms later, the real answer.
 /// The bad datagram must be dropped: no `dns_query_done` for it, no retry,
-/// and the real answer used.
-fn ignored_before_real_answer(name: &'static str, bad: fn(&Query) -> Act) {
+/// and the real answer used; the client's count of dropped answers must
+/// then read `dropped`.
+fn ignored_before_real_answer(name: &'static str, dropped: u64, bad: fn(&Query) -> Act) {
     let server = DnsServer::start(move |q: &Query| {
         let real = Zone::new().a(name, "127.0.0.1", 60).answer(q).bytes();
         if q.qtype == A {
@@ -1419,12 +1523,13 @@ fn ignored_before_real_answer(name: &'static str, bad: fn(&Query) -> Act) {
     );
     assert_eq!(log.done(), (vec![v4()], false, None), "{dump}");
     assert_eq!(seen(&server), pair(name), "no retry was needed");
+    assert_eq!(c.dns_answers_dropped(), dropped, "{dump}");
 }
 
 #[test]
 fn garbage_datagram_is_ignored() {
     run(|| {
-        ignored_before_real_answer("garbage.test", |_| {
+        ignored_before_real_answer("garbage.test", 1, |_| {
             Act::Send(b"\x00\x01garbage, not DNS".to_vec())
         })
     });
@@ -1433,7 +1538,7 @@ fn garbage_datagram_is_ignored() {
 #[test]
 fn malformed_datagram_with_the_right_id_is_ignored() {
     run(|| {
-        ignored_before_real_answer("malformed.test", |q| {
+        ignored_before_real_answer("malformed.test", 1, |q| {
             // A header announcing one answer record that is cut off.
             let full = q.reply().a(&q.name, "127.0.0.9", 60).bytes();
             Act::Send(full[..full.len() - 6].to_vec())
@@ -1443,18 +1548,18 @@ fn malformed_datagram_with_the_right_id_is_ignored() {
 
 #[test]
 fn empty_datagram_is_ignored() {
-    run(|| ignored_before_real_answer("empty.test", |_| Act::Send(Vec::new())));
+    run(|| ignored_before_real_answer("empty.test", 1, |_| Act::Send(Vec::new())));
 }
 
 #[test]
 fn query_echoed_back_is_not_an_answer() {
-    run(|| ignored_before_real_answer("echo.test", |q| Act::Send(q.raw.clone())));
+    run(|| ignored_before_real_answer("echo.test", 1, |q| Act::Send(q.raw.clone())));
 }
 
 #[test]
 fn answer_with_a_wrong_id_is_ignored() {
     run(|| {
-        ignored_before_real_answer("wrongid.test", |q| {
+        ignored_before_real_answer("wrongid.test", 1, |q| {
             Act::Send(
                 q.reply()
                     .id(q.id.wrapping_add(1))
@@ -1468,7 +1573,7 @@ fn answer_with_a_wrong_id_is_ignored() {
 #[test]
 fn answer_to_another_name_is_ignored() {
     run(|| {
-        ignored_before_real_answer("rightname.test", |q| {
+        ignored_before_real_answer("rightname.test", 1, |q| {
             Act::Send(
                 q.reply()
                     .question("evil.test", A)
@@ -1483,7 +1588,7 @@ fn answer_to_another_name_is_ignored() {
 #[test]
 fn answer_to_another_type_is_ignored() {
     run(|| {
-        ignored_before_real_answer("righttype.test", |q| {
+        ignored_before_real_answer("righttype.test", 1, |q| {
             // The question says AAAA on the A query's socket.
             Act::Send(q.reply().question(&q.name, AAAA).bytes())
         })
@@ -1493,7 +1598,7 @@ fn answer_to_another_type_is_ignored() {
 #[test]
 fn answer_without_the_question_is_ignored() {
     run(|| {
-        ignored_before_real_answer("noquestion.test", |q| {
+        ignored_before_real_answer("noquestion.test", 1, |q| {
             let mut r = q.reply().a(&q.name, "127.0.0.9", 60);
             r.questions.clear();
             Act::Send(r.bytes())
@@ -1504,16 +1609,61 @@ fn answer_without_the_question_is_ignored() {
 #[test]
 fn answer_from_another_port_is_ignored() {
     run(|| {
-        ignored_before_real_answer("otherport.test", |q| {
+        // The client's UDP socket is connected to the server, so the kernel
+        // discards the datagram from the other port: it never reaches the
+        // resolver, and is not counted as dropped. (The resolver's own
+        // source check, for drivers with unconnected sockets, is covered by
+        // its unit tests.)
+        ignored_before_real_answer("otherport.test", 0, |q| {
             Act::SendFromOtherPort(q.reply().a(&q.name, "127.0.0.9", 60).bytes())
         })
     });
 }
 
 #[test]
+fn dropped_answers_are_counted_and_the_good_one_used() {
+    run(|| {
+        let server = DnsServer::start(|q: &Query| {
+            let real = Zone::new()
+                .a("counted.test", "127.0.0.1", 60)
+                .answer(q)
+                .bytes();
+            if q.qtype == A {
+                vec![
+                    Act::Send(
+                        q.reply()
+                            .id(q.id.wrapping_add(1))
+                            .a(&q.name, "127.0.0.9", 60)
+                            .bytes(),
+                    ),
+                    Act::Send(
+                        q.reply()
+                            .question("evil.test", A)
+                            .a("evil.test", "127.0.0.9", 60)
+                            .bytes(),
+                    ),
+                    Act::Sleep(Duration::from_millis(30)),
+                    Act::Send(real),
+                ]
+            } else {
+                vec![Act::Send(real)]
+            }
+        });
+        let http = Http::v4();
+        let log = DnsLog::new();
+        let c = client(&[&server], &log, |_| {});
+        assert_eq!(c.dns_answers_dropped(), 0);
+        assert_eq!(fetch(&c, &http.url("counted.test", "/")).unwrap(), BODY);
+        let dump = log.dump();
+        assert_eq!(log.done(), (vec![v4()], false, None), "{dump}");
+        assert_eq!(c.dns_answers_dropped(), 2, "{dump}");
+    });
+}
+
+#[test]
 fn spoofed_nxdomain_with_a_wrong_id_does_not_end_the_lookup() {
     run(|| {
-        ignored_before_real_answer("notgone.test", |q| {
+        ignored_before_real_answer("notgone.test", 1, |q| {
             Act::Send(
                 q.reply()
                     .id(!q.id)

@@ -50,7 +50,8 @@ use roundtrip::dns::{
 /// two-byte TCP length prefix.
 pub const MAX_PAYLOAD: usize = 2 + 65535;
 
-/// Names an op can look up (op 5). Indices 0 and 1 coalesce; `intranet`
+/// Names an op can look up (op 5). Indices 0 and 1 coalesce when the
+/// search list is off (with it, the relative one asks more names); `intranet`
 /// goes through the search list when it is on; the last three never reach
 /// the network.
 pub const NAMES: [&str; 7] = [
@@ -151,6 +152,8 @@ struct Sock {
 #[derive(Debug, Default)]
 struct Lookup {
     key: String,
+    /// What lookups must share to be coalesced: the names they would ask.
+    join: String,
     done: bool,
     cancelled: bool,
     /// The lookup was started while one of the same name was in flight and
@@ -173,19 +176,36 @@ struct Harness {
     order: Vec<DnsSockId>,
     lookups: HashMap<QueryId, Lookup>,
     started: Vec<QueryId>,
-    /// Lookups in flight by name: the primary first, then its joiners.
+    /// Lookups in flight by join key: the primary first, then its joiners.
     inflight: HashMap<String, Vec<QueryId>>,
+    /// The resolver's search list is on (`corp.test`, ndots 1).
+    searching: bool,
 }
 
 fn key(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// Lookups join only when they would ask the same names: with a search
+/// list, a relative name (whose searched form is a valid name) asks more
+/// than its absolute spelling does.
+fn join_key(name: &str, searching: bool) -> String {
+    let k = key(name);
+    let searched = format!("{k}.corp.test");
+    if searching && !name.ends_with('.') && wire::build_query(0, &searched, QType::A, None).is_ok()
+    {
+        format!("{k} +search")
+    } else {
+        k
+    }
+}
+
 impl Harness {
     fn start(&mut self, name: &str) {
         let k = key(name);
+        let j = join_key(name, self.searching);
         let id = self.r.start_query(name, self.now);
-        let joined = self.inflight.contains_key(&k)
+        let joined = self.inflight.contains_key(&j)
             && k != "localhost"
             && !k.ends_with(".invalid")
             && wire::build_query(0, &k, QType::A, None).is_ok();
@@ -193,7 +213,8 @@ impl Harness {
         self.lookups.insert(
             id,
             Lookup {
-                key: k.clone(),
+                key: k,
+                join: j.clone(),
                 joined,
                 primary: !joined,
                 ..Lookup::default()
@@ -201,11 +222,11 @@ impl Harness {
         );
         self.started.push(id);
         if joined {
-            self.inflight.get_mut(&k).expect("checked").push(id);
+            self.inflight.get_mut(&j).expect("checked").push(id);
         } else {
             // In flight until proven otherwise: a hosts, cache or invalid
             // name answer says Done in this same pump.
-            self.inflight.insert(k, vec![id]);
+            self.inflight.insert(j, vec![id]);
         }
         self.pump();
     }
@@ -218,7 +239,7 @@ impl Harness {
             return;
         }
         l.cancelled = true;
-        let k = l.key.clone();
+        let k = l.join.clone();
         let queue = self.inflight.get_mut(&k).expect("in flight");
         let pos = queue.iter().position(|&q| q == id).expect("queued");
         queue.remove(pos);
@@ -363,7 +384,7 @@ impl Harness {
                         }
                     }
                 }
-                let k = l.key.clone();
+                let k = l.join.clone();
                 if let Some(queue) = self.inflight.get_mut(&k) {
                     if let Some(pos) = queue.iter().position(|&q| q == id) {
                         // The primary finishes first, then its joiners in
@@ -464,6 +485,7 @@ pub fn dns_answer(data: &[u8]) {
         lookups: HashMap::new(),
         started: Vec::new(),
         inflight: HashMap::new(),
+        searching: cfg & 32 != 0,
     };
     h.start(NAMES[0]);
     h.start(NAMES[1]);

@@ -600,6 +600,31 @@ impl Core {
         self.pool.any_idle_for(self.config.idle_probe_after, now)
     }
 
+    /// DNS messages the resolver received and did not trust, since the
+    /// core was made: datagrams that are not a response, carry another
+    /// transaction id, do not echo the question or do not parse, messages
+    /// on a DNS TCP connection with another id, and datagrams for a query
+    /// already over. A rising count means stray, late or spoofed answers
+    /// (RFC 5452); none of them changed a lookup.
+    ///
+    /// Answers from another source address or port are counted only if the
+    /// driver delivers them: [`Client`](crate::Client) and
+    /// [`SocketDriver`] use connected UDP sockets, whose kernel discards
+    /// such datagrams before anyone sees them.
+    ///
+    /// ```
+    /// use roundtrip::core::Core;
+    /// use roundtrip::{Config, Trace};
+    ///
+    /// let mut config = Config::default();
+    /// config.resolv_conf = None;
+    /// let core = Core::new(config, Trace::default());
+    /// assert_eq!(core.dns_answers_dropped(), 0);
+    /// ```
+    pub fn dns_answers_dropped(&self) -> u64 {
+        self.resolver.dropped()
+    }
+
     /// Number of requests submitted and not yet released.
     pub fn in_flight(&self) -> usize {
         self.slots.len() + self.early.len()

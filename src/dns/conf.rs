@@ -2,6 +2,14 @@
 //! `domain` and `options` (`ndots`, `timeout`, `attempts`, `rotate`,
 //! `edns0`), with glibc's defaults and bounds. Parsed by hand: the format is
 //! a handful of keywords, and a parser we test beats a dependency.
+//!
+//! `options edns0` is accepted and changes nothing. glibc sends EDNS0 only
+//! when asked; this resolver sends it unless told not to
+//! ([`Config::dns_udp_payload`](crate::Config::dns_udp_payload) set to
+//! `None`), because a 1232-byte payload spares most TCP fallbacks and is
+//! safe with old servers: one that answers FORMERR to the OPT record is
+//! asked again without it (RFC 6891 §7). So there is nothing for the option
+//! to switch on, and no field keeps it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -28,7 +36,10 @@ const MAX_SEARCH: usize = 6;
 pub struct ResolvConf {
     /// Servers to ask, in order. Empty files fall back to 127.0.0.1:53.
     pub nameservers: Vec<SocketAddr>,
-    /// Domains appended to names with fewer than `ndots` dots.
+    /// Domains appended to names with fewer than `ndots` dots. Without
+    /// `search` or `domain` lines, the domain of the host name when one is
+    /// given to [`parse_with_hostname`](Self::parse_with_hostname) or
+    /// [`load`](Self::load), as glibc does.
     pub search: Vec<String>,
     /// Dots a name needs to be tried as-is first. Default 1, at most 15.
     pub ndots: u8,
@@ -38,8 +49,6 @@ pub struct ResolvConf {
     pub attempts: u32,
     /// Spread queries over servers instead of always starting at the first.
     pub rotate: bool,
-    /// Send an EDNS0 OPT record (RFC 6891).
-    pub edns0: bool,
 }
 
 impl Default for ResolvConf {
@@ -51,7 +60,6 @@ impl Default for ResolvConf {
             timeout: Duration::from_secs(5),
             attempts: 2,
             rotate: false,
-            edns0: false,
         }
     }
 }
@@ -60,10 +68,28 @@ impl ResolvConf {
     /// Parses the text of a resolv.conf file. Unknown keywords and
     /// malformed values are ignored, as glibc does.
     pub fn parse(text: &str) -> ResolvConf {
+        ResolvConf::parse_with_hostname(text, None)
+    }
+
+    /// Parses like [`parse`](Self::parse); when the text has neither a
+    /// `search` nor a `domain` line, the search list is the domain of
+    /// `hostname` (what follows its first dot), as glibc's res_init does
+    /// with gethostname(2).
+    ///
+    /// ```
+    /// use roundtrip::dns::ResolvConf;
+    ///
+    /// let conf = ResolvConf::parse_with_hostname("nameserver 192.0.2.53\n", Some("web1.corp.example"));
+    /// assert_eq!(conf.search, ["corp.example"]);
+    /// let conf = ResolvConf::parse_with_hostname("search lab.example\n", Some("web1.corp.example"));
+    /// assert_eq!(conf.search, ["lab.example"]);
+    /// ```
+    pub fn parse_with_hostname(text: &str, hostname: Option<&str>) -> ResolvConf {
         let mut conf = ResolvConf {
             nameservers: Vec::new(),
             ..ResolvConf::default()
         };
+        let mut search_given = false;
         for line in text.lines() {
             let line = line.trim_start();
             if line.starts_with('#') || line.starts_with(';') {
@@ -80,6 +106,7 @@ impl ResolvConf {
                 }
                 // The last of `search` and `domain` wins.
                 Some("search") => {
+                    search_given = true;
                     conf.search = words
                         .take(MAX_SEARCH)
                         .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
@@ -87,6 +114,7 @@ impl ResolvConf {
                         .collect();
                 }
                 Some("domain") => {
+                    search_given = true;
                     conf.search = words
                         .next()
                         .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
@@ -105,14 +133,18 @@ impl ResolvConf {
         if conf.nameservers.is_empty() {
             conf.nameservers = ResolvConf::default().nameservers;
         }
+        if !search_given {
+            conf.search = hostname.and_then(domain_of).into_iter().collect();
+        }
         conf
     }
 
-    /// Reads `path`; a missing or unreadable file gives the defaults.
-    pub fn load(path: &std::path::Path) -> ResolvConf {
-        std::fs::read_to_string(path)
-            .map(|t| ResolvConf::parse(&t))
-            .unwrap_or_default()
+    /// Reads `path` with [`parse_with_hostname`](Self::parse_with_hostname);
+    /// a missing or unreadable file reads as an empty one (defaults, and
+    /// the host name's domain as the search list).
+    pub fn load(path: &std::path::Path, hostname: Option<&str>) -> ResolvConf {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        ResolvConf::parse_with_hostname(&text, hostname)
     }
 
     fn apply_option(&mut self, opt: &str) {
@@ -125,10 +157,27 @@ impl ResolvConf {
             ("timeout", Some(n)) => self.timeout = Duration::from_secs(u64::from(n.clamp(1, 30))),
             ("attempts", Some(n)) => self.attempts = n.clamp(1, 5),
             ("rotate", _) => self.rotate = true,
-            ("edns0", _) => self.edns0 = true,
+            // EDNS0 is on already (see the module docs).
+            ("edns0", _) => {}
             _ => {}
         }
     }
+}
+
+/// The domain part of a host name, glibc's search list of last resort.
+fn domain_of(hostname: &str) -> Option<String> {
+    let (_, domain) = hostname.trim().split_once('.')?;
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    (!domain.is_empty()).then_some(domain)
+}
+
+/// This machine's host name, as gethostname(2) would give it, read from
+/// procfs (Linux) so that no FFI is needed; `None` where there is no such
+/// file, which only loses glibc's search-list fallback.
+pub(crate) fn system_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// `nameserver` takes an address without a port; a zone index
@@ -146,7 +195,7 @@ mod tests {
     fn empty_or_missing_falls_back_to_localhost() {
         assert_eq!(ResolvConf::parse(""), ResolvConf::default());
         assert_eq!(
-            ResolvConf::load(std::path::Path::new("/nonexistent/resolv.conf")),
+            ResolvConf::load(std::path::Path::new("/nonexistent/resolv.conf"), None),
             ResolvConf::default()
         );
         assert_eq!(
@@ -169,7 +218,40 @@ mod tests {
         assert_eq!(c.ndots, 2);
         assert_eq!(c.timeout, Duration::from_secs(3));
         assert_eq!(c.attempts, 4);
-        assert!(c.rotate && c.edns0);
+        assert!(c.rotate);
+        // `edns0` is understood and needs nothing: EDNS is the default.
+        assert_eq!(ResolvConf::parse("options edns0\n"), ResolvConf::parse(""));
+    }
+
+    #[test]
+    fn without_search_or_domain_the_host_names_domain_is_searched() {
+        let host = Some("Web1.Corp.Example.");
+        assert_eq!(
+            ResolvConf::parse_with_hostname("nameserver 192.0.2.1\n", host).search,
+            ["corp.example"]
+        );
+        // A missing file is an empty one: the fallback applies too.
+        let missing = std::path::Path::new("/nonexistent/resolv.conf");
+        assert_eq!(ResolvConf::load(missing, host).search, ["corp.example"]);
+        // `search` or `domain` in the file, even an empty one, wins.
+        for text in ["search lab.example\n", "domain lab.example\n"] {
+            assert_eq!(
+                ResolvConf::parse_with_hostname(text, host).search,
+                ["lab.example"]
+            );
+        }
+        assert!(ResolvConf::parse_with_hostname("search\n", host)
+            .search
+            .is_empty());
+        // A host name without a domain gives no search list.
+        for bare in ["web1", "web1.", "", "(none)"] {
+            assert!(
+                ResolvConf::parse_with_hostname("", Some(bare))
+                    .search
+                    .is_empty(),
+                "{bare:?}"
+            );
+        }
     }
 
     #[test]

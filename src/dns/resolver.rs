@@ -10,10 +10,14 @@
 //! id and echoes the question; anything else is dropped and counted. A
 //! truncated answer is asked again over TCP with two-byte length framing
 //! (RFC 1035 §4.2.2, RFC 7766 §5). Each try waits `timeout`, then the next
-//! server; SERVFAIL, REFUSED and the like move on at once; `attempts` rounds
-//! over all servers (`rotate` spreads the starting server). NXDOMAIN and
-//! NODATA are answers, not failures, and are cached per RFC 2308. Lookups of
-//! a name already in flight share it (Go's `coalesced`).
+//! server; SERVFAIL, REFUSED and the like move on at once, except a FORMERR
+//! to a query with an EDNS0 OPT record, which asks the same server again
+//! without one (RFC 6891 §7; that server gets no OPT record for the rest of
+//! the lookup); `attempts` rounds over all servers (`rotate` spreads the
+//! starting server). NXDOMAIN and NODATA are answers, not failures, and are
+//! cached per RFC 2308. A lookup that would ask the same names as one
+//! already in flight (same name, same absoluteness under the search list)
+//! shares it (Go's `coalesced`).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -297,6 +301,8 @@ struct Wire {
     try_no: usize,
     server: SocketAddr,
     transport: Transport,
+    /// The query carried an OPT record.
+    edns: bool,
     deadline: Instant,
     tcp_buf: Vec<u8>,
 }
@@ -316,6 +322,11 @@ struct Lookup {
     /// Some family ran out of servers without an answer.
     saw_failed: bool,
     failures: Vec<DnsAttempt>,
+    /// Servers that answered FORMERR to a query with an OPT record: they
+    /// are asked without EDNS for the rest of this lookup (RFC 6891 §7).
+    /// Not kept beyond it, so a server upgraded or replaced behind the same
+    /// address is given EDNS again on the next lookup.
+    no_edns: Vec<SocketAddr>,
 }
 
 /// The resolver.
@@ -455,11 +466,19 @@ impl Resolver {
             });
             return id;
         }
-        if let Some(l) = self.lookups.iter_mut().find(|l| l.name == name) {
+        let candidates = self.candidates(&name, absolute);
+        // Joined on the names to be asked, not on the name given: `foo.`
+        // and `foo` with a search list ask different names and may get
+        // different answers, while two spellings that ask the same names
+        // get the same one.
+        if let Some(l) = self
+            .lookups
+            .iter_mut()
+            .find(|l| !candidates.is_empty() && l.candidates == candidates)
+        {
             l.joined.push(id);
             return id;
         }
-        let candidates = self.candidates(&name, absolute);
         if candidates.is_empty() {
             let err = dns_error(ErrorKind::InvalidHostName { host: name });
             self.events.push_back(ResolverEvent::Done {
@@ -487,6 +506,7 @@ impl Resolver {
             saw_nodata: false,
             saw_failed: false,
             failures: Vec::new(),
+            no_edns: Vec::new(),
         });
         let i = self.lookups.len() - 1;
         self.begin_candidate(i, now);
@@ -561,7 +581,11 @@ impl Resolver {
         }
         let server = self.settings.nameservers[(start_server + try_no) % n];
         let id = self.random_u16();
-        let payload = wire::build_query(id, name, qtype, self.settings.edns_payload).ok()?;
+        let edns_payload = self
+            .settings
+            .edns_payload
+            .filter(|_| !self.lookups[i].no_edns.contains(&server));
+        let payload = wire::build_query(id, name, qtype, edns_payload).ok()?;
         self.next_sock += 1;
         let sock = DnsSockId(self.next_sock);
         self.transmits.push_back(match transport {
@@ -593,6 +617,7 @@ impl Resolver {
             try_no,
             server,
             transport,
+            edns: edns_payload.is_some(),
             deadline: crate::after(now, self.settings.timeout),
             tcp_buf: Vec::new(),
         }))
@@ -716,6 +741,20 @@ impl Resolver {
         });
         let name = self.lookups[i].candidates[self.lookups[i].candidate].clone();
         let qtype = w.qtype;
+        if answer.rcode == Rcode::FormatError && w.edns {
+            // RFC 6891 §7: a server that does not know EDNS answers FORMERR
+            // to the OPT record, not to the question; asking it again
+            // without one is the only way to reach its answer. Same server,
+            // same try, same transport: this is not a failure of the try.
+            if !self.lookups[i].no_edns.contains(&w.server) {
+                self.lookups[i].no_edns.push(w.server);
+            }
+            let start = self.lookups[i].start_server;
+            let retry = self.send(i, &name, qtype, start, w.try_no, w.transport, now);
+            self.lookups[i].fams[f] = retry.map_or(Family::Failed, Family::Asking);
+            self.settle(i, now);
+            return;
+        }
         if answer.truncated && w.transport == Transport::Udp {
             let start = self.lookups[i].start_server;
             let tcp = self.send(i, &name, qtype, start, w.try_no, Transport::Tcp, now);
@@ -1169,6 +1208,130 @@ mod tests {
         assert_eq!(done(&mut r)[0].1.as_ref().unwrap(), &[ip("192.0.2.9")]);
     }
 
+    /// Whether a query carries an OPT record (ARCOUNT, the only
+    /// additional record the resolver ever sends).
+    fn has_opt(s: &Sent) -> bool {
+        s.query()[10..12] != [0, 0]
+    }
+
+    #[test]
+    fn formerr_to_edns_is_asked_again_without_it_on_the_same_server() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1, S2]), Hosts::default(), 15);
+        let q = r.start_query("old.test", t0);
+        let first = sent(&mut r);
+        assert!(first.iter().all(has_opt));
+        for s in &first {
+            reply(&mut r, s, &[], RCODE::FormatError, t0);
+        }
+        let retry = sent(&mut r);
+        assert_eq!(retry.len(), 2, "both families asked again");
+        assert!(retry
+            .iter()
+            .all(|s| s.server == first[0].server && !has_opt(s)));
+        // The FORMERRs and the retries are traced as any query.
+        let evs: Vec<ResolverEvent> = std::iter::from_fn(|| r.poll_event()).collect();
+        let formerrs = evs
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    ResolverEvent::QueryDone {
+                        outcome: QueryOutcome::Answer {
+                            rcode: Rcode::FormatError,
+                            ..
+                        },
+                        ..
+                    }
+                )
+            })
+            .count();
+        let starts = evs
+            .iter()
+            .filter(|e| matches!(e, ResolverEvent::QueryStart { .. }))
+            .count();
+        assert_eq!((formerrs, starts), (2, 4), "{evs:?}");
+        // A timeout then: the next server still gets EDNS, the server that
+        // refused it does not on the next round.
+        reply(
+            &mut r,
+            &retry[1],
+            &[Rec::A("old.test", "192.0.2.3", 60)],
+            RCODE::NoError,
+            t0,
+        );
+        let t1 = t0 + Duration::from_secs(5);
+        r.handle_timeout(t1);
+        let s2 = sent(&mut r);
+        assert_eq!(s2.len(), 1);
+        assert!(s2[0].server == S2.parse().unwrap() && has_opt(&s2[0]));
+        r.handle_timeout(t1 + Duration::from_secs(5));
+        let s1 = sent(&mut r);
+        assert!(s1[0].server == S1.parse().unwrap() && !has_opt(&s1[0]));
+        reply(&mut r, &s1[0], &[], RCODE::NoError, t1);
+        let d = done(&mut r);
+        assert_eq!(
+            (d[0].0, d[0].1.as_ref().unwrap()),
+            (q, &vec![ip("192.0.2.3")])
+        );
+    }
+
+    #[test]
+    fn formerr_without_the_question_also_drops_edns() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 20);
+        r.start_query("bare.test", t0);
+        let s = sent(&mut r);
+        let mut header = s[1].query()[..12].to_vec();
+        header[2] |= 0x80;
+        header[3] = 1;
+        header[4..12].fill(0);
+        r.handle_datagram(s[1].sock, s[1].server, &header, t0);
+        assert_eq!(r.dropped(), 0);
+        let retry = sent(&mut r);
+        assert_eq!(retry.len(), 1);
+        assert!(retry[0].qtype() == QType::A && !has_opt(&retry[0]));
+    }
+
+    #[test]
+    fn formerr_without_edns_is_a_failure_of_that_server() {
+        let t0 = Instant::now();
+        let mut st = settings(&[S1, S2]);
+        st.edns_payload = None;
+        let mut r = Resolver::new(st, Hosts::default(), 16);
+        r.start_query("bad.test", t0);
+        for s in sent(&mut r) {
+            reply(&mut r, &s, &[], RCODE::FormatError, t0);
+        }
+        let next = sent(&mut r);
+        assert_eq!(next.len(), 2);
+        assert!(next
+            .iter()
+            .all(|s| s.server == S2.parse().unwrap() && !has_opt(s)));
+    }
+
+    #[test]
+    fn edns_is_dropped_only_for_the_lookup_that_met_the_formerr() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 17);
+        r.start_query("x.test", t0);
+        for s in sent(&mut r) {
+            reply(&mut r, &s, &[], RCODE::FormatError, t0);
+        }
+        for s in sent(&mut r) {
+            reply(
+                &mut r,
+                &s,
+                &[Rec::A("x.test", "192.0.2.4", 60)],
+                RCODE::NoError,
+                t0,
+            );
+        }
+        assert!(done(&mut r)[0].1.is_ok());
+        r.start_query("y.test", t0);
+        assert!(sent(&mut r).iter().all(has_opt));
+    }
+
     #[test]
     fn truncated_answers_are_asked_again_over_tcp() {
         let t0 = Instant::now();
@@ -1280,6 +1443,50 @@ mod tests {
         assert_eq!((d[0].0, d[0].2), (q1, false));
         assert_eq!((d[1].0, d[1].2), (q2, true));
         assert_eq!(d[1].1.as_ref().unwrap(), &[ip("192.0.2.5")]);
+    }
+
+    #[test]
+    fn absolute_and_searched_lookups_of_one_name_are_not_coalesced() {
+        let t0 = Instant::now();
+        let mut st = settings(&[S1]);
+        st.search = vec!["corp.test".into()];
+        let mut r = Resolver::new(st, Hosts::default(), 18);
+        let searched = r.start_query("foo", t0);
+        let absolute = r.start_query("foo.", t0);
+        let s = sent(&mut r);
+        let mut names: Vec<String> = s.iter().map(Sent::name).collect();
+        names.dedup();
+        // Each asks its own first candidate.
+        assert_eq!(names, ["foo.corp.test", "foo"]);
+        for q in &s {
+            let name = q.name();
+            let addr = if name == "foo" {
+                "10.0.0.2"
+            } else {
+                "10.0.0.1"
+            };
+            let a = [Rec::A(&name, addr, 60)];
+            let recs: &[Rec<'_>] = if q.qtype() == QType::A { &a } else { &[] };
+            reply(&mut r, q, recs, RCODE::NoError, t0);
+        }
+        let d = done(&mut r);
+        assert_eq!(d.len(), 2);
+        let of = |q| d.iter().find(|x| x.0 == q).unwrap();
+        assert_eq!(of(searched).1.as_ref().unwrap(), &[ip("10.0.0.1")]);
+        assert_eq!(of(absolute).1.as_ref().unwrap(), &[ip("10.0.0.2")]);
+        assert!(!of(searched).2 && !of(absolute).2);
+
+        // Without a search list both spellings ask exactly `bar`: one lookup.
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 19);
+        r.start_query("bar", t0);
+        let joined = r.start_query("BAR.", t0);
+        let s = sent(&mut r);
+        assert_eq!(s.len(), 2);
+        for q in &s {
+            reply(&mut r, q, &[], RCODE::NoError, t0);
+        }
+        let d = done(&mut r);
+        assert_eq!((d[1].0, d[1].2), (joined, true));
     }
 
     #[test]

@@ -281,6 +281,22 @@ pub fn parse_answer(
         return Err(Rejected::NotAResponse);
     }
     let packet = Packet::parse(data).map_err(|_| Rejected::Malformed)?;
+    let rcode = Rcode::from_wire(packet.rcode());
+    if packet.questions.is_empty() && rcode == Rcode::FormatError {
+        // A server that could not parse the query (often: not its OPT
+        // record, RFC 6891 §7) may have no question to echo. Taken with the
+        // id alone it can only make the resolver ask again, never supply
+        // an address.
+        return Ok(Answer {
+            rcode,
+            truncated: false,
+            addrs: Vec::new(),
+            ttl: 0,
+            negative_ttl: None,
+            answer_count: 0,
+            cname_error: false,
+        });
+    }
     let [question] = packet.questions.as_slice() else {
         return Err(Rejected::QuestionMismatch);
     };
@@ -290,7 +306,6 @@ pub fn parse_answer(
     {
         return Err(Rejected::QuestionMismatch);
     }
-    let rcode = Rcode::from_wire(packet.rcode());
     let truncated = packet.has_flags(PacketFlag::TRUNCATION);
 
     // Follow the chain from the queried name (RFC 1034 §3.6.2).
@@ -441,6 +456,32 @@ mod tests {
         assert!(p.has_flags(PacketFlag::RECURSION_DESIRED));
         assert_eq!(p.questions[0].qtype, QTYPE::TYPE(TYPE::AAAA));
         assert_eq!(p.opt().unwrap().udp_packet_size, 1232);
+    }
+
+    #[test]
+    fn formerr_without_a_question_is_read_and_nothing_else_is() {
+        let query = q("old.test", QType::A);
+        // The bare header of a server that could not parse the query.
+        let mut header = query[..12].to_vec();
+        header[2] |= 0x80;
+        header[3] = 1; // FORMERR
+        header[4..12].fill(0);
+        let a = parse_answer(&header, 0xbeef, "old.test", QType::A, 8).unwrap();
+        assert_eq!((a.rcode, a.answer_count), (Rcode::FormatError, 0));
+        assert!(a.addrs.is_empty());
+        // Another id is still another transaction.
+        assert_eq!(
+            parse_answer(&header, 0xbeee, "old.test", QType::A, 8),
+            Err(Rejected::IdMismatch)
+        );
+        // Any other rcode without the question is not an answer to it.
+        for rcode in [0, 2, 3] {
+            header[3] = rcode;
+            assert_eq!(
+                parse_answer(&header, 0xbeef, "old.test", QType::A, 8),
+                Err(Rejected::QuestionMismatch)
+            );
+        }
     }
 
     #[test]
