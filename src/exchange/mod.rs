@@ -48,6 +48,10 @@ use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, 
 /// `Config::recv_buffer_size` (or `max_head_size`) as reads fill it.
 const INITIAL_RECV_BUFFER: usize = 16 * 1024;
 
+/// The largest receive buffer kept for reuse once its connection is done
+/// with it; larger ones are cut down to this.
+const RECYCLED_RECV_BUFFER: usize = 64 * 1024;
+
 /// Id counters shared by every exchange of a client.
 #[derive(Debug, Default)]
 pub(crate) struct Ids {
@@ -105,8 +109,15 @@ impl Ctx<'_> {
 
     /// Gives a connection's receive storage back for reuse.
     pub fn recycle(&mut self, recv: &mut RecvBuf) {
-        if let Some(buf) = recv.detach() {
+        if let Some(mut buf) = recv.detach() {
             if self.spare_bufs.len() < 4 {
+                // A buffer that grew for a large body goes back to the size
+                // small responses need: spares wait idle, and one large
+                // body should not pin its buffer for good.
+                if buf.len() > RECYCLED_RECV_BUFFER {
+                    buf.truncate(RECYCLED_RECV_BUFFER);
+                    buf.shrink_to_fit();
+                }
                 self.spare_bufs.push(buf);
             }
         }
