@@ -128,8 +128,34 @@ impl Run {
 
 /// Runs the binary with `args`, killing it after 10 s.
 fn run(args: &[&str]) -> Run {
+    run_env(args, &[])
+}
+
+/// Proxy variables a test may set; cleared from the child's environment
+/// first, so the environment the tests run in does not leak in.
+const PROXY_VARS: [&str; 9] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+];
+
+/// [`run`] with environment variables set on the child.
+fn run_env(args: &[&str], vars: &[(&str, &str)]) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roundtrip"));
+    if !vars.is_empty() {
+        for v in PROXY_VARS {
+            command.env_remove(v);
+        }
+        command.envs(vars.iter().copied());
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -845,6 +871,45 @@ fn proxy_flag_sends_absolute_form_to_the_proxy_and_noproxy_bypasses_it() {
     );
     let r = run(&["-x", "socks5://x:1", "http://a/"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
+
+#[test]
+fn noproxy_without_x_keeps_the_environments_proxy_rules() {
+    let proxy = serve(|req| {
+        assert!(
+            req.starts_with("GET http://origin.test:81/p HTTP/1.1"),
+            "{req}"
+        );
+        ok("via proxy\n")
+    });
+    let p = format!("http://127.0.0.1:{}", proxy.addr.port());
+    // all_proxy counts, and --noproxy replaces no_proxy rather than adding
+    // to it: origin.test, listed only in the environment, goes through.
+    let vars = [("all_proxy", p.as_str()), ("no_proxy", "origin.test")];
+    let r = run_env(
+        &["--noproxy", "other.test", "http://origin.test:81/p"],
+        &vars,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "via proxy\n");
+    assert_eq!(proxy.accepted(), 1);
+
+    // httpoxy: in a CGI program HTTP_PROXY is a request header, not a
+    // proxy. The client connects directly.
+    let direct = serve_text("direct\n");
+    let url = format!("http://127.0.0.1:{}/", direct.addr.port());
+    let vars = [("HTTP_PROXY", p.as_str()), ("REQUEST_METHOD", "GET")];
+    let r = run_env(&["--noproxy", "other.test", &url], &vars);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "direct\n");
+    assert_eq!(proxy.accepted(), 1, "the proxy was not used");
+    // Without REQUEST_METHOD the same HTTP_PROXY is used.
+    let r = run_env(
+        &["--noproxy", "other.test", "http://origin.test:81/p"],
+        &vars[..1],
+    );
+    assert_eq!(r.stdout(), "via proxy\n", "{}", r.stderr);
+    assert_eq!(proxy.accepted(), 2);
 }
 
 #[test]
