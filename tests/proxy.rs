@@ -219,6 +219,8 @@ fn refused_connect_is_an_error_with_the_status_line() {
     for (reply, status) in [
         (&b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden"[..], 403u16),
         (b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n", 407),
+        (b"HTTP/1.1 403 Blocked By Policy\r\nContent-Length: 0\r\n\r\n", 403),
+        (b"HTTP/1.1 599 Ask Again Later\r\nContent-Length: 0\r\n\r\n", 599),
     ] {
         let reply: &'static [u8] = Box::leak(reply.to_vec().into_boxed_slice());
         let (proxy, _) = fake_proxy(reply, "close");
@@ -229,6 +231,11 @@ fn refused_connect_is_an_error_with_the_status_line() {
             .unwrap_err();
         assert_eq!(err.phase(), Phase::Connect, "{err}");
         assert!(matches!(err.kind(), ErrorKind::ProxyConnectRefused { status: s, .. } if *s == status), "{err}");
+        // The proxy's own status line, not the registry's name for the code.
+        let line = String::from_utf8_lossy(reply).lines().next().unwrap().to_owned();
+        let sent = line.split_once(' ').unwrap().1;
+        assert!(matches!(err.kind(), ErrorKind::ProxyConnectRefused { reason, .. } if sent.ends_with(reason.as_str())), "{err}");
+        assert!(err.to_string().ends_with(&format!("proxy refused CONNECT: {sent}")), "{err}");
         let done = rec.lines().into_iter().find(|l| l.contains("proxy_connect_done")).unwrap();
         assert!(done.contains(&format!(r#""status":{status}"#)), "{done}");
         assert!(!rec.names().iter().any(|n| n.starts_with("tls_")), "no TLS after a refusal");
