@@ -397,7 +397,7 @@ pub enum ErrorKind {
 ///     eprintln!("{e}"); // "connect: ..."
 ///     if let Some(t) = e.timings() {
 ///         // The failed phase and those after it are `PhaseTime::Pending`.
-///         eprintln!("{} attempts, connect {:?}", t.num_connects(), t.tcp_connect());
+///         eprintln!("{} connections, connect {:?}", t.num_connects(), t.tcp_connect());
 ///     }
 /// }
 /// ```
