@@ -214,7 +214,7 @@ fn expect_100_continue_follows_go_order() {
     assert!(rec
         .lines()
         .iter()
-        .any(|l| l.contains(r#""event":"got_1xx_response","resend":0,"code":100"#)));
+        .any(|l| l.contains(r#""event":"got_1xx_response","resend":0,"hop":0,"code":100"#)));
     let received = server.requests.lock().unwrap().clone();
     assert_eq!(received, [b"hello".to_vec()]);
 }

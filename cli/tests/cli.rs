@@ -272,6 +272,11 @@ fn two_urls_reuse_one_connection() {
     let closed = events(&r.stderr, "conn_closed");
     assert_eq!(closed.len(), 1, "{}", r.stderr);
     assert!(closed[0].contains("\"req\":null") && closed[0].contains("client_dropped"));
+    assert!(
+        !closed[0].contains("\"hop\""),
+        "no request, no hop: {}",
+        closed[0]
+    );
 }
 
 #[test]
@@ -835,6 +840,15 @@ fn location_follows_redirects_and_max_redirs_limits_them() {
     assert_eq!(events(&r.stderr, "redirect").len(), 1);
     assert!(
         events(&r.stderr, "request_done")[0].contains(r#""hop":1"#),
+        "{}",
+        r.stderr
+    );
+    // Every event of the request names its hop, the first one's 0 included.
+    for line in r.stderr.lines().filter(|l| l.contains(r#""req":1,"#)) {
+        assert!(line.contains(r#","hop":"#), "{line}");
+    }
+    assert!(
+        events(&r.stderr, "get_conn")[0].contains(r#""resend":0,"hop":0,"#),
         "{}",
         r.stderr
     );
