@@ -125,7 +125,11 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
             c.max_redirects = n;
         }
         if let Some(d) = opts.connect_timeout {
+            // curl's limit covers the whole connection phase; the library
+            // limits each step, so each gets it (a DNS try only shortened).
             c.connect_timeout = d;
+            c.tls_handshake_timeout = d;
+            c.dns_timeout = Some(c.dns_settings().timeout.min(d));
         }
         if opts.max_time.is_some() {
             c.total_timeout = opts.max_time;

@@ -777,6 +777,37 @@ fn max_time_ends_a_stalled_request_with_curls_code_28() {
 }
 
 #[test]
+fn max_time_zero_means_no_limit_as_in_curl() {
+    let server = serve(|_| {
+        thread::sleep(Duration::from_millis(300));
+        ok("late\n")
+    });
+    let r = run(&["-m", "0", &server.url("/")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "late\n");
+}
+
+#[test]
+fn connect_timeout_also_limits_the_tls_handshake() {
+    // TCP connects at once; the TLS handshake never gets an answer. The
+    // library's own handshake limit is 10 s: only --connect-timeout ends
+    // this before the watchdog.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut sink = [0u8; 1024];
+        s.set_read_timeout(Some(Duration::from_secs(9))).unwrap();
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let url = format!("https://127.0.0.1:{port}/");
+    let r = run(&["--connect-timeout", "0.3", &url]);
+    assert_eq!(r.code, Some(28), "{}", r.stderr);
+    assert!(r.stderr.contains("tls"), "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+}
+
+#[test]
 fn write_out_prints_curls_variables_after_each_transfer() {
     let server = serve_text("hello\n");
     let url = format!("http://127.0.0.1:{}/", server.addr.port());
