@@ -351,3 +351,123 @@ fn huge_limits_mean_never_not_a_panic() {
     let body = c.get(&server.url("/")).unwrap().into_body().text().unwrap();
     assert_eq!(body, "ok");
 }
+
+// ----- cancellation ------------------------------------------------------------
+
+#[test]
+fn batch_cancel_mid_response_closes_that_socket_and_the_other_request_completes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // A: half a head at once, then silence until the client goes away.
+    let (a_port, a_closed) = stalling_server(vec![(
+        b"HTTP/1.1 200 OK\r\nContent-".to_vec(),
+        Duration::ZERO,
+    )]);
+    // B: answers after a pause, long enough for A's bytes to be read.
+    let b = support::serve(vec![Box::new(|mut s, _| {
+        support::read_request(&mut s);
+        std::thread::sleep(Duration::from_millis(150));
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        let _ = s.read(&mut [0u8; 1]);
+    })]);
+    let c = client(|_| {});
+    let mut batch = c.batch();
+    let rec = support::Recorder::default();
+    let a_req = http::Request::get(format!("http://127.0.0.1:{a_port}/"))
+        .body(())
+        .unwrap();
+    let a = batch.submit_traced(a_req, rec.trace());
+    let b_id = batch.submit(http::Request::get(b.url("/")).body(()).unwrap());
+    let (id, b_resp) = batch.wait().unwrap();
+    assert_eq!(id, b_id, "A never completes its head");
+    // A is mid-response: its first bytes came, its head is not complete.
+    assert!(
+        rec.names().iter().any(|n| n == "got_first_response_byte"),
+        "{:?}",
+        rec.names()
+    );
+    assert_eq!(sockets_to(a_port), 1);
+
+    assert!(batch.cancel(a));
+    assert_closed(a_port);
+    assert!(
+        a_closed.recv_timeout(Duration::from_secs(2)).unwrap() < Duration::from_secs(2),
+        "the server saw EOF"
+    );
+    let names = rec.names();
+    let lines = rec.lines();
+    assert_eq!(names.last().map(String::as_str), Some("request_done"));
+    assert!(
+        lines.last().unwrap().contains("cancelled"),
+        "{}",
+        lines.last().unwrap()
+    );
+    // No head was handed out, so no body to end (docs/trace.md).
+    assert!(
+        !names.iter().any(|n| n == "response_body_done"),
+        "{names:?}"
+    );
+    assert_eq!(names.iter().filter(|n| *n == "request_done").count(), 1);
+
+    // The other request is untouched.
+    let body = b_resp.unwrap().into_body().text().unwrap();
+    assert_eq!(body, "ok");
+    assert!(batch.is_empty());
+}
+
+#[test]
+fn batch_cancel_after_the_head_came_but_before_it_was_taken() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // A: after a pause, a whole head and part of the body, then silence.
+    let (a_port, a_closed) = stalling_server(vec![
+        (Vec::new(), Duration::from_millis(100)),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart".to_vec(),
+            Duration::ZERO,
+        ),
+    ]);
+    // B: its head at once, its body later: reading it drives the loop
+    // while A's head arrives.
+    let b = support::serve(vec![Box::new(|mut s, _| {
+        support::read_request(&mut s);
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"ok").unwrap();
+        let _ = s.read(&mut [0u8; 1]);
+    })]);
+    let c = client(|_| {});
+    let mut batch = c.batch();
+    let rec = support::Recorder::default();
+    let a_req = http::Request::get(format!("http://127.0.0.1:{a_port}/"))
+        .body(())
+        .unwrap();
+    let a = batch.submit_traced(a_req, rec.trace());
+    let b_id = batch.submit(http::Request::get(b.url("/")).body(()).unwrap());
+    let (id, b_resp) = batch.wait().unwrap();
+    assert_eq!(id, b_id);
+    let body = b_resp.unwrap().into_body().text().unwrap();
+    assert_eq!(body, "ok");
+    // A's head came while B's body was read; nobody took it.
+    assert!(
+        rec.names().iter().any(|n| n == "got_response_headers"),
+        "{:?}",
+        rec.names()
+    );
+
+    assert!(batch.cancel(a));
+    assert_closed(a_port);
+    a_closed.recv_timeout(Duration::from_secs(2)).unwrap();
+    let names = rec.names();
+    let lines = rec.lines();
+    assert_eq!(names.last().map(String::as_str), Some("request_done"));
+    assert!(lines.last().unwrap().contains("cancelled"), "{lines:?}");
+    // The final head was produced (got_response_headers), so its body
+    // ends, once, with the cancellation.
+    let body_done: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("\"response_body_done\""))
+        .collect();
+    assert_eq!(body_done.len(), 1, "{names:?}");
+    assert!(body_done[0].contains("cancelled"), "{}", body_done[0]);
+}
