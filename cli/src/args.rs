@@ -667,7 +667,7 @@ fn apply(
             let v = utf8(spelled, &value)?;
             // 0 is curl's "no limit" (-m) and "the default" (--connect-timeout).
             let d = match v.parse::<f64>() {
-                Ok(secs) if secs == 0.0 => None,
+                Ok(0.0) => None,
                 Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
                     Some(std::time::Duration::from_secs_f64(secs))
                 }
