@@ -57,6 +57,7 @@ fn print_curl_style(t: &Timings) {
         ("queue", t.queue()),
         ("dns", t.dns()),
         ("tcp_connect", t.tcp_connect()),
+        ("tunnel", t.tunnel()),
         ("tls", t.tls()),
         ("send", t.send()),
         ("wait", t.wait()),

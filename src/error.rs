@@ -353,11 +353,12 @@ pub enum ErrorKind {
     /// The proxy configuration (or environment variable) is unusable.
     InvalidProxy(String),
     /// The proxy answered CONNECT with a non-2xx status; its status line
-    /// is kept, its body is never taken for the origin's.
+    /// is kept (and shown: `proxy refused CONNECT: 403 Blocked By Policy`),
+    /// its body is never taken for the origin's.
     ProxyConnectRefused {
         /// The proxy's status code.
         status: u16,
-        /// Its reason phrase.
+        /// Its reason phrase, as the proxy sent it (empty if none).
         reason: String,
     },
     /// More redirects than `Config::max_redirects`.
@@ -396,7 +397,7 @@ pub enum ErrorKind {
 ///     eprintln!("{e}"); // "connect: ..."
 ///     if let Some(t) = e.timings() {
 ///         // The failed phase and those after it are `PhaseTime::Pending`.
-///         eprintln!("{} attempts, connect {:?}", t.num_connects(), t.tcp_connect());
+///         eprintln!("{} connections, connect {:?}", t.num_connects(), t.tcp_connect());
 ///     }
 /// }
 /// ```
@@ -674,7 +675,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::TooManyRedirects { max } => write!(f, "more than {max} redirects"),
             ErrorKind::InvalidProxy(w) => write!(f, "invalid proxy: {w}"),
             ErrorKind::ProxyConnectRefused { status, reason } => {
-                write!(f, "proxy refused CONNECT: {status} {reason}")
+                let line = format!("{status} {reason}");
+                write!(f, "proxy refused CONNECT: {}", line.trim_end())
             }
             ErrorKind::RedirectRefused { location, reason } => {
                 write!(f, "redirect to {location:?} not followed: {reason}")

@@ -154,42 +154,75 @@ pub fn parse_proxy(url: &str) -> Result<Proxy> {
     })
 }
 
+impl ProxyConfig {
+    /// What [`ProxyConfig::Environment`] stands for, read through `env` now:
+    /// the proxy URLs and `no_proxy` list the conventions pick, as a
+    /// [`ProxyConfig::Manual`]. For a caller that keeps the environment's
+    /// proxies but replaces part of it, as the CLI's `--noproxy` replaces
+    /// `no_proxy`.
+    ///
+    /// ```
+    /// use roundtrip::proxy::ProxyConfig;
+    ///
+    /// let env = |name: &str| match name {
+    ///     "all_proxy" => Some("http://proxy.corp:3128".to_owned()),
+    ///     "HTTP_PROXY" => Some("http://evil:1".to_owned()),
+    ///     "REQUEST_METHOD" => Some("GET".to_owned()), // a CGI program: httpoxy
+    ///     _ => None,
+    /// };
+    /// let ProxyConfig::Manual { http, https, no_proxy } = ProxyConfig::from_environment(env) else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(http.as_deref(), Some("http://proxy.corp:3128"));
+    /// assert_eq!(https.as_deref(), Some("http://proxy.corp:3128"));
+    /// assert_eq!(no_proxy, "");
+    /// ```
+    pub fn from_environment(env: impl Fn(&str) -> Option<String>) -> ProxyConfig {
+        let var = |lower: &str, upper: &str| {
+            env(lower)
+                .or_else(|| env(upper))
+                .filter(|v| !v.trim().is_empty())
+        };
+        // httpoxy: in a CGI program HTTP_PROXY is a request header.
+        let http = if env("REQUEST_METHOD").is_some() {
+            env("http_proxy").filter(|v| !v.trim().is_empty())
+        } else {
+            var("http_proxy", "HTTP_PROXY")
+        };
+        let all = var("all_proxy", "ALL_PROXY");
+        let https = var("https_proxy", "HTTPS_PROXY").or_else(|| all.clone());
+        ProxyConfig::Manual {
+            http: http.or(all),
+            https,
+            no_proxy: var("no_proxy", "NO_PROXY").unwrap_or_default(),
+        }
+    }
+}
+
 impl Proxies {
     /// Resolves a [`ProxyConfig`], reading the environment through `env`.
     pub fn resolve(config: &ProxyConfig, env: impl Fn(&str) -> Option<String>) -> Result<Proxies> {
         match config {
             ProxyConfig::Off => Ok(Proxies::default()),
-            ProxyConfig::Manual {
-                http,
-                https,
-                no_proxy,
-            } => Ok(Proxies {
-                http: http.as_deref().map(parse_proxy).transpose()?,
-                https: https.as_deref().map(parse_proxy).transpose()?,
-                no_proxy: parse_no_proxy(no_proxy),
-            }),
-            ProxyConfig::Environment => {
-                let var = |lower: &str, upper: &str| {
-                    env(lower)
-                        .or_else(|| env(upper))
-                        .filter(|v| !v.trim().is_empty())
-                };
-                // httpoxy: in a CGI program HTTP_PROXY is a request header.
-                let http = if env("REQUEST_METHOD").is_some() {
-                    env("http_proxy").filter(|v| !v.trim().is_empty())
-                } else {
-                    var("http_proxy", "HTTP_PROXY")
-                };
-                let all = var("all_proxy", "ALL_PROXY");
-                let https = var("https_proxy", "HTTPS_PROXY").or_else(|| all.clone());
-                let http = http.or(all);
-                Ok(Proxies {
-                    http: http.as_deref().map(parse_proxy).transpose()?,
-                    https: https.as_deref().map(parse_proxy).transpose()?,
-                    no_proxy: parse_no_proxy(&var("no_proxy", "NO_PROXY").unwrap_or_default()),
-                })
-            }
+            ProxyConfig::Manual { .. } => Proxies::manual(config),
+            ProxyConfig::Environment => Proxies::manual(&ProxyConfig::from_environment(env)),
         }
+    }
+
+    fn manual(config: &ProxyConfig) -> Result<Proxies> {
+        let ProxyConfig::Manual {
+            http,
+            https,
+            no_proxy,
+        } = config
+        else {
+            return Ok(Proxies::default());
+        };
+        Ok(Proxies {
+            http: http.as_deref().map(parse_proxy).transpose()?,
+            https: https.as_deref().map(parse_proxy).transpose()?,
+            no_proxy: parse_no_proxy(no_proxy),
+        })
     }
 
     /// The proxy for a target, or `None` to connect directly.

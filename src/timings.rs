@@ -4,17 +4,17 @@
 //! - curl's `-w` variables, cumulative from the start of the request and
 //!   with curl's definitions: `namelookup`, `connect`, `appconnect`,
 //!   `pretransfer`, `posttransfer`, `starttransfer`, `total`, plus
-//!   `num_connects`. Like curl, a step that did not happen reports the
+//!   `num_connects` (new connections made for the whole transfer). Like curl, a step that did not happen reports the
 //!   time of the step before it (0 for the first ones).
-//! - Each phase as its own duration — `queue`, `dns`, `connect`, `tls`,
-//!   `send`, `wait`, `receive` — as a [`PhaseTime`] that says *why* a phase
-//!   did not happen (connection reused, answer cached, IP literal, not
-//!   TLS) instead of reporting zero.
+//! - Each phase as its own duration — `queue`, `dns`, `connect`, `tunnel`,
+//!   `tls`, `send`, `wait`, `receive` — as a [`PhaseTime`] that says *why*
+//!   a phase did not happen (connection reused, answer cached, IP literal,
+//!   no proxy tunnel, not TLS) instead of reporting zero.
 //!
 //! ```text
-//! start ─queue─ dns ─ connect ─ tls ─┬ got_conn ─send─ wrote_request ─wait─ first byte ─receive─ end
-//!  namelookup ─┘         │        │  └ pretransfer    └ posttransfer      └ starttransfer         └ total
-//!              connect ──┘        └ appconnect
+//! start ─queue─ dns ─ connect ─ tunnel ─ tls ─┬ got_conn ─send─ wrote_request ─wait─ first byte ─receive─ end
+//!  namelookup ─┘         │                 │  └ pretransfer    └ posttransfer      └ starttransfer         └ total
+//!              connect ──┘                 └ appconnect
 //! ```
 
 use std::net::SocketAddr;
@@ -54,6 +54,9 @@ pub enum Skipped {
     IpLiteral,
     /// Plain HTTP: no TLS handshake.
     NotTls,
+    /// No CONNECT tunnel: a direct connection, or a plain `http://`
+    /// request that a proxy forwards.
+    NoTunnel,
 }
 
 impl Skipped {
@@ -64,6 +67,7 @@ impl Skipped {
             Skipped::Cached => "cached",
             Skipped::IpLiteral => "ip_literal",
             Skipped::NotTls => "not_tls",
+            Skipped::NoTunnel => "no_tunnel",
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct Timings {
     dns_queries: u32,
     connect_start: Option<Instant>,
     connect_done: Option<Instant>,
+    proxy_connect_start: Option<Instant>,
+    proxy_connect_done: Option<Instant>,
     tls_start: Option<Instant>,
     tls_done: Option<Instant>,
     got_conn: Option<Instant>,
@@ -171,6 +177,8 @@ impl Timings {
             dns_queries: 0,
             connect_start: None,
             connect_done: None,
+            proxy_connect_start: None,
+            proxy_connect_done: None,
             tls_start: None,
             tls_done: None,
             got_conn: None,
@@ -217,9 +225,10 @@ impl Timings {
             }
             EventKind::ConnectStart { .. } => {
                 self.connect_start.get_or_insert(at);
-                self.num_connects += 1;
             }
             EventKind::ConnectDone { error: None, .. } => self.connect_done = Some(at),
+            EventKind::ProxyConnectStart { .. } => self.proxy_connect_start = Some(at),
+            EventKind::ProxyConnectDone { error: None, .. } => self.proxy_connect_done = Some(at),
             EventKind::TlsHandshakeStart => self.tls_start = Some(at),
             EventKind::TlsHandshakeDone { error: None, .. } => self.tls_done = Some(at),
             EventKind::GotConn {
@@ -230,6 +239,11 @@ impl Timings {
                 self.got_conn = Some(at);
                 self.reused = *reused;
                 self.remote = Some(*remote_addr);
+                // curl's count: connections made and used, not attempts (a
+                // Happy Eyeballs loser never gets here).
+                if !*reused {
+                    self.num_connects += 1;
+                }
             }
             EventKind::WroteRequest { .. } => self.wrote_request = Some(at),
             EventKind::GotFirstResponseByte => self.first_byte = Some(at),
@@ -316,9 +330,14 @@ impl Timings {
         self.num_redirects
     }
 
-    /// `num_connects`: connection attempts started for this request.
+    /// `num_connects`: new connections made for the whole transfer, every
+    /// redirect hop and a retry included, as curl counts them: connections
+    /// established and used, not attempts (the losers of a Happy Eyeballs
+    /// race, and connections that failed, do not count; a reused one does
+    /// not either).
     pub fn num_connects(&self) -> u32 {
-        self.num_connects
+        let earlier: u32 = self.earlier_hops.iter().map(|h| h.num_connects).sum();
+        earlier + self.num_connects
     }
 
     /// The server's address, once connected.
@@ -361,6 +380,23 @@ impl Timings {
         match (self.connect_start, self.connect_done) {
             (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
             _ if self.reused => PhaseTime::Skipped(Skipped::Reused),
+            _ => PhaseTime::Pending,
+        }
+    }
+
+    /// The CONNECT exchange with a proxy (`proxy_connect_start` to a 2xx
+    /// `proxy_connect_done`), between the TCP connect to the proxy and the
+    /// TLS handshake with the origin inside the tunnel.
+    pub fn tunnel(&self) -> PhaseTime {
+        match (self.proxy_connect_start, self.proxy_connect_done) {
+            (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
+            (Some(_), None) => PhaseTime::Pending,
+            _ if self.reused => PhaseTime::Skipped(Skipped::Reused),
+            // Past the point where CONNECT would have started.
+            _ if self.tls_start.is_some() || self.got_conn.is_some() => {
+                PhaseTime::Skipped(Skipped::NoTunnel)
+            }
+            _ if !self.tls => PhaseTime::Skipped(Skipped::NoTunnel),
             _ => PhaseTime::Pending,
         }
     }
@@ -506,11 +542,13 @@ mod tests {
             (t.num_connects(), t.size_download(), t.remote_addr()),
             (1, 99, Some(addr))
         );
+        assert_eq!(t.tunnel(), PhaseTime::Skipped(Skipped::NoTunnel));
         // The phases add up to the total.
         let sum: Duration = [
             t.queue(),
             t.dns(),
             t.tcp_connect(),
+            t.tunnel(),
             t.tls(),
             t.send(),
             t.wait(),
@@ -614,5 +652,102 @@ mod tests {
             running.record(t0 + ms(*at), kind);
         }
         assert_eq!(running.namelookup(), ms(5));
+    }
+
+    #[test]
+    fn a_tunnel_is_its_own_phase_and_only_used_connections_count() {
+        // Two attempts race (Happy Eyeballs), one wins; CONNECT to the
+        // proxy from 10 to 25 ms, then TLS inside the tunnel.
+        let t0 = Instant::now();
+        let proxy: SocketAddr = "192.0.2.1:3128".parse().unwrap();
+        let other: SocketAddr = "[2001:db8::1]:3128".parse().unwrap();
+        let local: SocketAddr = "192.0.2.9:5000".parse().unwrap();
+        let no_error: Option<&std::io::Error> = None;
+        let mut t = Timings::new(t0, false, true);
+        let steps = [
+            (
+                1,
+                EventKind::ConnectStart {
+                    attempt: AttemptId(1),
+                    network: Network::Tcp6,
+                    addr: other,
+                },
+            ),
+            (
+                3,
+                EventKind::ConnectStart {
+                    attempt: AttemptId(2),
+                    network: Network::Tcp4,
+                    addr: proxy,
+                },
+            ),
+            (
+                10,
+                EventKind::ConnectDone {
+                    attempt: AttemptId(2),
+                    network: Network::Tcp4,
+                    addr: proxy,
+                    error: no_error,
+                },
+            ),
+            (
+                10,
+                EventKind::ProxyConnectStart {
+                    proxy: "http://192.0.2.1:3128",
+                    target: "h:443",
+                },
+            ),
+            (
+                25,
+                EventKind::ProxyConnectDone {
+                    status: Some(http::StatusCode::OK),
+                    error: None,
+                },
+            ),
+            (25, EventKind::TlsHandshakeStart),
+            (
+                45,
+                EventKind::TlsHandshakeDone {
+                    info: None,
+                    error: None,
+                },
+            ),
+            (
+                45,
+                EventKind::GotConn {
+                    conn: ConnId(1),
+                    reused: false,
+                    was_idle: false,
+                    idle_time: Duration::ZERO,
+                    local_addr: local,
+                    remote_addr: proxy,
+                },
+            ),
+            (46, EventKind::WroteRequest { error: None }),
+            (60, EventKind::GotFirstResponseByte),
+            (70, EventKind::RequestDone { error: None }),
+        ];
+        for (at, kind) in &steps {
+            t.record(t0 + ms(*at), kind);
+        }
+        assert_eq!(t.num_connects(), 1, "the race's loser is not a connection");
+        assert_eq!(t.tunnel(), PhaseTime::Took(ms(15)));
+        assert_eq!(t.tls(), PhaseTime::Took(ms(20)));
+        // curl puts CONNECT between time_connect and time_appconnect.
+        assert_eq!((t.connect(), t.appconnect()), (ms(10), ms(45)));
+        let sum: Duration = [
+            t.queue(),
+            t.dns(),
+            t.tcp_connect(),
+            t.tunnel(),
+            t.tls(),
+            t.send(),
+            t.wait(),
+            t.receive(),
+        ]
+        .iter()
+        .filter_map(|p| p.duration())
+        .sum();
+        assert_eq!(Some(sum), t.total());
     }
 }

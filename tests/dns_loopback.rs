@@ -662,6 +662,14 @@ fn silent_server_is_dns_failed_listing_each_timed_out_query() {
         }
         assert!(log.done().2.unwrap().contains("DnsFailed"), "{dump}");
         assert_eq!(server.count(), 2, "attempts = 1: no retry");
+        // Both queries' UDP sockets are closed once the error is back,
+        // with the client still alive.
+        assert_eq!(
+            support::sockets_to(server.addr.port()),
+            0,
+            "UDP socket left open"
+        );
+        drop(c);
     });
 }
 

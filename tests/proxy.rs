@@ -16,6 +16,10 @@ use std::time::Duration;
 use roundtrip::proxy::ProxyConfig;
 use roundtrip::{Client, ErrorKind, Phase, TlsError};
 use support::interop::{self, Daemon, StartError, TempDir};
+use support::nginx::{
+    nginx_with_or_skip, quoted, standard_locations, ExtraServer, Options, ServerCtx, RANDOM_1M,
+    SMALL,
+};
 use support::tls::{server_config, Ca, TlsServer};
 use support::{respond, serve, Recorder};
 
@@ -219,6 +223,8 @@ fn refused_connect_is_an_error_with_the_status_line() {
     for (reply, status) in [
         (&b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden"[..], 403u16),
         (b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n", 407),
+        (b"HTTP/1.1 403 Blocked By Policy\r\nContent-Length: 0\r\n\r\n", 403),
+        (b"HTTP/1.1 599 Ask Again Later\r\nContent-Length: 0\r\n\r\n", 599),
     ] {
         let reply: &'static [u8] = Box::leak(reply.to_vec().into_boxed_slice());
         let (proxy, _) = fake_proxy(reply, "close");
@@ -229,6 +235,11 @@ fn refused_connect_is_an_error_with_the_status_line() {
             .unwrap_err();
         assert_eq!(err.phase(), Phase::Connect, "{err}");
         assert!(matches!(err.kind(), ErrorKind::ProxyConnectRefused { status: s, .. } if *s == status), "{err}");
+        // The proxy's own status line, not the registry's name for the code.
+        let line = String::from_utf8_lossy(reply).lines().next().unwrap().to_owned();
+        let sent = line.split_once(' ').unwrap().1;
+        assert!(matches!(err.kind(), ErrorKind::ProxyConnectRefused { reason, .. } if sent.ends_with(reason.as_str())), "{err}");
+        assert!(err.to_string().ends_with(&format!("proxy refused CONNECT: {sent}")), "{err}");
         let done = rec.lines().into_iter().find(|l| l.contains("proxy_connect_done")).unwrap();
         assert!(done.contains(&format!(r#""status":{status}"#)), "{done}");
         assert!(!rec.names().iter().any(|n| n.starts_with("tls_")), "no TLS after a refusal");
@@ -307,4 +318,85 @@ fn no_proxy_hosts_are_reached_directly() {
         "origin"
     );
     assert!(heads.lock().unwrap().is_empty(), "the proxy saw nothing");
+}
+
+/// nginx serving its standard files over TLS on a block named `tls`.
+fn nginx_tls_block(ctx: &ServerCtx<'_>) -> String {
+    format!(
+        r#"
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name localhost;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+{locations}
+    }}
+"#,
+        port = ctx.port,
+        cert = quoted(&ctx.prefix.join("tls/cert.pem")),
+        key = quoted(&ctx.prefix.join("tls/key.pem")),
+        locations = standard_locations(ctx),
+    )
+}
+
+#[test]
+fn tinyproxy_tunnels_to_nginx_over_tls_byte_for_byte() {
+    let Some(proxy) = interop::or_skip("tinyproxy", start_tinyproxy) else {
+        return;
+    };
+    let ca = Ca::new("proxy nginx CA");
+    let leaf = ca.leaf(&["localhost"], &["127.0.0.1"], None);
+    let options = Options {
+        extra_servers: vec![ExtraServer {
+            name: "tls",
+            block: Box::new(nginx_tls_block),
+        }],
+        extra_files: vec![
+            ("tls/cert.pem".into(), leaf.cert_pem.clone().into_bytes()),
+            ("tls/key.pem".into(), leaf.key_pem.clone().into_bytes()),
+        ],
+    };
+    let Some(nginx) = nginx_with_or_skip(options) else {
+        return;
+    };
+    let client = via(&format!("http://{}", proxy.addr), Some(&ca));
+    for name in [SMALL, RANDOM_1M] {
+        let rec = Recorder::default();
+        let url = format!("https://127.0.0.1:{}/{name}", nginx.port_of("tls"));
+        let req = http::Request::get(&url).body(()).unwrap();
+        let resp = client
+            .send_traced(req, rec.trace())
+            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", nginx.logs()));
+        assert_eq!(resp.status(), 200);
+        let got = resp.into_body().bytes().unwrap();
+        let want = nginx.file(name);
+        assert!(
+            got == want,
+            "{name}: {} bytes, want {}",
+            got.len(),
+            want.len()
+        );
+        let lines = rec.lines();
+        let names = rec.names();
+        // The tunnel went through tinyproxy: every connection is to it.
+        for l in lines.iter().filter(|l| l.contains("\"connect_start\"")) {
+            assert!(l.contains(&proxy.addr.to_string()), "{l}");
+        }
+        let reused = lines
+            .iter()
+            .find(|l| l.contains("\"got_conn\""))
+            .is_some_and(|l| l.contains("\"reused\":true"));
+        if !reused {
+            let pos = |n: &str| names.iter().position(|x| x == n).unwrap();
+            assert!(
+                pos("proxy_connect_done") < pos("tls_handshake_start"),
+                "{names:?}"
+            );
+            let done = lines
+                .iter()
+                .find(|l| l.contains("proxy_connect_done"))
+                .unwrap();
+            assert!(done.contains(r#""status":200"#), "{done}");
+        }
+    }
 }

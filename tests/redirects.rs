@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roundtrip::{Client, ErrorKind, RequestOptions, SendBody};
+use support::tls::{client_trusting_with, server_config, Ca, TlsServer};
 use support::Recorder;
 
 #[derive(Clone, Debug)]
@@ -234,6 +235,7 @@ fn leaving_the_origin_drops_credentials_and_cookies() {
         let req = http::Request::get(url)
             .header("authorization", "Bearer secret")
             .header("cookie", "id=1")
+            .header("proxy-authorization", "Basic cHJveHk6cHc=")
             .header("x-keep", "yes")
             .body(())
             .unwrap();
@@ -252,6 +254,7 @@ fn leaving_the_origin_drops_credentials_and_cookies() {
         !at_b.contains("authorization:") && !at_b.contains("cookie:"),
         "{at_b}"
     );
+    assert!(!at_b.contains("proxy-authorization:"), "{at_b}");
     assert!(at_b.contains("x-keep: yes"), "{at_b}");
     assert_eq!(send(format!("http://{a_addr}/same")), "a");
     let at_a = a_seen
@@ -266,6 +269,50 @@ fn leaving_the_origin_drops_credentials_and_cookies() {
         at_a.contains("authorization: bearer secret") && at_a.contains("cookie: id=1"),
         "{at_a}"
     );
+    assert!(
+        at_a.contains(
+            "proxy-authorization: basic cHJveHk6cHc="
+                .to_ascii_lowercase()
+                .as_str()
+        ),
+        "kept on the same origin: {at_a}"
+    );
+}
+
+#[test]
+fn https_to_http_is_refused_unless_allowed() {
+    let (plain, plain_seen) = server(|_| ok("plain"));
+    let ca = Ca::new("redirect test CA");
+    let leaf = ca.leaf(&["localhost"], &[], None);
+    let to_plain = redirect(302, &format!("http://{plain}/landing"));
+    let to_plain: &'static [u8] = Box::leak(to_plain.into_bytes().into_boxed_slice());
+    // One connection per client below.
+    let tls = TlsServer::start(server_config(&leaf), 2, to_plain);
+    let url = format!("https://localhost:{}/secure", tls.addr.port());
+
+    let refused = client_trusting_with(&ca, |c| c.follow_redirects = true);
+    let err = refused.get(&url).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::RedirectRefused { reason, .. } if reason.contains("https to http")),
+        "{err}"
+    );
+    drop(refused);
+    assert!(
+        plain_seen.lock().unwrap().is_empty(),
+        "nothing sent in clear"
+    );
+
+    let allowed = client_trusting_with(&ca, |c| {
+        c.follow_redirects = true;
+        c.allow_https_downgrade = true;
+    });
+    let body = allowed.get(&url).unwrap().into_body().text().unwrap();
+    assert_eq!(body, "plain");
+    drop(allowed);
+    let seen = plain_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/landing");
+    tls.join();
 }
 
 #[test]

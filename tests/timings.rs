@@ -5,11 +5,79 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use roundtrip::{Client, PhaseTime, Skipped, Trace};
+use roundtrip::proxy::ProxyConfig;
+use roundtrip::{Client, PhaseTime, Skipped, Timings, Trace};
+use support::tls::{client_trusting_with, server_config, Ca, TlsServer};
 use support::{respond, serve};
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+/// curl's cumulative variables, in the order curl defines them.
+fn cumulative(t: &Timings) -> [Duration; 6] {
+    [
+        t.namelookup(),
+        t.connect(),
+        t.appconnect(),
+        t.pretransfer(),
+        t.starttransfer(),
+        t.total().expect("finished"),
+    ]
+}
+
+/// The per-phase durations that happened, summed.
+fn phase_sum(t: &Timings) -> Duration {
+    [
+        t.queue(),
+        t.dns(),
+        t.tcp_connect(),
+        t.tunnel(),
+        t.tls(),
+        t.send(),
+        t.wait(),
+        t.receive(),
+    ]
+    .iter()
+    .filter_map(|p| p.duration())
+    .sum()
+}
+
+/// A CONNECT proxy for one tunnel that takes `delay` to answer, so that
+/// the tunnel phase is long enough to be missed if it were not counted.
+fn slow_connect_proxy(delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let target = head.split_whitespace().nth(1).unwrap().to_owned();
+        std::thread::sleep(delay);
+        let up = TcpStream::connect(target).unwrap();
+        s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        let (mut from_client, mut to_up) = (s.try_clone().unwrap(), up.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_up);
+        });
+        let mut up = up;
+        let _ = std::io::copy(&mut up, &mut s);
+    });
+    addr
+}
 
 type Log = Arc<Mutex<Vec<(String, Instant)>>>;
 
@@ -113,7 +181,11 @@ fn a_failed_request_carries_its_timings_up_to_the_failure() {
     assert_eq!(t.dns(), PhaseTime::Skipped(Skipped::IpLiteral));
     assert_eq!(t.tcp_connect(), PhaseTime::Pending, "never connected");
     assert_eq!(t.wait(), PhaseTime::Pending);
-    assert_eq!(t.num_connects(), 1);
+    assert_eq!(
+        t.num_connects(),
+        0,
+        "curl counts connections made, not tries"
+    );
     assert!(t.total().is_some(), "the request is over");
 }
 
@@ -162,4 +234,93 @@ fn same_fields_as_curls_write_out_against_the_same_server() {
     for w in theirs.windows(2).chain(ours.windows(2)) {
         assert!(w[0] <= w[1], "curl {theirs:?} / ours {ours:?}");
     }
+}
+
+#[test]
+fn https_request_keeps_curls_order_and_has_a_tls_phase() {
+    let ca = Ca::new("timings test CA");
+    let leaf = ca.leaf(&["localhost"], &[], None);
+    let server = TlsServer::start(server_config(&leaf), 1, OK);
+    let client = client_trusting_with(&ca, |c| c.proxy = ProxyConfig::Off);
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let mut body = client.get(&url).unwrap().into_body();
+    std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    let t = body.timings().unwrap();
+    let order = cumulative(&t);
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    assert!(t.appconnect() > Duration::ZERO, "{order:?}");
+    assert!(t.appconnect() >= t.connect(), "{order:?}");
+    assert!(
+        matches!(t.tls(), PhaseTime::Took(d) if d > Duration::ZERO),
+        "{:?}",
+        t.tls()
+    );
+    assert_eq!(t.tunnel(), PhaseTime::Skipped(Skipped::NoTunnel));
+    assert_eq!(t.num_connects(), 1);
+    assert_eq!(Some(phase_sum(&t)), t.total(), "{t:?}");
+}
+
+#[test]
+fn a_connect_tunnel_is_a_phase_and_the_phases_add_up() {
+    let ca = Ca::new("timings tunnel CA");
+    let leaf = ca.leaf(&["localhost"], &[], None);
+    let server = TlsServer::start(server_config(&leaf), 1, OK);
+    let delay = Duration::from_millis(40);
+    let proxy = format!("http://{}", slow_connect_proxy(delay));
+    let client = client_trusting_with(&ca, |c| {
+        c.proxy = ProxyConfig::Manual {
+            http: None,
+            https: Some(proxy),
+            no_proxy: String::new(),
+        }
+    });
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let mut body = client.get(&url).unwrap().into_body();
+    std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    let t = body.timings().unwrap();
+    assert!(
+        matches!(t.tunnel(), PhaseTime::Took(d) if d >= delay),
+        "{:?}",
+        t.tunnel()
+    );
+    assert!(t.tls().duration().is_some());
+    // Without the tunnel phase the sum would fall short by the delay.
+    assert_eq!(Some(phase_sum(&t)), t.total(), "{t:?}");
+    let order = cumulative(&t);
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    // curl: CONNECT lies between time_connect and time_appconnect.
+    assert!(t.appconnect() - t.connect() >= delay, "{order:?}");
+    assert_eq!(t.num_connects(), 1);
+}
+
+#[test]
+fn num_connects_counts_new_connections_over_the_whole_redirect_chain() {
+    let second = serve(vec![respond(vec![OK])]);
+    let location = format!(
+        "HTTP/1.1 302 Found\r\nLocation: {}\r\nContent-Length: 0\r\n\r\n",
+        second.url("/there")
+    );
+    let location: &'static [u8] = Box::leak(location.into_bytes().into_boxed_slice());
+    // The first server redirects twice on one connection: hop 2 reuses it.
+    let first = serve(vec![respond(vec![
+        b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n",
+        location,
+    ])]);
+    let client = Client::builder()
+        .configure(|c| {
+            c.follow_redirects = true;
+            c.proxy = ProxyConfig::Off;
+        })
+        .build();
+    let mut body = client.get(&first.url("/")).unwrap().into_body();
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hello");
+    let t = body.timings().unwrap();
+    assert_eq!(t.num_redirects(), 2);
+    assert_eq!(
+        t.num_connects(),
+        2,
+        "one per server, the reused one not again"
+    );
 }

@@ -129,6 +129,8 @@ fn silent_server_hits_the_handshake_timeout() {
         );
         assert!(took >= limit, "gave up after {took:?}");
         assert!(took < Duration::from_millis(1500), "gave up after {took:?}");
+        // Closed by the time the error is back, the client still alive.
+        assert_eq!(support::sockets_to(srv.addr.port()), 0, "socket left open");
         assert_handshake_failed(&rec);
         assert!(
             rx.recv().unwrap(),

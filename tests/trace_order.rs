@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use roundtrip::{Client, CloseReason, EventKind, Trace};
+use roundtrip::{Client, CloseReason, Trace};
 use support::*;
 
 /// Event names with consecutive `wrote_header_field`s folded into one
@@ -214,7 +214,7 @@ fn expect_100_continue_follows_go_order() {
     assert!(rec
         .lines()
         .iter()
-        .any(|l| l.contains(r#""event":"got_1xx_response","resend":0,"code":100"#)));
+        .any(|l| l.contains(r#""event":"got_1xx_response","resend":0,"hop":0,"code":100"#)));
     let received = server.requests.lock().unwrap().clone();
     assert_eq!(received, [b"hello".to_vec()]);
 }
@@ -373,6 +373,15 @@ fn failure_on_a_reused_connection_is_retried_once_on_a_new_one() {
     );
     let lines = rec.lines();
     let retry = rec.names().iter().position(|n| n == "retry").unwrap();
+    // The server read the request and closed: the reason is that close,
+    // seen while waiting for the head.
+    assert!(
+        lines[retry].contains(
+            r#""reason":"read_response_head: connection closed before a complete response head""#
+        ),
+        "{}",
+        lines[retry]
+    );
     for (i, l) in lines.iter().enumerate() {
         let want = if i <= retry {
             r#""resend":0"#
@@ -381,6 +390,55 @@ fn failure_on_a_reused_connection_is_retried_once_on_a_new_one() {
         };
         assert!(l.contains(want), "{l}");
     }
+}
+
+#[test]
+fn post_with_a_byte_body_is_retried_once_after_a_reused_connection_died() {
+    // Issue 2's rule and curl's: the method does not matter, only that the
+    // body can be sent again (Go would give up: POST is not idempotent).
+    let server = serve(vec![
+        Box::new(|mut s, _| {
+            read_request(&mut s);
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+                .unwrap();
+            // Read the whole POST, body included, then close unanswered.
+            let _ = read_request(&mut s);
+        }),
+        respond(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ncreated"]),
+    ]);
+    let client = Client::builder()
+        .configure(|c| c.idle_probe_after = Duration::from_secs(3600))
+        .build();
+    client
+        .get(&server.url("/1"))
+        .unwrap()
+        .into_body()
+        .bytes()
+        .unwrap();
+    let rec = Recorder::default();
+    let req = http::Request::post(server.url("/2"))
+        .body(roundtrip::SendBody::from(b"payload".to_vec()))
+        .unwrap();
+    let resp = client.send_traced(req, rec.trace()).unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.into_body().text().unwrap(), "created");
+    let names = rec.names();
+    assert_eq!(count(&names, "retry"), 1, "{names:?}");
+    assert_eq!(count(&names, "wrote_request"), 2, "{names:?}");
+    let lines = rec.lines();
+    let retry = names.iter().position(|n| n == "retry").unwrap();
+    assert!(
+        lines[retry].contains(r#""resend":0"#) && lines[retry].contains("connection closed"),
+        "{}",
+        lines[retry]
+    );
+    assert!(lines.last().unwrap().contains(r#""resend":1"#));
+    assert!(lines.last().unwrap().contains("request_done"));
+    // The new connection got the whole POST again, body and all.
+    let seen = server.requests.lock().unwrap().clone();
+    let resent = String::from_utf8_lossy(seen.last().unwrap()).into_owned();
+    assert!(resent.starts_with("POST /2 HTTP/1.1\r\n"), "{resent}");
+    assert!(resent.ends_with("\r\n\r\npayload"), "{resent}");
 }
 
 #[test]
@@ -509,5 +567,6 @@ fn every_got_conn_is_matched_by_one_put_idle_conn() {
     assert!(lines
         .iter()
         .any(|l| l.contains(r#""event":"conn_closed""#) && l.contains("connection_close")));
-    assert!(matches!(EventKind::WroteHeaders.name(), "wrote_headers"));
+    // The client-wide trace sees every request's own events too.
+    assert_eq!(count(&names, "wrote_headers"), 2);
 }

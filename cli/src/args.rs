@@ -59,8 +59,13 @@ OPTIONS:
                              http_code, num_connects, num_redirects,
                              size_download, remote_ip, remote_port, json
         --connect-timeout S  Give up connecting after S seconds (fractions
-                             allowed)
-    -m, --max-time S         Give up on each request after S seconds
+                             allowed): the limit applies to each step of
+                             the connection phase - every DNS query try,
+                             the TCP connect (all attempts), a proxy's
+                             CONNECT and the TLS handshake; 0 keeps the
+                             defaults
+    -m, --max-time S         Give up on each request after S seconds; 0
+                             means no limit (as curl)
         --cacert FILE        Trust the CA certificates in PEM FILE
                              (repeatable; the built-in roots stay trusted)
         --cert FILE          Client certificate chain (PEM), with --key
@@ -668,20 +673,22 @@ fn apply(
         }
         Opt::ConnectTimeout | Opt::MaxTime => {
             let v = utf8(spelled, &value)?;
+            // 0 is curl's "no limit" (-m) and "the default" (--connect-timeout).
             let d = match v.parse::<f64>() {
+                Ok(0.0) => None,
                 Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
-                    std::time::Duration::from_secs_f64(secs)
+                    Some(std::time::Duration::from_secs_f64(secs))
                 }
                 _ => {
                     return usage(format!(
-                        "{spelled}: {v:?} is not a positive number of seconds"
+                        "{spelled}: {v:?} is not a number of seconds (0 or more)"
                     ))
                 }
             };
             if opt == Opt::MaxTime {
-                opts.max_time = Some(d);
+                opts.max_time = d;
             } else {
-                opts.connect_timeout = Some(d);
+                opts.connect_timeout = d;
             }
         }
         Opt::Ipv4 => opts.ip_family = Some(roundtrip::IpFamily::V4Only),
@@ -1119,7 +1126,10 @@ mod tests {
             Some(std::time::Duration::from_millis(250))
         );
         assert_eq!(o.max_time, Some(std::time::Duration::from_secs(3)));
-        for bad in ["0", "-1", "x", "inf", "NaN"] {
+        // curl's 0: no limit.
+        let o = fetch(&["-m", "3", "--max-time", "0", "--connect-timeout", "0", "u"]);
+        assert_eq!((o.max_time, o.connect_timeout), (None, None));
+        for bad in ["-1", "x", "inf", "NaN"] {
             assert!(err(&["-m", bad, "u"]).contains("seconds"), "{bad}");
         }
     }

@@ -294,7 +294,9 @@ mod tests {
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with(r#"{"t_us":0,"req":4,"event":"got_first_response_byte""#));
+        assert!(lines[0].starts_with(
+            r#"{"t_us":0,"req":4,"event":"got_first_response_byte","resend":0,"hop":0"#
+        ));
         assert!(lines[1].starts_with(r#"{"t_us":250,"req":4,"event":"wrote_headers""#));
     }
 

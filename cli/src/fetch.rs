@@ -101,29 +101,35 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         c.tls_ca_files.extend(opts.cacert.iter().cloned());
         c.follow_redirects = opts.location;
         if opts.proxy.is_some() || opts.noproxy.is_some() {
-            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-            let from_env = |lower: &str, upper: &str| env(lower).or_else(|| env(upper));
-            c.proxy = roundtrip::proxy::ProxyConfig::Manual {
-                http: opts
-                    .proxy
-                    .clone()
-                    .or_else(|| from_env("http_proxy", "HTTP_PROXY")),
-                https: opts
-                    .proxy
-                    .clone()
-                    .or_else(|| from_env("https_proxy", "HTTPS_PROXY")),
-                no_proxy: opts
-                    .noproxy
-                    .clone()
-                    .or_else(|| from_env("no_proxy", "NO_PROXY"))
-                    .unwrap_or_default(),
-            };
+            // The environment's proxies by the library's rules (all_proxy,
+            // the httpoxy guard), with -x and --noproxy replacing parts.
+            let env = |k: &str| std::env::var(k).ok();
+            let mut config = roundtrip::proxy::ProxyConfig::from_environment(env);
+            if let roundtrip::proxy::ProxyConfig::Manual {
+                http,
+                https,
+                no_proxy,
+            } = &mut config
+            {
+                if let Some(p) = &opts.proxy {
+                    *http = Some(p.clone());
+                    *https = Some(p.clone());
+                }
+                if let Some(list) = &opts.noproxy {
+                    no_proxy.clone_from(list);
+                }
+            }
+            c.proxy = config;
         }
         if let Some(n) = opts.max_redirs {
             c.max_redirects = n;
         }
         if let Some(d) = opts.connect_timeout {
+            // curl's limit covers the whole connection phase; the library
+            // limits each step, so each gets it (a DNS try only shortened).
             c.connect_timeout = d;
+            c.tls_handshake_timeout = d;
+            c.dns_timeout = Some(c.dns_settings().timeout.min(d));
         }
         if opts.max_time.is_some() {
             c.total_timeout = opts.max_time;

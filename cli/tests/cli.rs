@@ -128,8 +128,34 @@ impl Run {
 
 /// Runs the binary with `args`, killing it after 10 s.
 fn run(args: &[&str]) -> Run {
+    run_env(args, &[])
+}
+
+/// Proxy variables a test may set; cleared from the child's environment
+/// first, so the environment the tests run in does not leak in.
+const PROXY_VARS: [&str; 9] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+];
+
+/// [`run`] with environment variables set on the child.
+fn run_env(args: &[&str], vars: &[(&str, &str)]) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roundtrip"));
+    if !vars.is_empty() {
+        for v in PROXY_VARS {
+            command.env_remove(v);
+        }
+        command.envs(vars.iter().copied());
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -246,6 +272,11 @@ fn two_urls_reuse_one_connection() {
     let closed = events(&r.stderr, "conn_closed");
     assert_eq!(closed.len(), 1, "{}", r.stderr);
     assert!(closed[0].contains("\"req\":null") && closed[0].contains("client_dropped"));
+    assert!(
+        !closed[0].contains("\"hop\""),
+        "no request, no hop: {}",
+        closed[0]
+    );
 }
 
 #[test]
@@ -952,6 +983,37 @@ fn max_time_ends_a_stalled_request_with_curls_code_28() {
 }
 
 #[test]
+fn max_time_zero_means_no_limit_as_in_curl() {
+    let server = serve(|_| {
+        thread::sleep(Duration::from_millis(300));
+        ok("late\n")
+    });
+    let r = run(&["-m", "0", &server.url("/")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "late\n");
+}
+
+#[test]
+fn connect_timeout_also_limits_the_tls_handshake() {
+    // TCP connects at once; the TLS handshake never gets an answer. The
+    // library's own handshake limit is 10 s: only --connect-timeout ends
+    // this before the watchdog.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut sink = [0u8; 1024];
+        s.set_read_timeout(Some(Duration::from_secs(9))).unwrap();
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let url = format!("https://127.0.0.1:{port}/");
+    let r = run(&["--connect-timeout", "0.3", &url]);
+    assert_eq!(r.code, Some(28), "{}", r.stderr);
+    assert!(r.stderr.contains("tls"), "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+}
+
+#[test]
 fn write_out_prints_curls_variables_after_each_transfer() {
     let server = serve_text("hello\n");
     let url = format!("http://127.0.0.1:{}/", server.addr.port());
@@ -1018,6 +1080,15 @@ fn location_follows_redirects_and_max_redirs_limits_them() {
         "{}",
         r.stderr
     );
+    // Every event of the request names its hop, the first one's 0 included.
+    for line in r.stderr.lines().filter(|l| l.contains(r#""req":1,"#)) {
+        assert!(line.contains(r#","hop":"#), "{line}");
+    }
+    assert!(
+        events(&r.stderr, "get_conn")[0].contains(r#""resend":0,"hop":0,"#),
+        "{}",
+        r.stderr
+    );
     let r = run(&["-L", "--max-redirs", "0", &url]);
     assert_eq!(
         r.code,
@@ -1051,6 +1122,45 @@ fn proxy_flag_sends_absolute_form_to_the_proxy_and_noproxy_bypasses_it() {
     );
     let r = run(&["-x", "socks5://x:1", "http://a/"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
+
+#[test]
+fn noproxy_without_x_keeps_the_environments_proxy_rules() {
+    let proxy = serve(|req| {
+        assert!(
+            req.starts_with("GET http://origin.test:81/p HTTP/1.1"),
+            "{req}"
+        );
+        ok("via proxy\n")
+    });
+    let p = format!("http://127.0.0.1:{}", proxy.addr.port());
+    // all_proxy counts, and --noproxy replaces no_proxy rather than adding
+    // to it: origin.test, listed only in the environment, goes through.
+    let vars = [("all_proxy", p.as_str()), ("no_proxy", "origin.test")];
+    let r = run_env(
+        &["--noproxy", "other.test", "http://origin.test:81/p"],
+        &vars,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "via proxy\n");
+    assert_eq!(proxy.accepted(), 1);
+
+    // httpoxy: in a CGI program HTTP_PROXY is a request header, not a
+    // proxy. The client connects directly.
+    let direct = serve_text("direct\n");
+    let url = format!("http://127.0.0.1:{}/", direct.addr.port());
+    let vars = [("HTTP_PROXY", p.as_str()), ("REQUEST_METHOD", "GET")];
+    let r = run_env(&["--noproxy", "other.test", &url], &vars);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout(), "direct\n");
+    assert_eq!(proxy.accepted(), 1, "the proxy was not used");
+    // Without REQUEST_METHOD the same HTTP_PROXY is used.
+    let r = run_env(
+        &["--noproxy", "other.test", "http://origin.test:81/p"],
+        &vars[..1],
+    );
+    assert_eq!(r.stdout(), "via proxy\n", "{}", r.stderr);
+    assert_eq!(proxy.accepted(), 2);
 }
 
 #[test]

@@ -12,9 +12,9 @@
 //! Sending and receiving run side by side once a connection is attached: a
 //! server may answer before the body is sent (RFC 9110 §15, the 100-continue
 //! rules of RFC 9110 §10.1.1). The receive side follows RFC 9112 §4–§7 and
-//! the reuse rules of §9.3; the retry of a request that failed on a reused
-//! connection follows RFC 9110 §9.2.2 (idempotent methods) and Go's
-//! "nothing was written" rule.
+//! the reuse rules of §9.3; a request that failed on a reused connection
+//! before any response byte is retried once when its body can be replayed
+//! (issue 2's rule, as curl does; see `can_retry`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -324,7 +324,6 @@ pub(crate) struct Exchange {
     /// In-memory body bytes queued after the head, and how much was sent.
     body_bytes: Option<(Bytes, usize)>,
     body_sent: u64,
-    wrote_any: bool,
     head_begun: bool,
     receiving: Receiving,
     first_byte: bool,
@@ -534,7 +533,6 @@ impl Exchange {
             sending: Sending::Head,
             body_bytes: None,
             body_sent: 0,
-            wrote_any: false,
             head_begun: false,
             receiving: Receiving::Head,
             first_byte: false,
@@ -714,24 +712,15 @@ impl Exchange {
 
     // ----- inputs --------------------------------------------------------
 
+    /// Issue 2's rule, and curl's: a request whose reused connection died
+    /// before any response byte is sent again once, whatever its method,
+    /// as long as its body can be sent again. Go also demands an idempotent
+    /// method once bytes were written; a reused connection that dies before
+    /// any response byte was most likely closed by the server as idle, and
+    /// the issue sides with curl.
     fn can_retry(&self, err: &Error) -> bool {
-        let replayable = self.replayable;
-        let idempotent = matches!(
-            self.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        ) || self.headers.contains_key("idempotency-key");
         let transport = matches!(err.kind(), ErrorKind::Io(_) | ErrorKind::ConnectionClosed);
-        self.tr.resend == 0
-            && self.reused
-            && !self.first_byte
-            && transport
-            && replayable
-            && (idempotent || !self.wrote_any)
+        self.tr.resend == 0 && self.reused && !self.first_byte && transport && self.replayable
     }
 
     fn retry(&mut self, err: Error, ctx: &mut Ctx<'_>, now: Instant) {
@@ -745,7 +734,6 @@ impl Exchange {
         self.receiving = Receiving::Head;
         self.body_bytes = None;
         self.body_sent = 0;
-        self.wrote_any = false;
         self.head_begun = false;
         self.first_byte = false;
         self.informational = 0;

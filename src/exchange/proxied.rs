@@ -54,11 +54,15 @@ impl Exchange {
                 ctx.config.max_head_size,
                 ctx.config.max_headers,
             );
-            let head = match parsed {
+            let (head, reason) = match parsed {
                 Ok(None) => return,
                 Ok(Some((len, head))) => {
+                    // The refusal's own words ("403 Blocked By Policy"),
+                    // not the registry's name for the code.
+                    let reason = (!head.status.is_success() && !head.status.is_informational())
+                        .then(|| h1::head::reason_phrase(&conn.recv.raw()[..len]));
                     conn.recv.skip_raw(len);
-                    head
+                    (head, reason)
                 }
                 Err(e) => {
                     let e = Error::new(Phase::Connect, e.kind().clone());
@@ -74,7 +78,7 @@ impl Exchange {
                     Phase::Connect,
                     ErrorKind::ProxyConnectRefused {
                         status: head.status.as_u16(),
-                        reason: head.status.canonical_reason().unwrap_or("").to_owned(),
+                        reason: reason.unwrap_or_default(),
                     },
                 );
                 self.proxy_failed(Some(head.status), err, ctx, now);

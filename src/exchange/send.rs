@@ -139,9 +139,6 @@ impl Exchange {
 
     /// The runtime wrote `n` bytes of [`pending_send`](Self::pending_send).
     pub fn handle_written(&mut self, mut n: usize, ctx: &mut Ctx<'_>, now: Instant) {
-        if n > 0 {
-            self.wrote_any = true;
-        }
         if self.conn.as_ref().is_some_and(|c| c.tls.is_some()) {
             self.tls_written(n);
             self.after_send_progress(ctx, now);

@@ -143,6 +143,25 @@ fn parse_into<'b>(
     )))
 }
 
+/// The reason phrase of a complete response head (`head` holds at least
+/// its status line), as sent: empty when absent or unparsable.
+pub(crate) fn reason_phrase(head: &[u8]) -> String {
+    let line = head
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .strip_suffix(b"\r")
+        .unwrap_or_default();
+    let mut line = line.to_vec();
+    line.extend_from_slice(b"\r\n\r\n");
+    // httparse checks the status line; no header slots are needed for it.
+    let mut resp = httparse::Response::new(&mut []);
+    match resp.parse(&line) {
+        Ok(_) => resp.reason.unwrap_or_default().to_owned(),
+        Err(_) => String::new(),
+    }
+}
+
 /// Parses a trailer section (RFC 9112 §7.1.2): field lines ending with an
 /// empty line. `buf` must hold the whole section including the final CRLF.
 ///

@@ -83,7 +83,7 @@ fn headers(out: &mut String, map: &HeaderMap) {
 /// write_json(&event, start, &mut line);
 /// assert_eq!(
 ///     line,
-///     r#"{"t_us":512,"req":1,"event":"get_conn","resend":0,"host_port":"example.com:80"}"#
+///     r#"{"t_us":512,"req":1,"event":"get_conn","resend":0,"hop":0,"host_port":"example.com:80"}"#
 /// );
 /// ```
 pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
@@ -100,7 +100,9 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
     string(out, event.kind.name());
     key(out, "resend");
     let _ = write!(out, "{}", event.resend);
-    if event.hop > 0 {
+    // Every event of a request says its hop, 0 included (issue 6), so a
+    // consumer never infers it from absence; a client-level event has none.
+    if event.req.is_some() {
         let _ = write!(out, ",\"hop\":{}", event.hop);
     }
     match &event.kind {
@@ -369,7 +371,7 @@ mod tests {
         write_json(&ev, start, &mut out);
         assert_eq!(
             out,
-            r#"{"t_us":1500,"req":3,"event":"dns_done","resend":0,"addrs":["127.0.0.1","::1"],"coalesced":false,"error":null}"#
+            r#"{"t_us":1500,"req":3,"event":"dns_done","resend":0,"hop":0,"addrs":["127.0.0.1","::1"],"coalesced":false,"error":null}"#
         );
     }
 

@@ -714,3 +714,50 @@ pub mod tls;
 /// Comparing a request's trace through `Client` and through another driver
 /// of the core (`core_driver.rs`, `socket_interest.rs`).
 pub mod compare;
+
+/// How many of this process's open sockets (TCP or UDP, v4 or v6) have
+/// `port` as their peer's port: on loopback, the client's side of its
+/// connections to an in-test server listening on `port` (the server's own
+/// sockets have it as their local port instead).
+///
+/// Why not a count of `/proc/self/fd`: libtest runs the tests of a binary
+/// on parallel threads, and their servers open and close descriptors at
+/// any time; these sockets belong to one server's clients only. A socket
+/// the client closed is either gone from the kernel's tables or left there
+/// (TIME_WAIT, FIN_WAIT) without an inode in this process's descriptors,
+/// so it does not count.
+pub fn sockets_to(port: u16) -> usize {
+    let mut ours = std::collections::HashSet::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        let inode = target
+            .to_str()
+            .and_then(|t| t.strip_prefix("socket:["))
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|t| t.parse::<u64>().ok());
+        ours.extend(inode);
+    }
+    let mut n = 0;
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/self/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let peer = f[2]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            let inode: u64 = f[9].parse().unwrap_or(0);
+            if peer == Some(port) && inode != 0 && ours.contains(&inode) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
