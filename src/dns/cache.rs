@@ -3,6 +3,7 @@
 //! TTL of RFC 2308 §5 (capped), bounded in entries with the entry closest
 //! to expiry evicted first.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -33,8 +34,6 @@ pub enum Cached {
 
 #[derive(Debug)]
 struct Entry {
-    name: String,
-    qtype: QType,
     value: Cached,
     expires: Instant,
 }
@@ -61,7 +60,11 @@ struct Entry {
 /// ```
 #[derive(Debug)]
 pub struct Cache {
-    entries: Vec<Entry>,
+    /// By lower-cased name, then type: a hit costs one hash lookup however
+    /// full the cache is (a cached lookup is on every request's path).
+    entries: HashMap<String, Vec<(QType, Entry)>>,
+    /// Entries held, of every name and type.
+    len: usize,
     capacity: usize,
     max_ttl: Duration,
     max_negative_ttl: Duration,
@@ -71,7 +74,8 @@ impl Cache {
     /// A cache of at most `capacity` entries.
     pub fn new(capacity: usize, max_ttl: Duration, max_negative_ttl: Duration) -> Cache {
         Cache {
-            entries: Vec::new(),
+            entries: HashMap::new(),
+            len: 0,
             capacity,
             max_ttl,
             max_negative_ttl,
@@ -80,10 +84,21 @@ impl Cache {
 
     /// The live entry for (name, qtype), if any.
     pub fn get(&self, name: &str, qtype: QType, now: Instant) -> Option<&Cached> {
+        // Lower-cased on the stack: a lookup allocates nothing. A name too
+        // long for a DNS question (255 bytes) is never stored.
+        let mut lower = [0u8; 255];
+        let bytes = name.as_bytes();
+        let folded = lower.get_mut(..bytes.len())?;
+        for (d, s) in folded.iter_mut().zip(bytes) {
+            *d = s.to_ascii_lowercase();
+        }
+        // ASCII folding keeps UTF-8 valid.
+        let key = std::str::from_utf8(folded).ok()?;
         self.entries
+            .get(key)?
             .iter()
-            .find(|e| e.qtype == qtype && e.expires > now && e.name.eq_ignore_ascii_case(name))
-            .map(|e| &e.value)
+            .find(|(t, e)| *t == qtype && e.expires > now)
+            .map(|(_, e)| &e.value)
     }
 
     /// Stores an answer valid for `ttl` seconds (capped). A zero TTL is not
@@ -94,40 +109,58 @@ impl Cache {
             Cached::NoSuchName | Cached::NoData => self.max_negative_ttl,
         };
         let ttl = Duration::from_secs(u64::from(ttl)).min(cap);
-        if ttl.is_zero() || self.capacity == 0 {
+        if ttl.is_zero() || self.capacity == 0 || name.len() > 255 {
             return;
         }
         let expires = crate::after(now, ttl);
-        self.entries.retain(|e| {
-            e.expires > now && !(e.qtype == qtype && e.name.eq_ignore_ascii_case(name))
-        });
-        if self.entries.len() >= self.capacity {
-            if let Some(i) = self
-                .entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.expires)
-                .map(|(i, _)| i)
-            {
-                self.entries.swap_remove(i);
+        let name = name.to_ascii_lowercase();
+        self.remove(&name, |t, _| t == qtype);
+        if self.len >= self.capacity {
+            // Answers arrive far less often than lookups: sweeping here
+            // keeps `get` a single probe.
+            let names: Vec<String> = self.entries.keys().cloned().collect();
+            for n in names {
+                self.remove(&n, |_, e| e.expires <= now);
             }
         }
-        self.entries.push(Entry {
-            name: name.to_ascii_lowercase(),
-            qtype,
-            value,
-            expires,
-        });
+        if self.len >= self.capacity {
+            let soonest = self
+                .entries
+                .iter()
+                .flat_map(|(n, v)| v.iter().map(move |(t, e)| (e.expires, n, *t)))
+                .min_by_key(|(expires, ..)| *expires)
+                .map(|(_, n, t)| (n.clone(), t));
+            if let Some((n, t)) = soonest {
+                self.remove(&n, |tt, _| tt == t);
+            }
+        }
+        self.entries
+            .entry(name)
+            .or_default()
+            .push((qtype, Entry { value, expires }));
+        self.len += 1;
+    }
+
+    /// Drops the entries of `name` that `gone` selects.
+    fn remove(&mut self, name: &str, gone: impl Fn(QType, &Entry) -> bool) {
+        if let Some(v) = self.entries.get_mut(name) {
+            let before = v.len();
+            v.retain(|(t, e)| !gone(*t, e));
+            self.len -= before - v.len();
+            if v.is_empty() {
+                self.entries.remove(name);
+            }
+        }
     }
 
     /// Entries held (live or not yet swept).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 }
 
@@ -183,6 +216,37 @@ mod tests {
             .is_none());
         c.put("z.test", QType::A, Cached::NoData, 0, t0);
         assert!(c.get("z.test", QType::A, t0).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_finds_every_name_in_any_case() {
+        let t0 = Instant::now();
+        let mut c = Cache::new(512, Duration::from_secs(3600), Duration::from_secs(300));
+        for i in 0..256 {
+            let a = Cached::Addrs(vec![ip(&format!("192.0.2.{i}"))]);
+            c.put(&format!("host{i}.Test"), QType::A, a, 60, t0);
+            c.put(
+                &format!("host{i}.test"),
+                QType::Aaaa,
+                Cached::NoData,
+                60,
+                t0,
+            );
+        }
+        assert_eq!(c.len(), 512);
+        for i in 0..256 {
+            let want = Cached::Addrs(vec![ip(&format!("192.0.2.{i}"))]);
+            assert_eq!(c.get(&format!("HOST{i}.test"), QType::A, t0), Some(&want));
+            assert_eq!(
+                c.get(&format!("host{i}.test"), QType::Aaaa, t0),
+                Some(&Cached::NoData)
+            );
+        }
+        // One more evicts one entry, and only one.
+        c.put("late.test", QType::A, Cached::NoData, 120, t0);
+        assert_eq!(c.len(), 512);
+        assert!(c.get("late.test", QType::A, t0).is_some());
+        assert!(c.get(&"x".repeat(300), QType::A, t0).is_none());
     }
 
     #[test]
