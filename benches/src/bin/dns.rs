@@ -22,7 +22,8 @@
 //!          query, as the runtime does; both queries sent, both answers
 //!          read;
 //!       3. roundtrip cached: `start_query` + `poll_event` until `Done` on a
-//!          warm cache (no socket at all).
+//!          warm, full cache (filled with `dns_cache_size` other names
+//!          first; no socket at all).
 //!     R rounds (default 5) of N lookups (default 2000) of 1 and 2, their
 //!     order alternating by round, after W warm-up lookups of each (default
 //!     200); 3 runs N × 50 lookups per round.
@@ -161,6 +162,9 @@ impl Namespace {
                 "--local-ttl=300",
             ])
             .arg(format!("--host-record={NAME},127.0.0.1,::1"))
+            // Every name under fill.test: to fill the cache before the
+            // cached rounds, so that a hit is measured in a full cache.
+            .arg("--address=/fill.test/127.0.0.1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -297,7 +301,13 @@ impl Driver {
 
     /// One lookup of NAME, start to `Done`.
     fn lookup(&mut self) -> Res<()> {
-        let q = self.resolver.start_query(NAME, Instant::now());
+        self.lookup_of(NAME)
+    }
+
+    /// One lookup of `name` (NAME, or one of the `--address` names that
+    /// fill the cache), start to `Done`.
+    fn lookup_of(&mut self, name: &str) -> Res<()> {
+        let q = self.resolver.start_query(name, Instant::now());
         loop {
             self.transmit()?;
             while let Some(e) = self.resolver.poll_event() {
@@ -306,7 +316,7 @@ impl Driver {
                         continue;
                     }
                     let addrs = result?;
-                    if !expected(&addrs) {
+                    if name == NAME && !expected(&addrs) {
                         return Err(format!("roundtrip resolved {NAME} to {addrs:?}").into());
                     }
                     if !self.socks.is_empty() {
@@ -467,7 +477,13 @@ fn inner(args: &Args) -> Res<()> {
         getaddrinfo()?;
         uncached.lookup()?;
     }
-    cached.lookup()?; // fills the cache (TTL 300 s)
+    // Fill the cache with other names first (an A answer each, and the
+    // AAAA answer or its negative), so the hit below is one among many.
+    let size = Config::default().dns_cache_size;
+    for i in 0..size {
+        cached.lookup_of(&format!("n{i}.fill.test"))?;
+    }
+    cached.lookup()?; // caches NAME (TTL 300 s), evicting one filler
     let now = Instant::now();
 
     let (mut gai, mut rt, mut hit) = (Vec::new(), Vec::new(), Vec::new());
