@@ -73,7 +73,7 @@ struct Sim {
     resolver: Resolver,
     client_trace: Trace,
     ids: Ids,
-    spare: Vec<Vec<u8>>,
+    spare: crate::exchange::Spares,
     families: crate::dial::FamilyMemory,
     tls: crate::tls::TlsSetup,
     proxies: std::result::Result<crate::proxy::Proxies, crate::Error>,
@@ -112,7 +112,7 @@ impl Sim {
             resolver: Resolver::new(settings, Hosts::parse("127.0.0.1 origin.test\n"), 1),
             client_trace: Trace::new(),
             ids: Ids::default(),
-            spare: Vec::new(),
+            spare: crate::exchange::Spares::default(),
             families: crate::dial::FamilyMemory::new(16, Duration::from_secs(600)),
             tls: crate::tls::TlsSetup::default(),
             proxies: Ok(crate::proxy::Proxies::default()),
@@ -674,9 +674,11 @@ fn check_running(sim: &Sim, ex: &Exchange, limit: usize) {
     if let Some((recv, _send)) = ex.buffered() {
         assert!(recv <= limit, "receive storage {recv} > {limit}");
     }
-    for b in &sim.spare {
+    for b in &sim.spare.recv {
         assert!(b.len() <= limit, "spare buffer {} > {limit}", b.len());
     }
+    // The exchange target speaks plain HTTP: no ciphertext buffer.
+    assert!(sim.spare.cipher.is_empty());
     assert!(sim.pool.len() <= 1);
     let events = sim.events();
     if let Some(i) = events.iter().position(|e| e.name == "request_done") {

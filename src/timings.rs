@@ -426,6 +426,37 @@ impl Timings {
         self.between(self.first_byte, self.end)
     }
 
+    /// Every phase in the order it happens, by name: `queue`, `dns`,
+    /// `tcp_connect`, `tunnel`, `tls`, `send`, `wait`, `receive`. The
+    /// durations of those that happened add up to [`total`](Self::total)
+    /// once the request has ended.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), roundtrip::Error> {
+    /// let mut body = roundtrip::Client::new().get("http://127.0.0.1:8080/")?.into_body();
+    /// let mut buf = [0u8; 4096];
+    /// while body.read_body(&mut buf)? > 0 {}
+    /// if let Some(timings) = body.timings() {
+    ///     for (name, phase) in timings.phases() {
+    ///         println!("{name:>12} {phase:?}");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn phases(&self) -> [(&'static str, PhaseTime); 8] {
+        [
+            ("queue", self.queue()),
+            ("dns", self.dns()),
+            ("tcp_connect", self.tcp_connect()),
+            ("tunnel", self.tunnel()),
+            ("tls", self.tls()),
+            ("send", self.send()),
+            ("wait", self.wait()),
+            ("receive", self.receive()),
+        ]
+    }
+
     fn between(&self, a: Option<Instant>, b: Option<Instant>) -> PhaseTime {
         match (a, b) {
             (Some(a), Some(b)) => PhaseTime::Took(b.saturating_duration_since(a)),
@@ -544,19 +575,7 @@ mod tests {
         );
         assert_eq!(t.tunnel(), PhaseTime::Skipped(Skipped::NoTunnel));
         // The phases add up to the total.
-        let sum: Duration = [
-            t.queue(),
-            t.dns(),
-            t.tcp_connect(),
-            t.tunnel(),
-            t.tls(),
-            t.send(),
-            t.wait(),
-            t.receive(),
-        ]
-        .iter()
-        .filter_map(|p| p.duration())
-        .sum();
+        let sum: Duration = t.phases().iter().filter_map(|(_, p)| p.duration()).sum();
         assert_eq!(sum, ms(130));
     }
 
@@ -735,19 +754,7 @@ mod tests {
         assert_eq!(t.tls(), PhaseTime::Took(ms(20)));
         // curl puts CONNECT between time_connect and time_appconnect.
         assert_eq!((t.connect(), t.appconnect()), (ms(10), ms(45)));
-        let sum: Duration = [
-            t.queue(),
-            t.dns(),
-            t.tcp_connect(),
-            t.tunnel(),
-            t.tls(),
-            t.send(),
-            t.wait(),
-            t.receive(),
-        ]
-        .iter()
-        .filter_map(|p| p.duration())
-        .sum();
+        let sum: Duration = t.phases().iter().filter_map(|(_, p)| p.duration()).sum();
         assert_eq!(Some(sum), t.total());
     }
 }

@@ -78,6 +78,14 @@ fn fetch(client: &Client, url: &str) -> roundtrip::Result<String> {
     client.get(url)?.into_body().text()
 }
 
+/// The `connect_done` events of a log, in order.
+fn connect_dones(log: &DnsLog) -> Vec<Dns> {
+    log.all()
+        .into_iter()
+        .filter(|e| matches!(e, Dns::ConnectDone { .. }))
+        .collect()
+}
+
 /// Runs a test body with a watchdog.
 fn run(f: impl FnOnce() + Send + 'static) {
     within(LIMIT, f)
@@ -345,11 +353,7 @@ fn aaaa_address_refused_falls_back_to_the_a_address() {
         assert_eq!(fetch(&c, &http.url("fallback.test", "/")).unwrap(), BODY);
         let dump = log.dump();
         assert_eq!(log.done(), (vec![v6(), v4()], false, None), "{dump}");
-        let connects: Vec<Dns> = log
-            .all()
-            .into_iter()
-            .filter(|e| matches!(e, Dns::ConnectDone { .. }))
-            .collect();
+        let connects = connect_dones(&log);
         assert_eq!(
             connects,
             [
@@ -398,11 +402,7 @@ fn every_address_refuses_each_tried_once() {
             [SocketAddr::new(v6(), port), SocketAddr::new(v4(), port)],
             "{dump}"
         );
-        let connects = log
-            .all()
-            .into_iter()
-            .filter(|e| matches!(e, Dns::ConnectDone { .. }))
-            .count();
+        let connects = connect_dones(&log).len();
         assert_eq!(connects, 2, "{dump}");
     });
 }
@@ -423,11 +423,7 @@ fn ip_family_restricts_the_race_to_one_family() {
         let c = client(&[&server], &log, |c| c.ip_family = IpFamily::V4Only);
         assert_eq!(fetch(&c, &http.url("dual.test", "/")).unwrap(), BODY);
         let dump = log.dump();
-        let connects: Vec<Dns> = log
-            .all()
-            .into_iter()
-            .filter(|e| matches!(e, Dns::ConnectDone { .. }))
-            .collect();
+        let connects = connect_dones(&log);
         assert_eq!(
             connects,
             [Dns::ConnectDone {
@@ -445,12 +441,7 @@ fn ip_family_restricts_the_race_to_one_family() {
             matches!(err.kind(), ErrorKind::NoAddressOfFamily { host, family: IpFamily::V6Only } if host == "v4only.test"),
             "{err:?}\n{dump}"
         );
-        assert!(
-            !log.all()
-                .iter()
-                .any(|e| matches!(e, Dns::ConnectDone { .. })),
-            "{dump}"
-        );
+        assert!(connect_dones(&log).is_empty(), "{dump}");
     });
 }
 

@@ -31,19 +31,7 @@ fn cumulative(t: &Timings) -> [Duration; 6] {
 
 /// The per-phase durations that happened, summed.
 fn phase_sum(t: &Timings) -> Duration {
-    [
-        t.queue(),
-        t.dns(),
-        t.tcp_connect(),
-        t.tunnel(),
-        t.tls(),
-        t.send(),
-        t.wait(),
-        t.receive(),
-    ]
-    .iter()
-    .filter_map(|p| p.duration())
-    .sum()
+    t.phases().iter().filter_map(|(_, p)| p.duration()).sum()
 }
 
 /// A CONNECT proxy for one tunnel that takes `delay` to answer, so that

@@ -482,7 +482,7 @@ pub struct Core {
     resolver: Resolver,
     client_trace: Trace,
     ids: Ids,
-    spare_bufs: Vec<Vec<u8>>,
+    spare_bufs: crate::exchange::Spares,
     families: FamilyMemory,
     tls: crate::tls::TlsSetup,
     proxies: std::result::Result<crate::proxy::Proxies, Error>,
@@ -567,7 +567,7 @@ impl Core {
             resolver: Resolver::new(dns_settings, hosts, random_seed()),
             client_trace,
             ids: Ids::default(),
-            spare_bufs: Vec::new(),
+            spare_bufs: crate::exchange::Spares::default(),
             families,
             tls: crate::tls::TlsSetup::default(),
             proxies,
@@ -1439,7 +1439,7 @@ impl Core {
             }
             self.close_sock(conn.sock);
             let mut ctx = ctx!(self);
-            ctx.recycle(&mut conn.recv);
+            ctx.recycle_conn(&mut conn);
             ctx.emit_client(
                 now,
                 EventKind::ConnClosed {

@@ -59,6 +59,17 @@ pub(crate) struct Ids {
     attempt: u64,
 }
 
+/// Buffers of finished connections, kept for the next ones: a new
+/// connection then neither allocates nor zeroes them.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    /// Receive buffers (plaintext), each at most `RECYCLED_RECV_BUFFER`.
+    pub recv: Vec<Vec<u8>>,
+    /// TLS ciphertext buffers (zeroing a fresh 18 KiB one was the largest
+    /// cost of the library's own code in a new HTTPS connection).
+    pub cipher: Vec<Vec<u8>>,
+}
+
 /// What an exchange borrows from the runtime for one call.
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
@@ -66,7 +77,7 @@ pub(crate) struct Ctx<'a> {
     pub resolver: &'a mut Resolver,
     pub client_trace: &'a mut Trace,
     pub ids: &'a mut Ids,
-    pub spare_bufs: &'a mut Vec<Vec<u8>>,
+    pub spare_bufs: &'a mut Spares,
     pub families: &'a mut FamilyMemory,
     pub tls: &'a mut crate::tls::TlsSetup,
     pub proxies: &'a std::result::Result<crate::proxy::Proxies, Error>,
@@ -100,17 +111,28 @@ impl Ctx<'_> {
         // A new buffer starts small and grows as reads fill it (zeroing
         // 64 KiB for every connection was most of the CPU of many
         // concurrent small GETs); a spare one keeps the size it grew to.
-        let storage = match self.spare_bufs.pop() {
+        let storage = match self.spare_bufs.recv.pop() {
             Some(b) if !b.is_empty() => b,
             _ => vec![0; size.min(INITIAL_RECV_BUFFER)],
         };
         recv.attach_growable(storage, size);
     }
 
+    /// Gives a connection's buffers back for reuse: its receive storage,
+    /// and its TLS ciphertext buffer when nothing is left in it.
+    pub fn recycle_conn(&mut self, conn: &mut crate::conn::Conn) {
+        self.recycle(&mut conn.recv);
+        if conn.cipher_len == 0 && !conn.cipher_in.is_empty() && self.spare_bufs.cipher.len() < 4 {
+            self.spare_bufs
+                .cipher
+                .push(std::mem::take(&mut conn.cipher_in));
+        }
+    }
+
     /// Gives a connection's receive storage back for reuse.
     pub fn recycle(&mut self, recv: &mut RecvBuf) {
         if let Some(mut buf) = recv.detach() {
-            if self.spare_bufs.len() < 4 {
+            if self.spare_bufs.recv.len() < 4 {
                 // A buffer that grew for a large body goes back to the size
                 // small responses need: spares wait idle, and one large
                 // body should not pin its buffer for good.
@@ -118,7 +140,7 @@ impl Ctx<'_> {
                     buf.truncate(RECYCLED_RECV_BUFFER);
                     buf.shrink_to_fit();
                 }
-                self.spare_bufs.push(buf);
+                self.spare_bufs.recv.push(buf);
             }
         }
     }
@@ -915,7 +937,7 @@ impl Exchange {
         let (id, sock) = (conn.id, conn.sock);
         let refused = reason.or_else(|| ctx.pool.refusal(&conn.key));
         if refused.is_none() {
-            ctx.recycle(&mut conn.recv);
+            ctx.recycle_conn(&mut conn);
             ctx.pool.checkin(conn, now);
             self.actions.push(Action::Pooled { sock, conn: id });
             self.tr.emit(
@@ -936,7 +958,7 @@ impl Exchange {
             }
         }
         conn.recv.clear();
-        ctx.recycle(&mut conn.recv);
+        ctx.recycle_conn(&mut conn);
         self.actions.push(Action::Close { sock });
         self.tr.emit(
             ctx,

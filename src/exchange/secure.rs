@@ -89,6 +89,11 @@ impl Exchange {
             return None;
         }
         ctx.attach_recv_storage(&mut conn.recv);
+        if conn.cipher_in.is_empty() {
+            if let Some(spare) = ctx.spare_bufs.cipher.pop() {
+                conn.cipher_in = spare;
+            }
+        }
         if conn.cipher_in.len() < CIPHER_BUF {
             conn.cipher_in.resize(CIPHER_BUF, 0);
         }
