@@ -242,6 +242,47 @@ fn ios(core: &mut Core) -> Vec<Io> {
     std::iter::from_fn(|| core.poll_io()).collect()
 }
 
+/// A request released while its lookup is still waiting for answers takes
+/// the lookup with it: the DNS sockets are closed at once, not left until
+/// the per-try timeouts run out.
+#[test]
+fn releasing_a_request_mid_lookup_closes_its_dns_sockets() {
+    let t0 = Instant::now();
+    let mut config = Config::default();
+    config.proxy = ProxyConfig::Off;
+    (config.resolv_conf, config.hosts_file) = (None, None);
+    config.dns_servers = Some(vec!["192.0.2.53:53".parse().unwrap()]);
+    config.dns_search = Some(Vec::new());
+    let mut core = Core::new(config, Trace::new());
+    let req = http::Request::get("http://slow.test/").body(().into());
+    let id = core.submit(req.unwrap(), Trace::new(), t0);
+    let queries: Vec<SockId> = ios(&mut core)
+        .into_iter()
+        .filter_map(|io| match io {
+            Io::SendDatagram { sock, .. } => Some(sock),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queries.len(), 2, "AAAA and A asked");
+    assert_eq!(core.open_sockets(), 2);
+
+    core.release(id, t0 + Duration::from_millis(5));
+    let mut closed: Vec<SockId> = ios(&mut core)
+        .into_iter()
+        .filter_map(|io| match io {
+            Io::Close { sock } => Some(sock),
+            _ => None,
+        })
+        .collect();
+    closed.sort_by_key(|s| format!("{s:?}"));
+    let mut want = queries.clone();
+    want.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(closed, want);
+    assert_eq!(core.open_sockets(), 0);
+    // Nothing is left to time out.
+    assert_eq!(core.poll_timeout(), None);
+}
+
 /// A truncated UDP answer sends the query again over TCP; the driver writes
 /// it in two pieces (a short write, as a full socket buffer gives), and the
 /// core must send the rest, not the start again, before the answer is read.

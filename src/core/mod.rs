@@ -779,7 +779,8 @@ impl Core {
     }
 
     /// The caller is done with `id`: cancel it if unfinished (its
-    /// connection is closed, or pooled if the body was complete) and
+    /// connection is closed, or pooled if the body was complete), end any
+    /// name lookup still running for it alone (its DNS sockets close), and
     /// forget it.
     pub fn release(&mut self, id: RequestId, now: Instant) {
         self.now = Some(now);
@@ -790,7 +791,24 @@ impl Core {
             self.pump(id, now);
         }
         self.slots.remove(&id);
-        self.queries.retain(|_, r| *r != id);
+        // The caller is done with the request: a lookup still running for
+        // it (a slow second family, a retry the cancel cut short) would
+        // only keep its sockets open until it ends. A lookup others have
+        // joined goes on for them (the resolver hands it to the next).
+        let mut cancelled = false;
+        self.queries.retain(|&q, r| {
+            if *r != id {
+                return true;
+            }
+            self.resolver.cancel(q);
+            cancelled = true;
+            false
+        });
+        if cancelled {
+            while let Some(t) = self.resolver.poll_transmit() {
+                self.dns_transmit(t);
+            }
+        }
         self.dirty.retain(|r| *r != id);
         // A slot holds its exchange inline (about 2.4 KiB): after a burst of
         // requests the table would keep room for all of them for good (5 MB
