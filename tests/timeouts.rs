@@ -126,11 +126,7 @@ fn server_that_never_answers_hits_the_response_header_timeout() {
     let (port, closed) = stalling_server(vec![]);
     let c = client(|c| c.response_header_timeout = Some(Duration::from_millis(200)));
     let err = c.get(&format!("http://127.0.0.1:{port}/")).unwrap_err();
-    assert_eq!(err.phase(), Phase::ReadResponseHead);
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == Duration::from_millis(200)),
-        "{err}"
-    );
+    assert_timeout(&err, Phase::ReadResponseHead, Duration::from_millis(200));
     assert_closed(port);
     assert!(
         closed.recv_timeout(Duration::from_secs(5)).unwrap() < Duration::from_secs(2),
@@ -148,8 +144,7 @@ fn half_a_head_then_silence_is_a_response_header_timeout() {
     )]);
     let c = client(|c| c.response_header_timeout = Some(Duration::from_millis(200)));
     let err = c.get(&format!("http://127.0.0.1:{port}/")).unwrap_err();
-    assert_eq!(err.phase(), Phase::ReadResponseHead);
-    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err}");
+    assert_timeout(&err, Phase::ReadResponseHead, Duration::from_millis(200));
     assert_closed(port);
     closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
@@ -176,11 +171,7 @@ fn part_of_a_body_then_silence_is_a_body_idle_timeout() {
         }
     };
     assert_eq!(got, b"partial", "the bytes that came are delivered first");
-    assert_eq!(err.phase(), Phase::ReadResponseBody);
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == Duration::from_millis(200)),
-        "{err}"
-    );
+    assert_timeout(&err, Phase::ReadResponseBody, Duration::from_millis(200));
     assert_closed(port);
     closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
@@ -239,13 +230,18 @@ fn a_silent_tls_server_hits_the_handshake_timeout_and_the_socket_closes() {
     let limit = Duration::from_millis(200);
     let c = client(|c| c.tls_handshake_timeout = limit);
     let err = c.get(&format!("https://127.0.0.1:{port}/")).unwrap_err();
-    assert_eq!(err.phase(), Phase::Tls, "{err}");
+    assert_timeout(&err, Phase::Tls, limit);
+    assert_closed(port);
+    closed.recv_timeout(Duration::from_secs(5)).unwrap();
+}
+
+/// The error is a `Timeout` of `limit` in `phase`.
+fn assert_timeout(err: &roundtrip::Error, phase: Phase, limit: Duration) {
+    assert_eq!(err.phase(), phase, "{err}");
     assert!(
         matches!(err.kind(), ErrorKind::Timeout { limit: l } if *l == limit),
         "{err}"
     );
-    assert_closed(port);
-    closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
 
 // ----- per request: RequestOptions wins over Config --------------------------
@@ -279,11 +275,7 @@ fn per_request_tls_handshake_timeout_wins() {
     let err = c
         .send(with(format!("https://127.0.0.1:{port}/"), options))
         .unwrap_err();
-    assert_eq!(err.phase(), Phase::Tls, "{err}");
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == REQUEST_LIMIT),
-        "{err}"
-    );
+    assert_timeout(&err, Phase::Tls, REQUEST_LIMIT);
     assert_closed(port);
     closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
@@ -297,11 +289,7 @@ fn per_request_response_header_timeout_wins() {
     let err = c
         .send(with(format!("http://127.0.0.1:{port}/"), options))
         .unwrap_err();
-    assert_eq!(err.phase(), Phase::ReadResponseHead, "{err}");
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == REQUEST_LIMIT),
-        "{err}"
-    );
+    assert_timeout(&err, Phase::ReadResponseHead, REQUEST_LIMIT);
     assert_closed(port);
     closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
@@ -322,11 +310,7 @@ fn per_request_body_idle_timeout_wins() {
     // The check sees the client's socket while it is open.
     assert_eq!(sockets_to(port), 1);
     let err = body.bytes().unwrap_err();
-    assert_eq!(err.phase(), Phase::ReadResponseBody, "{err}");
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout { limit } if *limit == REQUEST_LIMIT),
-        "{err}"
-    );
+    assert_timeout(&err, Phase::ReadResponseBody, REQUEST_LIMIT);
     assert_closed(port);
     closed.recv_timeout(Duration::from_secs(5)).unwrap();
 }
