@@ -19,7 +19,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use crate::conn::SockId;
 use crate::dns::{Hosts, Resolver};
 use crate::error::{ErrorKind, Phase};
-use crate::exchange::{Action, BodyRead, Ctx, Exchange, Ids};
+use crate::exchange::{Action, BodyRead, Exchange, Ids};
 use crate::h1::body::{BodyDecoder, ChunkLimits};
 use crate::h1::framing::{response_framing, BodyFraming};
 use crate::h1::ResponseHead;
@@ -73,7 +73,7 @@ struct Sim {
     resolver: Resolver,
     client_trace: Trace,
     ids: Ids,
-    spare: crate::exchange::Spares,
+    spare_bufs: crate::exchange::Spares,
     families: crate::dial::FamilyMemory,
     tls: crate::tls::TlsSetup,
     proxies: std::result::Result<crate::proxy::Proxies, crate::Error>,
@@ -88,17 +88,7 @@ struct Sim {
 
 macro_rules! ctx {
     ($s:expr) => {
-        &mut Ctx {
-            config: &$s.config,
-            pool: &mut $s.pool,
-            resolver: &mut $s.resolver,
-            client_trace: &mut $s.client_trace,
-            ids: &mut $s.ids,
-            spare_bufs: &mut $s.spare,
-            families: &mut $s.families,
-            tls: &mut $s.tls,
-            proxies: &$s.proxies,
-        }
+        &mut crate::exchange::ctx_from!($s)
     };
 }
 
@@ -112,7 +102,7 @@ impl Sim {
             resolver: Resolver::new(settings, Hosts::parse("127.0.0.1 origin.test\n"), 1),
             client_trace: Trace::new(),
             ids: Ids::default(),
-            spare: crate::exchange::Spares::default(),
+            spare_bufs: crate::exchange::Spares::default(),
             families: crate::dial::FamilyMemory::new(16, Duration::from_secs(600)),
             tls: crate::tls::TlsSetup::default(),
             proxies: Ok(crate::proxy::Proxies::default()),
@@ -674,11 +664,11 @@ fn check_running(sim: &Sim, ex: &Exchange, limit: usize) {
     if let Some((recv, _send)) = ex.buffered() {
         assert!(recv <= limit, "receive storage {recv} > {limit}");
     }
-    for b in &sim.spare.recv {
+    for b in &sim.spare_bufs.recv {
         assert!(b.len() <= limit, "spare buffer {} > {limit}", b.len());
     }
     // The exchange target speaks plain HTTP: no ciphertext buffer.
-    assert!(sim.spare.cipher.is_empty());
+    assert!(sim.spare_bufs.cipher.is_empty());
     assert!(sim.pool.len() <= 1);
     let events = sim.events();
     if let Some(i) = events.iter().position(|e| e.name == "request_done") {

@@ -135,7 +135,7 @@ use crate::dial::FamilyMemory;
 use crate::dns::{DnsSockId, Hosts, QueryId, Resolver, ResolverEvent, Transmit};
 use crate::error::{Error, Result};
 use crate::exchange::redirect::NextHop;
-use crate::exchange::{self, Action, Ctx, Exchange, Ids};
+use crate::exchange::{self, Action, Exchange, Ids};
 use crate::h1::ResponseHead;
 use crate::pool::Pool;
 use crate::send_body::SendBody;
@@ -505,17 +505,7 @@ impl std::fmt::Debug for Core {
 
 macro_rules! ctx {
     ($core:ident) => {
-        Ctx {
-            config: &$core.config,
-            pool: &mut $core.pool,
-            resolver: &mut $core.resolver,
-            client_trace: &mut $core.client_trace,
-            ids: &mut $core.ids,
-            spare_bufs: &mut $core.spare_bufs,
-            families: &mut $core.families,
-            tls: &mut $core.tls,
-            proxies: &$core.proxies,
-        }
+        crate::exchange::ctx_from!($core)
     };
 }
 

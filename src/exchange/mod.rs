@@ -70,6 +70,28 @@ pub(crate) struct Spares {
     pub cipher: Vec<Vec<u8>>,
 }
 
+/// Borrows a [`Ctx`] from a struct that holds its parts under the same
+/// field names: the core, and the test and fuzz harnesses that drive an
+/// exchange without one. A macro, not a method, so that the borrow is of
+/// those fields only and the caller may hold an exchange of its own at the
+/// same time.
+macro_rules! ctx_from {
+    ($s:expr) => {
+        $crate::exchange::Ctx {
+            config: &$s.config,
+            pool: &mut $s.pool,
+            resolver: &mut $s.resolver,
+            client_trace: &mut $s.client_trace,
+            ids: &mut $s.ids,
+            spare_bufs: &mut $s.spare_bufs,
+            families: &mut $s.families,
+            tls: &mut $s.tls,
+            proxies: &$s.proxies,
+        }
+    };
+}
+pub(crate) use ctx_from;
+
 /// What an exchange borrows from the runtime for one call.
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,

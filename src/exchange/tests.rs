@@ -23,7 +23,7 @@ struct Net {
     resolver: Resolver,
     client_trace: Trace,
     ids: Ids,
-    spare: crate::exchange::Spares,
+    spare_bufs: crate::exchange::Spares,
     families: crate::dial::FamilyMemory,
     tls: crate::tls::TlsSetup,
     proxies: std::result::Result<crate::proxy::Proxies, Error>,
@@ -34,17 +34,7 @@ struct Net {
 
 macro_rules! ctx {
     ($n:expr) => {
-        &mut Ctx {
-            config: &$n.config,
-            pool: &mut $n.pool,
-            resolver: &mut $n.resolver,
-            client_trace: &mut $n.client_trace,
-            ids: &mut $n.ids,
-            spare_bufs: &mut $n.spare,
-            families: &mut $n.families,
-            tls: &mut $n.tls,
-            proxies: &$n.proxies,
-        }
+        &mut crate::exchange::ctx_from!($n)
     };
 }
 
@@ -60,7 +50,7 @@ impl Net {
             config,
             client_trace: Trace::new(),
             ids: Ids::default(),
-            spare: crate::exchange::Spares::default(),
+            spare_bufs: crate::exchange::Spares::default(),
             families: crate::dial::FamilyMemory::new(16, Duration::from_secs(600)),
             tls: crate::tls::TlsSetup::default(),
             proxies: Ok(crate::proxy::Proxies::default()),
