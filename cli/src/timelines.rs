@@ -182,6 +182,12 @@ fn fresh_https_with_a_happy_eyeballs_race() {
     let rec = record(&[
         (
             0,
+            EventKind::GetConn {
+                host_port: "example.test:443",
+            },
+        ),
+        (
+            0,
             EventKind::DnsStart {
                 host: "example.test",
             },
@@ -224,6 +230,12 @@ fn fresh_https_with_a_happy_eyeballs_race() {
 fn reused_connection_skips_dns_connect_and_tls() {
     let h = HeaderMap::new();
     let rec = record(&[
+        (
+            0,
+            EventKind::GetConn {
+                host_port: "example.test:443",
+            },
+        ),
         (0, got_conn(1, true, V4)),
         (90, EventKind::WroteRequest { error: None }),
         (5_400, EventKind::GotFirstResponseByte),
@@ -240,6 +252,12 @@ fn a_refused_attempt_then_the_fallback_from_the_hosts_file() {
     let found = [addr(V6).ip(), addr(V4).ip()];
     let no = refused();
     let rec = record(&[
+        (
+            0,
+            EventKind::GetConn {
+                host_port: "example.test:80",
+            },
+        ),
         (
             0,
             EventKind::DnsStart {
@@ -272,6 +290,12 @@ fn a_refused_attempt_then_the_fallback_from_the_hosts_file() {
 fn a_redirect_chain_draws_each_hop() {
     let h = HeaderMap::new();
     let rec = record(&[
+        (
+            0,
+            EventKind::GetConn {
+                host_port: "192.0.2.10:80",
+            },
+        ),
         (0, connect_start(1, PLAIN)),
         (400, connect_done(1, PLAIN, None)),
         (420, got_conn(1, false, PLAIN)),
@@ -285,6 +309,12 @@ fn a_redirect_chain_draws_each_hop() {
                 from: "http://192.0.2.10/old",
                 to: "http://192.0.2.10/new",
                 status: StatusCode::MOVED_PERMANENTLY,
+            },
+        ),
+        (
+            3_180,
+            EventKind::GetConn {
+                host_port: "192.0.2.10:80",
             },
         ),
         (3_200, got_conn(1, true, PLAIN)),
@@ -301,6 +331,12 @@ fn a_redirect_chain_draws_each_hop() {
 fn expect_100_continue_and_an_informational_response() {
     let h = HeaderMap::new();
     let rec = record(&[
+        (
+            0,
+            EventKind::GetConn {
+                host_port: "192.0.2.10:80",
+            },
+        ),
         (0, connect_start(1, PLAIN)),
         (300, connect_done(1, PLAIN, None)),
         (320, got_conn(1, false, PLAIN)),
@@ -328,6 +364,12 @@ fn https_through_a_connect_proxy() {
     let h = HeaderMap::new();
     let info = tls13(true);
     let rec = record(&[
+        (
+            0,
+            EventKind::GetConn {
+                host_port: "example.test:443",
+            },
+        ),
         (0, connect_start(1, PROXY)),
         (200, connect_done(1, PROXY, None)),
         (
@@ -372,6 +414,12 @@ fn server_timing_sub_bars_under_the_wait() {
             .unwrap(),
     );
     let rec = record(&[
+        (
+            0,
+            EventKind::GetConn {
+                host_port: "192.0.2.10:80",
+            },
+        ),
         (0, got_conn(3, true, PLAIN)),
         (100, EventKind::WroteRequest { error: None }),
         (60_100, EventKind::GotFirstResponseByte),

@@ -5,8 +5,9 @@
 //!
 //! Rendering is a pure function from recorded events ([`Recording`]) to
 //! text, so it is tested on fixed timelines. Phases that did not happen
-//! (a reused connection has no DNS, connect or TLS) are shown as skipped,
-//! never as zero-length work.
+//! (a reused connection has no DNS, connect or TLS; an address literal no
+//! DNS; plain HTTP no TLS) are shown as skipped, with the reason, never as
+//! zero-length work.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,10 @@ pub struct Recording {
     pub redirects: u32,
     /// When the final head arrived, µs.
     pub final_head_at: Option<u64>,
+    /// Where the current hop's rows start (its `get_conn`).
+    pub hop_start: usize,
+    /// The current hop's host is an IP address literal (no lookup).
+    pub ip_literal: bool,
 }
 
 impl Recording {
@@ -115,6 +120,34 @@ impl Recording {
         self.spans.splice(i + 1..i + 1, bars);
     }
 
+    /// A new connection without a lookup (an address literal) or without
+    /// TLS (plain HTTP) shows those phases as skipped, with the reason, as
+    /// a reused one does: a missing row would read as "not traced".
+    fn skipped_on_a_new_connection(&mut self, t: u64) {
+        let hop = &self.spans[self.hop_start.min(self.spans.len())..];
+        let looked_up = hop.iter().any(|s| s.label.starts_with("dns"));
+        let tls = hop.iter().any(|s| s.label == "tls");
+        let skipped = |label: &str, why: &str| Span {
+            label: label.into(),
+            from: t,
+            to: Some(t),
+            note: String::new(),
+            skipped: Some(why.into()),
+        };
+        if !tls {
+            self.spans.push(skipped("tls", "not TLS"));
+        }
+        if !looked_up {
+            let why = if self.ip_literal {
+                "IP literal"
+            } else {
+                "no lookup"
+            };
+            let at = self.hop_start.min(self.spans.len());
+            self.spans.insert(at, skipped("dns", why));
+        }
+    }
+
     /// Takes one event into account; `t` is µs since the request started.
     pub fn record(&mut self, t: u64, kind: &EventKind<'_>) {
         match kind {
@@ -131,6 +164,12 @@ impl Recording {
             } => {
                 let note = rcode.or(*error).unwrap_or("").to_owned();
                 self.close(&format!("dns {qtype:<4}"), t, note);
+            }
+            EventKind::GetConn { host_port } => {
+                self.hop_start = self.spans.len();
+                let host = host_port.rsplit_once(':').map_or(*host_port, |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                self.ip_literal = host.parse::<std::net::IpAddr>().is_ok();
             }
             EventKind::DnsStart { .. } => self.open("dns".into(), t),
             EventKind::DnsDone { addrs, error, .. } => {
@@ -168,7 +207,15 @@ impl Recording {
                 };
                 self.close(&format!("connect #{attempt} "), t, note);
             }
-            EventKind::ProxyConnectStart { target, .. } => {
+            EventKind::ProxyConnectStart { proxy, target } => {
+                // The connection went to the proxy: its address is what
+                // was (or was not) looked up.
+                let host = proxy.split("://").last().unwrap_or(proxy);
+                let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+                let host = host.split('/').next().unwrap_or(host);
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                self.ip_literal = host.parse::<std::net::IpAddr>().is_ok();
                 self.open(format!("proxy CONNECT {target}"), t)
             }
             EventKind::ProxyConnectDone { status, error } => {
@@ -203,6 +250,9 @@ impl Recording {
             } => {
                 self.reused = Some(*reused);
                 self.remote = Some(remote_addr.to_string());
+                if !*reused {
+                    self.skipped_on_a_new_connection(t);
+                }
                 if *reused {
                     for phase in ["dns", "connect", "tls"] {
                         self.spans.push(Span {
@@ -529,11 +579,17 @@ pub fn render(title: &str, rec: &Recording, style: Style) -> String {
     for span in &rec.spans {
         if let Some(why) = &span.skipped {
             let label: String = span.label.chars().take(label_w).collect();
-            let _ = writeln!(
-                out,
-                "  {label:<label_w$} {l}{:bar_w$}{r}   skipped  {why}",
-                ""
-            );
+            // The reason goes where it fits: with long labels (a Happy
+            // Eyeballs race's addresses) on a narrow terminal, the bar is
+            // at its minimum and only "skipped" is left room.
+            let room = style.width.saturating_sub(label_w + bar_w + 8);
+            let text = format!("skipped  {why}");
+            let text = if text.chars().count() <= room {
+                text
+            } else {
+                "skipped".to_owned()
+            };
+            let _ = writeln!(out, "  {label:<label_w$} {l}{:bar_w$}{r}   {text}", "");
             continue;
         }
         let to = span.to.unwrap_or(end);
@@ -766,16 +822,18 @@ mod tests {
         for (t, k) in &steps {
             r.record(*t, k);
         }
-        let text = render("GET https://h/", &r, plain());
+        let text = render("GET http://h:443/", &r, plain());
         let labels: Vec<&str> = text
             .lines()
             .skip(1)
             .map(|l| l.split_whitespace().next().unwrap_or(""))
             .collect();
+        // No handshake in this trace: plain HTTP, shown as such.
         assert_eq!(
             labels,
-            ["dns", "dns", "connect", "connect", "send", "wait", "receive", "total"]
+            ["dns", "dns", "connect", "connect", "tls", "send", "wait", "receive", "total"]
         );
+        assert!(text.contains("skipped  not TLS"), "{text}");
         assert!(text.contains("connect #1 tcp6 [2001:db8::1]:443"), "{text}");
         assert!(text.contains("cancelled"), "{text}");
         assert!(text.contains("won"), "{text}");
