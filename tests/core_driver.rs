@@ -242,6 +242,51 @@ fn ios(core: &mut Core) -> Vec<Io> {
     std::iter::from_fn(|| core.poll_io()).collect()
 }
 
+/// The core lets a caller read a body before taking its head. For a
+/// redirect that means the 3xx was read whole and the request has ended:
+/// taking the head afterwards must not start a hop (a second
+/// `request_done`; found by the core_driver fuzz target).
+#[test]
+fn a_redirect_read_to_its_end_before_its_head_is_taken_is_final() {
+    let t0 = Instant::now();
+    let mut config = Config::default();
+    config.proxy = ProxyConfig::Off;
+    config.follow_redirects = true;
+    let names: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let n = names.clone();
+    let mut core = Core::new(
+        config,
+        Trace::new().on_event(move |e| n.lock().unwrap().push(e.kind.name())),
+    );
+    let req = http::Request::get("http://192.0.2.1/old").body(().into());
+    let id = core.submit(req.unwrap(), Trace::new(), t0);
+    let Some(Io::Connect { sock, .. }) = core.poll_io() else {
+        panic!("expected a connect")
+    };
+    core.handle_connected(sock, "198.51.100.7:40000".parse().unwrap(), t0);
+    let sent = core.send_buf(sock).map(|(h, b)| h.len() + b.len()).unwrap();
+    core.handle_sent(sock, sent, t0);
+    let moved = b"HTTP/1.1 301 Moved\r\nLocation: /new\r\nContent-Length: 2\r\n\r\nmv";
+    core.handle_ready(sock, Ready::BOTH, t0);
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    core.recv_buf(sock).unwrap()[..moved.len()].copy_from_slice(moved);
+    core.handle_received(sock, moved.len(), t0);
+    let mut buf = [0u8; 8];
+    assert_eq!(core.read_body(id, &mut buf, t0).unwrap(), BodyRead::Data(2));
+    assert_eq!(core.read_body(id, &mut buf, t0).unwrap(), BodyRead::End);
+    let head = core.take_outcome(id, t0).unwrap().unwrap();
+    assert_eq!(head.status, 301);
+    while core.poll_io().is_some() {}
+    let names = names.lock().unwrap();
+    assert_eq!(
+        names.iter().filter(|n| **n == "request_done").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(!names.contains(&"redirect"), "{names:?}");
+    core.release(id, t0);
+}
+
 /// A request released while its lookup is still waiting for answers takes
 /// the lookup with it: the DNS sockets are closed at once, not left until
 /// the per-try timeouts run out.

@@ -16,7 +16,10 @@
 //! byte 0        configuration: bit 0 https (else http); bit 1 the host is
 //!               a name resolved through the DNS server 192.0.2.53 (else
 //!               the address 192.0.2.1); bit 2 a POST with a 5-byte body
-//!               (else a GET); bit 3 a second request at the start
+//!               (else a GET); bit 3 a second request at the start; bit 4
+//!               follow redirects (at most 3); bit 5 through the proxy
+//!               http://192.0.2.8:3128 (absolute-form for http, CONNECT
+//!               for https)
 //! then ops      one op byte: action = op & 7, flags = op >> 3
 //!   0 connected the pending connect flags % n completes
 //!   1 refused   the pending connect flags % n fails
@@ -40,10 +43,9 @@
 //! every `Send`/`Recv` names a connected TCP socket of ours, every
 //! `Connect`/`SendDatagram` a fresh id; the core's socket count equals the
 //! driver's; events never go back in time. At the end, once every request
-//! is released, the core shut down and the clock run past every deadline
-//! (a released request's DNS lookup runs on to its end): no deadline, no
-//! socket, no idle connection, and each request has had exactly one
-//! `request_done`.
+//! is released, the core shut down and the clock run past every deadline:
+//! no deadline, no socket, no idle connection, and each request has had
+//! exactly one `request_done`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -184,6 +186,18 @@ pub fn core_driver(data: &[u8]) {
     config.hosts_file = None;
     config.dns_search = Some(Vec::new());
     config.tls_builtin_roots = false; // no certificate will verify: fine
+    if cfg & 16 != 0 {
+        config.follow_redirects = true;
+        config.max_redirects = 3;
+    }
+    if cfg & 32 != 0 {
+        let proxy = "http://192.0.2.8:3128".to_owned();
+        config.proxy = ProxyConfig::Manual {
+            http: Some(proxy.clone()),
+            https: Some(proxy),
+            no_proxy: String::new(),
+        };
+    }
     let scheme = if cfg & 1 != 0 { "https" } else { "http" };
     let host = if cfg & 2 != 0 {
         "www.example.test"

@@ -682,7 +682,10 @@ impl Core {
 
     /// The final head or the error of `id`, once known (handed out once).
     /// A redirect the config says to follow is followed here: the next hop
-    /// starts and this returns `None` until its head is in.
+    /// starts and this returns `None` until its head is in. A caller that
+    /// read a redirect's body to its end before taking its head has ended
+    /// the request (`request_done` has fired): that 3xx is then the final
+    /// response, not a hop to follow.
     pub fn take_outcome(&mut self, id: RequestId, now: Instant) -> Option<Result<ResponseHead>> {
         if let Some(e) = self.early.remove(&id) {
             return Some(Err(e));
@@ -692,6 +695,11 @@ impl Core {
         let Ok(head) = &outcome else {
             return Some(outcome);
         };
+        if slot.ex.is_finished() {
+            // Following now would start a hop after `request_done`
+            // (found by the core_driver fuzz target with redirects on).
+            return Some(outcome);
+        }
         self.now = Some(now);
         match slot.ex.next_hop(head, self.config.allow_https_downgrade) {
             NextHop::Stop => Some(outcome),
