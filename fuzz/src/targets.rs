@@ -161,6 +161,9 @@ struct Lookup {
     joined: bool,
     /// It started the lookup (or inherited it): it alone sees queries.
     primary: bool,
+    /// It joined a lookup in flight when it started: its `Done` says
+    /// `coalesced`, even if it later inherited the lookup.
+    coalesced: bool,
     /// QueryStart minus QueryDone.
     queries_open: usize,
     /// Addresses announced before Done.
@@ -217,6 +220,7 @@ impl Harness {
                 join: j.clone(),
                 joined,
                 primary: !joined,
+                coalesced: joined,
                 ..Lookup::default()
             },
         );
@@ -369,7 +373,7 @@ impl Harness {
                 result, coalesced, ..
             } => {
                 l.done = true;
-                assert_eq!(coalesced, l.joined, "coalesced flag of {id:?}");
+                assert_eq!(coalesced, l.coalesced, "coalesced flag of {id:?}");
                 assert_eq!(l.queries_open, 0, "Done with queries open");
                 if let Ok(addrs) = &result {
                     assert!(!addrs.is_empty(), "Ok(empty)");

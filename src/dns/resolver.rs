@@ -312,6 +312,9 @@ struct Lookup {
     id: QueryId,
     /// Lookups that joined this one.
     joined: Vec<QueryId>,
+    /// `id` joined this lookup and inherited it when its starter was
+    /// cancelled: its answer is still a shared one (Go's `coalesced`).
+    inherited: bool,
     name: String,
     candidates: Vec<String>,
     candidate: usize,
@@ -497,6 +500,7 @@ impl Resolver {
         self.lookups.push(Lookup {
             id,
             joined: Vec::new(),
+            inherited: false,
             name,
             candidates,
             candidate: 0,
@@ -891,7 +895,7 @@ impl Resolver {
         self.events.push_back(ResolverEvent::Done {
             lookup: l.id,
             result: result.clone(),
-            coalesced: false,
+            coalesced: l.inherited,
         });
         for joined in l.joined {
             self.events.push_back(ResolverEvent::Done {
@@ -915,6 +919,7 @@ impl Resolver {
             // Someone else still waits: they inherit the lookup.
             self.lookups[i].joined.remove(0);
             self.lookups[i].id = heir;
+            self.lookups[i].inherited = true;
             return;
         }
         let l = self.lookups.remove(i);
@@ -1443,6 +1448,30 @@ mod tests {
         assert_eq!((d[0].0, d[0].2), (q1, false));
         assert_eq!((d[1].0, d[1].2), (q2, true));
         assert_eq!(d[1].1.as_ref().unwrap(), &[ip("192.0.2.5")]);
+    }
+
+    #[test]
+    fn a_joiner_that_inherits_a_cancelled_lookup_is_still_coalesced() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 8);
+        let q1 = r.start_query("same.test", t0);
+        let q2 = r.start_query("same.test", t0);
+        let s = sent(&mut r);
+        // The starter gives up; the joiner inherits the queries in flight.
+        r.cancel(q1);
+        reply(&mut r, &s[0], &[], RCODE::NoError, t0);
+        reply(
+            &mut r,
+            &s[1],
+            &[Rec::A("same.test", "192.0.2.5", 60)],
+            RCODE::NoError,
+            t0,
+        );
+        let d = done(&mut r);
+        assert_eq!(d.len(), 1);
+        // It joined a lookup someone else started: a shared answer.
+        assert_eq!((d[0].0, d[0].2), (q2, true));
+        assert_eq!(d[0].1.as_ref().unwrap(), &[ip("192.0.2.5")]);
     }
 
     #[test]
