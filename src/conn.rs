@@ -239,15 +239,15 @@ impl RecvBuf {
     /// body waiting for the caller, it is empty until the caller reads
     /// (back-pressure).
     pub fn spare(&mut self) -> &mut [u8] {
+        // At the limit with much body waiting, neither happens: the
+        // caller's next reads make room, and once little is left it moves
+        // down.
         if self.end == self.buf.len() {
             if self.worth_compacting() {
                 self.compact();
             } else if self.buf.len() < self.max {
                 let size = self.buf.len().saturating_mul(2).max(1024).min(self.max);
                 self.buf.resize(size, 0);
-            } else if self.kept() < self.buf.len() {
-                // At the limit: the caller's next reads make room, and
-                // once little is left it moves down.
             }
         }
         &mut self.buf[self.end..]

@@ -803,9 +803,7 @@ impl Core {
             false
         });
         if cancelled {
-            while let Some(t) = self.resolver.poll_transmit() {
-                self.dns_transmit(t);
-            }
+            self.flush_dns_transmits();
         }
         self.dirty.retain(|r| *r != id);
         // A slot holds its exchange inline (about 2.4 KiB): after a burst of
@@ -1363,11 +1361,7 @@ impl Core {
         }
         let mut any = false;
         loop {
-            let mut progress = false;
-            while let Some(t) = self.resolver.poll_transmit() {
-                self.dns_transmit(t);
-                progress = true;
-            }
+            let mut progress = self.flush_dns_transmits();
             while let Some(event) = self.resolver.poll_event() {
                 progress = true;
                 let lookup = event.lookup();
@@ -1388,6 +1382,17 @@ impl Core {
             }
             any = true;
         }
+    }
+
+    /// Carries out every socket action the resolver has queued; true if
+    /// there was any.
+    fn flush_dns_transmits(&mut self) -> bool {
+        let mut any = false;
+        while let Some(t) = self.resolver.poll_transmit() {
+            self.dns_transmit(t);
+            any = true;
+        }
+        any
     }
 
     fn dns_transmit(&mut self, t: Transmit) {

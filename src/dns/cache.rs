@@ -118,10 +118,13 @@ impl Cache {
         if self.len >= self.capacity {
             // Answers arrive far less often than lookups: sweeping here
             // keeps `get` a single probe.
-            let names: Vec<String> = self.entries.keys().cloned().collect();
-            for n in names {
-                self.remove(&n, |_, e| e.expires <= now);
-            }
+            let mut len = 0;
+            self.entries.retain(|_, v| {
+                v.retain(|(_, e)| e.expires > now);
+                len += v.len();
+                !v.is_empty()
+            });
+            self.len = len;
         }
         if self.len >= self.capacity {
             let soonest = self

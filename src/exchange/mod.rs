@@ -140,21 +140,13 @@ impl Ctx<'_> {
         recv.attach_growable(storage, size);
     }
 
-    /// Gives a connection's buffers back for reuse: its receive storage,
-    /// and its TLS ciphertext buffer when nothing is left in it.
+    /// Gives a connection's buffers back for reuse: its receive storage
+    /// (when nothing is buffered), and its TLS ciphertext buffer when
+    /// nothing is left in it.
     pub fn recycle_conn(&mut self, conn: &mut crate::conn::Conn) {
-        self.recycle(&mut conn.recv);
-        if conn.cipher_len == 0 && !conn.cipher_in.is_empty() && self.spare_bufs.cipher.len() < 4 {
-            self.spare_bufs
-                .cipher
-                .push(std::mem::take(&mut conn.cipher_in));
-        }
-    }
-
-    /// Gives a connection's receive storage back for reuse.
-    pub fn recycle(&mut self, recv: &mut RecvBuf) {
-        if let Some(mut buf) = recv.detach() {
-            if self.spare_bufs.recv.len() < 4 {
+        let spares = &mut *self.spare_bufs;
+        if let Some(mut buf) = conn.recv.detach() {
+            if spares.recv.len() < 4 {
                 // A buffer that grew for a large body goes back to the size
                 // small responses need: spares wait idle, and one large
                 // body should not pin its buffer for good.
@@ -162,8 +154,11 @@ impl Ctx<'_> {
                     buf.truncate(RECYCLED_RECV_BUFFER);
                     buf.shrink_to_fit();
                 }
-                self.spare_bufs.recv.push(buf);
+                spares.recv.push(buf);
             }
+        }
+        if conn.cipher_len == 0 && !conn.cipher_in.is_empty() && spares.cipher.len() < 4 {
+            spares.cipher.push(std::mem::take(&mut conn.cipher_in));
         }
     }
 }
