@@ -14,6 +14,10 @@
 //! suite --child PEER --workload W --http-port P --https-port P --ca PATH
 //!       --big-len B --concurrency C --calls N --warmup W
 //!     One peer's loop; prints one `RESULT` line (used by the above).
+//! suite --serve SECONDS [--big-mib M]
+//!     Only nginx, for profiling one `--child` by hand under perf or
+//!     valgrind: prints the `--child` arguments that reach it, then serves
+//!     for SECONDS.
 //! ```
 //!
 //! Every peer × workload runs in a child process of its own (so CPU time,
@@ -63,6 +67,7 @@ struct Args {
     commit: String,
     strace: bool,
     child: Option<String>,
+    serve: Option<u64>,
     workload: Workload,
     http_port: u16,
     https_port: u16,
@@ -92,6 +97,7 @@ fn parse_args() -> Res<Args> {
         commit: "unknown".into(),
         strace: true,
         child: None,
+        serve: None,
         workload: Workload::KeepAlive,
         http_port: 0,
         https_port: 0,
@@ -124,6 +130,7 @@ fn parse_args() -> Res<Args> {
             "--commit" => a.commit = value()?,
             "--no-strace" => a.strace = false,
             "--child" => a.child = Some(value()?),
+            "--serve" => a.serve = Some(value()?.parse()?),
             "--workload" => a.workload = Workload::parse(&value()?)?,
             "--http-port" => a.http_port = value()?.parse()?,
             "--https-port" => a.https_port = value()?.parse()?,
@@ -460,6 +467,17 @@ fn main() -> Res<()> {
     }
     let started = Instant::now();
     let server = nginx::Nginx::start_with(false, a.big_mib << 20)?;
+    if let Some(seconds) = a.serve {
+        println!(
+            "--http-port {} --https-port {} --ca {} --big-len {}",
+            server.http_port,
+            server.port,
+            server.ca.display(),
+            a.big_mib << 20
+        );
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+        return Ok(());
+    }
     let env = Env {
         exe: std::env::current_exe()?,
         server: &server,
