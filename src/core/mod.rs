@@ -1359,6 +1359,10 @@ impl Core {
                 self.queries.insert(q, id);
             }
         }
+        if !self.resolver.has_output() {
+            // The common case, several times per request: nothing to do.
+            return false;
+        }
         let mut any = false;
         loop {
             let mut progress = self.flush_dns_transmits();

@@ -346,7 +346,7 @@ impl SocketDriver {
     pub fn handle_readiness(&mut self, fd: RawFd, ready: Ready, now: Instant) {
         self.retired.clear();
         if let Some(&sock) = self.fds.get(&fd) {
-            self.net.on_ready(&mut self.core, sock, ready, now);
+            self.net.on_ready(&mut self.core, sock, ready, false, now);
             self.drive(now);
         }
     }

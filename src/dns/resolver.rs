@@ -935,6 +935,11 @@ impl Resolver {
         self.transmits.pop_front()
     }
 
+    /// True while a transmit or an event waits to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.transmits.is_empty() || !self.events.is_empty()
+    }
+
     /// The next finished lookup or query event.
     pub fn poll_event(&mut self) -> Option<ResolverEvent> {
         self.events.pop_front()

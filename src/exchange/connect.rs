@@ -11,7 +11,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::{host_of, Action, Ctx, Dialing, Exchange, Lookup, State};
+use super::{Action, Ctx, Dialing, Exchange, Lookup, State};
 use crate::config::IpFamily;
 use crate::conn::{Conn, PoolKey, Scheme, SockId};
 use crate::dial::{DialAction, DialConfig, Family, Outcome, Schedule};
@@ -31,7 +31,7 @@ impl Exchange {
             .spans
             .begin_attempt(&self.method, &self.uri, self.port);
         if self.tr.on(ctx) {
-            let host = host_of(&self.uri);
+            let host = self.host();
             let host_port = if host.contains(':') {
                 format!("[{host}]:{}", self.port)
             } else {
@@ -47,7 +47,7 @@ impl Exchange {
             match ctx.proxies {
                 Ok(p) => {
                     let https = self.scheme == Scheme::Https;
-                    self.via = p.for_target(https, host_of(&self.uri), self.port).cloned();
+                    self.via = p.for_target(https, self.host(), self.port).cloned();
                 }
                 Err(e) => {
                     let e = e.clone();
@@ -73,7 +73,8 @@ impl Exchange {
             self.feed_addresses(&[ip], true, ctx, now);
             return;
         }
-        let (host, port) = dial_of(&self.via, &self.uri, self.port);
+        let host = super::host_in(&self.uri, self.host_at);
+        let (host, port) = dial_of(&self.via, host, self.port);
         self.tr.emit(ctx, now, EventKind::DnsStart { host });
         // A copy of the shared reference, so the pin can be read while
         // `ctx` is lent out mutably below (no copy of the address list).
@@ -199,7 +200,7 @@ impl Exchange {
                     Error::new(
                         Phase::Dns,
                         ErrorKind::NoAddresses {
-                            host: host_of(&self.uri).to_owned(),
+                            host: self.host().to_owned(),
                         },
                     )
                 });
@@ -222,7 +223,7 @@ impl Exchange {
 
     /// Where the TCP connection goes: the proxy, if any, else the origin.
     pub(super) fn dial_target(&self) -> (&str, u16) {
-        dial_of(&self.via, &self.uri, self.port)
+        dial_of(&self.via, self.host(), self.port)
     }
 
     /// The pool key's parts: plain HTTP through a proxy shares the proxy
@@ -230,12 +231,8 @@ impl Exchange {
     pub(super) fn pool_target(&self) -> (&str, u16, Option<(&str, u16)>) {
         match (&self.via, self.scheme) {
             (Some(p), Scheme::Http) => (p.host.as_str(), p.port, Some((p.host.as_str(), p.port))),
-            (Some(p), Scheme::Https) => (
-                host_of(&self.uri),
-                self.port,
-                Some((p.host.as_str(), p.port)),
-            ),
-            (None, _) => (host_of(&self.uri), self.port, None),
+            (Some(p), Scheme::Https) => (self.host(), self.port, Some((p.host.as_str(), p.port))),
+            (None, _) => (self.host(), self.port, None),
         }
     }
 
@@ -386,12 +383,12 @@ impl Exchange {
             } else if ctx.config.ip_family != IpFamily::Any {
                 // Every address was filtered out by Config::ip_family.
                 ErrorKind::NoAddressOfFamily {
-                    host: host_of(&self.uri).to_owned(),
+                    host: self.host().to_owned(),
                     family: ctx.config.ip_family,
                 }
             } else {
                 ErrorKind::NoAddresses {
-                    host: host_of(&self.uri).to_owned(),
+                    host: self.host().to_owned(),
                 }
             };
             let err = Error::new(Phase::Connect, kind);
@@ -567,13 +564,9 @@ impl Exchange {
 }
 
 /// Where the TCP connection goes: the proxy, if any, else the origin.
-fn dial_of<'a>(
-    via: &'a Option<crate::proxy::Proxy>,
-    uri: &'a http::Uri,
-    port: u16,
-) -> (&'a str, u16) {
+fn dial_of<'a>(via: &'a Option<crate::proxy::Proxy>, host: &'a str, port: u16) -> (&'a str, u16) {
     match via {
         Some(p) => (p.host.as_str(), p.port),
-        None => (host_of(uri), port),
+        None => (host, port),
     }
 }

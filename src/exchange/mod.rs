@@ -344,6 +344,10 @@ pub(crate) struct Exchange {
 
     method: Method,
     uri: Uri,
+    /// Where the host (without IPv6 brackets) sits in `uri`'s authority:
+    /// `Uri::host` scans the authority each time, and the host is asked
+    /// for several times per request.
+    host_at: (usize, usize),
     scheme: Scheme,
     port: u16,
     headers: HeaderMap,
@@ -404,6 +408,20 @@ pub(crate) struct Exchange {
     head_produced: bool,
     body_bytes_received: u64,
     body_done_fired: bool,
+}
+
+impl Exchange {
+    /// The URI's host without IPv6 brackets.
+    fn host(&self) -> &str {
+        host_in(&self.uri, self.host_at)
+    }
+}
+
+/// The host found once at `at` in `uri`'s authority (`Exchange::host_at`).
+fn host_in(uri: &Uri, (start, end): (usize, usize)) -> &str {
+    uri.authority()
+        .and_then(|a| a.as_str().get(start..end))
+        .unwrap_or("")
 }
 
 /// The origin-form request target (RFC 9112 §3.2.1): path and query; an
@@ -479,6 +497,9 @@ impl Exchange {
             Scheme::Https => 443,
         };
         let port = authority.port_u16().unwrap_or(default_port);
+        let host = host_of(uri);
+        let host_start = host.as_ptr() as usize - authority.as_str().as_ptr() as usize;
+        let host_at = (host_start, host_start + host.len());
         let mut headers = parts.headers;
         writer::validate_request(&parts.method, target_of(uri), &headers)?;
         let host_header = headers.remove(HOST);
@@ -549,7 +570,9 @@ impl Exchange {
                 trace: Trace::new(),
                 timings: Timings::new(
                     now,
-                    host_of(&parts.uri).parse::<std::net::IpAddr>().is_ok(),
+                    host_in(&parts.uri, host_at)
+                        .parse::<std::net::IpAddr>()
+                        .is_ok(),
                     scheme == Scheme::Https,
                 ),
                 #[cfg(feature = "tracing")]
@@ -557,6 +580,7 @@ impl Exchange {
             },
             method: parts.method,
             uri: parts.uri,
+            host_at,
             scheme,
             port,
             headers,

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use super::{host_of, Ctx, Exchange, Receiving, State};
+use super::{Ctx, Exchange, Receiving, State};
 use crate::conn::Conn;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::h1::{self, writer};
@@ -17,7 +17,7 @@ impl Exchange {
     /// TCP to the proxy is up: send CONNECT.
     pub(super) fn start_proxy_connect(&mut self, mut conn: Conn, ctx: &mut Ctx<'_>, now: Instant) {
         let Some(via) = self.via.clone() else { return };
-        let host = host_of(&self.uri);
+        let host = self.host();
         let target = if host.contains(':') {
             format!("[{host}]:{}", self.port)
         } else {

@@ -124,7 +124,7 @@ impl Exchange {
             }
         }
         let same_origin = self.uri.scheme_str() == to.scheme_str()
-            && super::host_of(&self.uri).eq_ignore_ascii_case(super::host_of(&to))
+            && self.host().eq_ignore_ascii_case(super::host_of(&to))
             && self.port
                 == to
                     .port_u16()

@@ -26,7 +26,7 @@ impl Exchange {
         let tls = ctx
             .tls
             .get(ctx.config)
-            .and_then(|cfg| Tls::new(&cfg, super::host_of(&self.uri)));
+            .and_then(|cfg| Tls::new(&cfg, self.host()));
         self.state = State::Handshaking {
             deadline: crate::after(now, self.timeouts.tls_handshake),
         };

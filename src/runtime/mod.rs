@@ -45,7 +45,9 @@ pub(crate) struct Runtime {
     pub(crate) core: Core,
     poll: Option<Poll>,
     events: Events,
-    ready: Vec<(Token, Ready)>,
+    /// This turn's readiness: token, news, and whether a connect in
+    /// progress is known to have completed.
+    ready: Vec<(Token, Ready, bool)>,
     /// The OS socket of each core socket id.
     net: Sockets,
     /// The clock as read at the start of the current call or turn: every
@@ -205,6 +207,7 @@ impl Runtime {
         self.now = now;
         self.ready.clear();
         for ev in events.iter() {
+            let trouble = ev.is_error() || ev.is_write_closed() || ev.is_read_closed();
             self.ready.push((
                 ev.token(),
                 Ready {
@@ -212,20 +215,20 @@ impl Runtime {
                     writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
                     hup: ev.is_read_closed() || ev.is_error(),
                 },
+                // Only epoll's meaning of a clean EPOLLOUT is relied on
+                // (see `Sockets::on_ready`).
+                EPOLL && ev.is_writable() && !trouble,
             ));
         }
         self.events = events;
         for i in 0..self.ready.len() {
-            let (token, ready) = self.ready[i];
-            self.on_ready(SockId(token.0), ready, now);
+            let (token, ready, established) = self.ready[i];
+            self.net
+                .on_ready(&mut self.core, SockId(token.0), ready, established, now);
         }
         self.core.handle_timeout(now);
         self.drive();
         Ok(())
-    }
-
-    fn on_ready(&mut self, sock: SockId, ready: Ready, now: Instant) {
-        self.net.on_ready(&mut self.core, sock, ready, now);
     }
 
     /// Carries out everything the core asks for until it has nothing more.
@@ -260,6 +263,10 @@ impl Runtime {
         any
     }
 }
+
+/// mio polls with epoll here, whose writable-without-error settles a
+/// non-blocking connect.
+const EPOLL: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 fn poll_of(poll: &mut Option<Poll>) -> io::Result<&mut Poll> {
     if poll.is_none() {
