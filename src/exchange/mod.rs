@@ -496,10 +496,19 @@ impl Exchange {
             Scheme::Http => 80,
             Scheme::Https => 443,
         };
-        let port = authority.port_u16().unwrap_or(default_port);
         let host = host_of(uri);
         let host_start = host.as_ptr() as usize - authority.as_str().as_ptr() as usize;
         let host_at = (host_start, host_start + host.len());
+        // What follows the host is `]` for an IPv6 literal, then `:port`
+        // or nothing (userinfo was refused above). The same answer as
+        // `Authority::port_u16`, without scanning the authority again.
+        let after = authority.as_str()[host_at.1..].trim_start_matches(']');
+        let port = after
+            .strip_prefix(':')
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(default_port);
+        debug_assert_eq!(port, authority.port_u16().unwrap_or(default_port));
         let mut headers = parts.headers;
         writer::validate_request(&parts.method, target_of(uri), &headers)?;
         let host_header = headers.remove(HOST);

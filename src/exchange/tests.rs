@@ -546,3 +546,25 @@ fn chunked_without_a_body_is_framed_by_the_body() {
         assert_eq!(String::from_utf8(net.sent.clone()).unwrap(), want);
     }
 }
+
+/// The host and port an exchange dials, found once from the authority
+/// (RFC 3986 §3.2.2-3.2.3): IPv6 literals lose their brackets, an absent
+/// or empty port is the scheme's default (RFC 9110 §4.2), and the answer
+/// agrees with `Authority::host`/`port_u16`.
+#[test]
+fn host_and_port_come_from_the_authority() {
+    let mut net = Net::new();
+    for (url, host, port) in [
+        ("http://origin.test/", "origin.test", 80),
+        ("https://origin.test/", "origin.test", 443),
+        ("http://origin.test:8080/x", "origin.test", 8080),
+        ("http://origin.test:/", "origin.test", 80),
+        ("https://[::1]/", "::1", 443),
+        ("http://[2001:db8::7]:8443/", "2001:db8::7", 8443),
+        ("http://127.0.0.1:1/", "127.0.0.1", 1),
+        ("http://ORIGIN.test:65535/", "ORIGIN.test", 65535),
+    ] {
+        let ex = net.exchange(get(url));
+        assert_eq!((ex.host(), ex.port), (host, port), "{url}");
+    }
+}
