@@ -68,7 +68,13 @@ pub(crate) struct Spares {
     /// TLS ciphertext buffers (zeroing a fresh 18 KiB one was the largest
     /// cost of the library's own code in a new HTTPS connection).
     pub cipher: Vec<Vec<u8>>,
+    /// Where response heads are copied to be shared by their field values
+    /// (`h1::head::parse_response_head_into`).
+    pub heads: bytes::BytesMut,
 }
+
+/// Room the shared head store takes at a time: a few dozen typical heads.
+pub(crate) const HEAD_STORE_CHUNK: usize = 4096;
 
 /// Borrows a [`Ctx`] from a struct that holds its parts under the same
 /// field names: the core, and the test and fuzz harnesses that drive an

@@ -49,10 +49,12 @@ impl Exchange {
             let Some(conn) = self.conn.as_mut() else {
                 return;
             };
-            let parsed = h1::parse_response_head(
+            let parsed = h1::head::parse_response_head_into(
                 conn.recv.raw(),
                 ctx.config.max_head_size,
                 ctx.config.max_headers,
+                &mut ctx.spare_bufs.heads,
+                super::HEAD_STORE_CHUNK,
             );
             let (head, reason) = match parsed {
                 Ok(None) => return,

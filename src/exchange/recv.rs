@@ -47,10 +47,12 @@ impl Exchange {
                         self.tr.emit(ctx, now, EventKind::GotFirstResponseByte);
                     }
                     let conn = self.conn.as_mut().expect("attached");
-                    let parsed = h1::parse_response_head(
+                    let parsed = h1::head::parse_response_head_into(
                         conn.recv.raw(),
                         ctx.config.max_head_size,
                         ctx.config.max_headers,
+                        &mut ctx.spare_bufs.heads,
+                        super::HEAD_STORE_CHUNK,
                     )?;
                     let Some((len, head)) = parsed else {
                         return Ok(());

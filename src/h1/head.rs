@@ -7,7 +7,7 @@
 //! whatever its field count. obs-fold (RFC 9112 §5.2) is rejected: a client
 //! may refuse it, and accepting it is how proxies and clients disagree.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 use crate::error::{Error, ErrorKind, Limit, Phase, Result};
@@ -82,13 +82,33 @@ pub fn parse_response_head(
     max_head_size: usize,
     max_headers: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
+    parse_response_head_into(buf, max_head_size, max_headers, &mut BytesMut::new(), 0)
+}
+
+/// [`parse_response_head`], copying the head's bytes (which the field
+/// values share) into `store` instead of a new allocation. The exchanges
+/// of one client share one store: a head takes the next piece of it, and
+/// once every value cut from it has been dropped its storage is used again
+/// (`BytesMut::reserve`), so a keep-alive response head costs no
+/// allocation for its bytes. A value the caller keeps keeps the piece of
+/// storage it was cut from alive (at most `chunk` bytes, or the one head
+/// when it is larger); the store then takes fresh storage, at least
+/// `chunk` bytes at a time.
+pub(crate) fn parse_response_head_into(
+    buf: &[u8],
+    max_head_size: usize,
+    max_headers: usize,
+    store: &mut BytesMut,
+    chunk: usize,
+) -> Result<Option<(usize, ResponseHead)>> {
     let window = &buf[..buf.len().min(max_head_size)];
     if max_headers <= STACK_HEADERS {
         let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
-        parse_into(window, buf.len(), max_head_size, &mut slots[..max_headers])
+        let slots = &mut slots[..max_headers];
+        parse_into(window, buf.len(), max_head_size, slots, store, chunk)
     } else {
         let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-        parse_into(window, buf.len(), max_head_size, &mut slots)
+        parse_into(window, buf.len(), max_head_size, &mut slots, store, chunk)
     }
 }
 
@@ -97,6 +117,8 @@ fn parse_into<'b>(
     available: usize,
     max_head_size: usize,
     slots: &mut [httparse::Header<'b>],
+    store: &mut BytesMut,
+    chunk: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
     let max_headers = slots.len();
     let mut resp = httparse::Response::new(slots);
@@ -122,7 +144,11 @@ fn parse_into<'b>(
     let status = StatusCode::from_u16(code)
         .map_err(|_| malformed(format!("status code {code} outside 100-999")))?;
 
-    let shared = Bytes::copy_from_slice(&window[..len]);
+    if store.capacity() < len {
+        store.reserve(len.max(chunk));
+    }
+    store.extend_from_slice(&window[..len]);
+    let shared: Bytes = store.split().freeze();
     let base = window.as_ptr() as usize;
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
     for h in resp.headers.iter() {
@@ -195,6 +221,55 @@ mod tests {
 
     fn parse(s: &str) -> Result<Option<(usize, ResponseHead)>> {
         parse_response_head(s.as_bytes(), 1024, 8)
+    }
+
+    /// Heads parsed into one shared store: the values a caller keeps are
+    /// never overwritten by later heads, whether the store is reused
+    /// (every earlier value dropped) or has to take fresh storage (some
+    /// kept), and heads larger than the store's chunk still fit.
+    #[test]
+    fn heads_sharing_one_store_keep_their_own_bytes() {
+        let mut store = BytesMut::new();
+        let mut kept = Vec::new();
+        for i in 0..200 {
+            let pad = "p".repeat(i * 7 % 300);
+            let raw = format!("HTTP/1.1 200 OK\r\nX-N: {i}\r\nX-Pad: {pad}\r\n\r\nbody");
+            let (len, head) =
+                parse_response_head_into(raw.as_bytes(), 64 * 1024, 8, &mut store, 256)
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(&raw.as_bytes()[len..], b"body");
+            assert_eq!(head.headers["x-n"], i.to_string().as_str());
+            if i % 3 == 0 {
+                kept.push((i, pad, head)); // the others are dropped at once
+            }
+        }
+        for (i, pad, head) in &kept {
+            assert_eq!(head.headers["x-n"], i.to_string().as_str());
+            assert_eq!(head.headers["x-pad"], pad.as_str());
+        }
+    }
+
+    /// Once every value cut from the store is dropped, the next head reuses
+    /// its storage rather than allocating (the keep-alive case).
+    #[test]
+    fn a_store_whose_heads_were_dropped_is_reused() {
+        let raw = b"HTTP/1.1 204 No Content\r\nServer: t\r\n\r\n";
+        let mut store = BytesMut::new();
+        let first = parse_response_head_into(raw, 1024, 8, &mut store, 64)
+            .unwrap()
+            .unwrap()
+            .1;
+        let at = first.headers["server"].as_bytes().as_ptr() as usize;
+        drop(first);
+        for _ in 0..10 {
+            let head = parse_response_head_into(raw, 1024, 8, &mut store, 64)
+                .unwrap()
+                .unwrap()
+                .1;
+            let p = head.headers["server"].as_bytes().as_ptr() as usize;
+            assert!(p.abs_diff(at) < 64, "storage moved: {p:#x} vs {at:#x}");
+        }
     }
 
     #[test]
