@@ -3,13 +3,31 @@
 //! answer before trusting it — it must be a response with our id that echoes
 //! our question (RFC 5452 §9.1); then following a CNAME chain inside the
 //! answer (RFC 1034 §3.6.2) and reading the negative-caching TTL from the
-//! SOA in the authority section (RFC 2308 §5). The byte layout is
-//! simple-dns's; the rules are ours.
+//! SOA in the authority section (RFC 2308 §5).
+//!
+//! The codec is ours and reads only what a stub needs: names with
+//! compression pointers that must point backwards (RFC 1035 §4.1.4), the
+//! fixed fields of each record, and the RDATA of A, AAAA, CNAME and SOA;
+//! other records are stepped over by their RDLENGTH. A TTL with its top bit
+//! set counts as zero (RFC 2181 §8), and an OPT record's extended RCODE bits
+//! are read (RFC 6891 §6.1.3).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use simple_dns::rdata::{RData, OPT};
-use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
+const HEADER_LEN: usize = 12;
+const TYPE_A: u16 = 1;
+const TYPE_CNAME: u16 = 5;
+const TYPE_SOA: u16 = 6;
+const TYPE_AAAA: u16 = 28;
+const TYPE_OPT: u16 = 41;
+const CLASS_IN: u16 = 1;
+/// Flag bits in the header's third octet (RFC 1035 §4.1.1).
+const QR: u8 = 0x80;
+const TC: u8 = 0x02;
+const RD: u8 = 0x01;
+/// Octets in a name on the wire, the root's zero included (RFC 1035 §2.3.4).
+const MAX_NAME: usize = 255;
+const MAX_LABEL: usize = 63;
 
 /// The record types a client asks for.
 ///
@@ -35,10 +53,10 @@ impl QType {
         }
     }
 
-    fn wire(self) -> TYPE {
+    fn code(self) -> u16 {
         match self {
-            QType::A => TYPE::A,
-            QType::Aaaa => TYPE::AAAA,
+            QType::A => TYPE_A,
+            QType::Aaaa => TYPE_AAAA,
         }
     }
 }
@@ -82,15 +100,15 @@ impl Rcode {
         }
     }
 
-    fn from_wire(r: RCODE) -> Rcode {
+    fn from_wire(r: u16) -> Rcode {
         match r {
-            RCODE::NoError => Rcode::NoError,
-            RCODE::FormatError => Rcode::FormatError,
-            RCODE::ServerFailure => Rcode::ServerFailure,
-            RCODE::NameError => Rcode::NameError,
-            RCODE::NotImplemented => Rcode::NotImplemented,
-            RCODE::Refused => Rcode::Refused,
-            other => Rcode::Other(other as u16),
+            0 => Rcode::NoError,
+            1 => Rcode::FormatError,
+            2 => Rcode::ServerFailure,
+            3 => Rcode::NameError,
+            4 => Rcode::NotImplemented,
+            5 => Rcode::Refused,
+            other => Rcode::Other(other),
         }
     }
 }
@@ -128,27 +146,45 @@ pub fn build_query(
     qtype: QType,
     edns_payload: Option<u16>,
 ) -> Result<Vec<u8>, InvalidName> {
-    let qname = Name::new(name).map_err(|_| InvalidName)?;
-    if name.is_empty() || name.len() > 253 || name.split('.').any(|l| l.is_empty() || l.len() > 63)
-    {
+    if name.is_empty() || name.len() > MAX_NAME - 2 || !name.split('.').all(host_label) {
         return Err(InvalidName);
     }
-    let mut packet = Packet::new_query(id);
-    packet.set_flags(PacketFlag::RECURSION_DESIRED);
-    packet.questions.push(Question::new(
-        qname,
-        QTYPE::TYPE(qtype.wire()),
-        QCLASS::CLASS(CLASS::IN),
-        false,
-    ));
-    if let Some(size) = edns_payload {
-        *packet.opt_mut() = Some(OPT {
-            opt_codes: Vec::new(),
-            udp_packet_size: size,
-            version: 0,
-        });
+    let mut query = Vec::with_capacity(HEADER_LEN + name.len() + 2 + 4 + 11);
+    query.extend_from_slice(&id.to_be_bytes());
+    query.extend_from_slice(&[RD, 0]);
+    // QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 1 with an OPT record.
+    query.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(edns_payload.is_some())]);
+    for label in name.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
     }
-    packet.build_bytes_vec().map_err(|_| InvalidName)
+    query.push(0);
+    query.extend_from_slice(&qtype.code().to_be_bytes());
+    query.extend_from_slice(&CLASS_IN.to_be_bytes());
+    if let Some(size) = edns_payload {
+        // Root owner, TYPE OPT, CLASS the payload size we can take, TTL 0
+        // (extended RCODE 0, version 0, no DO bit), no options.
+        query.push(0);
+        query.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        query.extend_from_slice(&size.to_be_bytes());
+        query.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    Ok(query)
+}
+
+/// A label we put in a query: a host name's letters, digits and inner
+/// hyphens (RFC 1123 §2.1), with `_` allowed as for service labels
+/// (RFC 2782); at most 63 octets.
+fn host_label(label: &str) -> bool {
+    let b = label.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    b.len() <= MAX_LABEL
+        && (first.is_ascii_alphanumeric() || first == b'_')
+        && last.is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 /// Why a datagram was not accepted as the answer to a query. None of these
@@ -215,32 +251,205 @@ pub struct Answer {
     pub cname_error: bool,
 }
 
-/// A name as its labels, lower-cased: names compare label by label
-/// (RFC 1035 §2.3.3, case-insensitively, RFC 4343), never as display
-/// strings, where one label containing a dot would pass for two.
-type Labels = Vec<Vec<u8>>;
-
-fn labels_of_str(name: &str) -> Labels {
-    name.trim_end_matches('.')
-        .split('.')
-        .map(|l| l.as_bytes().to_ascii_lowercase())
-        .collect()
+/// A name as it is on the wire without compression — length-prefixed
+/// labels ending in the root's zero — lower-cased: names compare label by
+/// label (RFC 1035 §2.3.3, case-insensitively, RFC 4343), so a label holding
+/// a dot never passes for two labels as it would in a display string.
+#[derive(Clone, Copy)]
+struct WireName {
+    octets: [u8; MAX_NAME],
+    len: usize,
 }
 
-fn labels_of(name: &Name<'_>) -> Labels {
-    name.get_labels()
-        .iter()
-        .map(|l| l.as_ref().to_ascii_lowercase())
-        .collect()
+impl WireName {
+    fn as_bytes(&self) -> &[u8] {
+        &self.octets[..self.len]
+    }
+
+    /// Appends one label, or the root's zero for an empty one; `None` when
+    /// the name would pass 255 octets.
+    fn push(&mut self, label: &[u8]) -> Option<()> {
+        let end = self.len + 1 + label.len();
+        if label.len() > MAX_LABEL || end > MAX_NAME {
+            return None;
+        }
+        self.octets[self.len] = label.len() as u8;
+        for (to, from) in self.octets[self.len + 1..end].iter_mut().zip(label) {
+            *to = from.to_ascii_lowercase();
+        }
+        self.len = end;
+        Some(())
+    }
+
+    /// The name the caller asked for (a trailing dot allowed); `None` for a
+    /// name no answer can echo.
+    fn of_str(name: &str) -> Option<WireName> {
+        let mut wire = WireName {
+            octets: [0; MAX_NAME],
+            len: 0,
+        };
+        for label in name.strip_suffix('.').unwrap_or(name).split('.') {
+            if label.is_empty() {
+                return None;
+            }
+            wire.push(label.as_bytes())?;
+        }
+        wire.push(b"")?;
+        Some(wire)
+    }
 }
 
-fn same_name(a: &Name<'_>, b: &Labels) -> bool {
-    let labels = a.get_labels();
-    labels.len() == b.len()
-        && labels
-            .iter()
-            .zip(b)
-            .all(|(x, y)| x.as_ref().eq_ignore_ascii_case(y))
+impl PartialEq for WireName {
+    fn eq(&self, other: &WireName) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+/// Reads the name at `at`, following compression pointers; returns it and
+/// the offset just past it where it starts (not where a pointer led).
+///
+/// A pointer must point before itself (RFC 1035 §4.1.4 speaks of a "prior
+/// occurance"), and the name may not pass 255 octets, so every name read
+/// ends: the only way to revisit an offset is to collect labels on the way.
+fn read_name(msg: &[u8], mut at: usize) -> Option<(WireName, usize)> {
+    let mut name = WireName {
+        octets: [0; MAX_NAME],
+        len: 0,
+    };
+    let mut end = None;
+    loop {
+        let len = *msg.get(at)?;
+        match len & 0xc0 {
+            0 if len == 0 => {
+                name.push(b"")?;
+                return Some((name, end.unwrap_or(at + 1)));
+            }
+            0 => {
+                let label = msg.get(at + 1..at + 1 + usize::from(len))?;
+                name.push(label)?;
+                at += 1 + usize::from(len);
+            }
+            0xc0 => {
+                let target = usize::from(u16::from_be_bytes([len & 0x3f, *msg.get(at + 1)?]));
+                if target >= at {
+                    return None;
+                }
+                end.get_or_insert(at + 2);
+                at = target;
+            }
+            // 0x40 and 0x80: extended label types (RFC 6891 §5), never in
+            // an answer to a query that does not use them.
+            _ => return None,
+        }
+    }
+}
+
+fn u16_at(msg: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(msg.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(msg: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(msg.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// One resource record (RFC 1035 §4.1.3), its RDATA left in the message.
+struct Record {
+    name: WireName,
+    rtype: u16,
+    class: u16,
+    /// The raw TTL field: for OPT it holds the extended RCODE and flags.
+    ttl_field: u32,
+    /// Where the RDATA starts and its RDLENGTH.
+    rdata: (usize, usize),
+}
+
+impl Record {
+    /// The TTL, a value with the top bit set counting as zero (RFC 2181 §8).
+    fn ttl(&self) -> u32 {
+        if self.ttl_field > i32::MAX as u32 {
+            0
+        } else {
+            self.ttl_field
+        }
+    }
+
+    /// The record at `at` and the offset past it. The RDATA of the types
+    /// we read is checked here, so that a record we use never fails later.
+    fn read(msg: &[u8], at: usize) -> Option<(Record, usize)> {
+        let (name, at) = read_name(msg, at)?;
+        let rtype = u16_at(msg, at)?;
+        let class = u16_at(msg, at + 2)?;
+        let ttl_field = u32_at(msg, at + 4)?;
+        let rdlength = usize::from(u16_at(msg, at + 8)?);
+        let start = at + 10;
+        let end = start + rdlength;
+        if end > msg.len() {
+            return None;
+        }
+        let rec = Record {
+            name,
+            rtype,
+            class,
+            ttl_field,
+            rdata: (start, rdlength),
+        };
+        let fits = match rtype {
+            TYPE_A => rdlength == 4,
+            TYPE_AAAA => rdlength == 16,
+            TYPE_CNAME => rec.cname_target(msg).is_some(),
+            TYPE_SOA => rec.soa_minimum(msg).is_some(),
+            _ => true,
+        };
+        fits.then_some((rec, end))
+    }
+
+    fn rdata<'m>(&self, msg: &'m [u8]) -> &'m [u8] {
+        &msg[self.rdata.0..self.rdata.0 + self.rdata.1]
+    }
+
+    /// A CNAME's target, which must fill the RDATA exactly.
+    fn cname_target(&self, msg: &[u8]) -> Option<WireName> {
+        let (target, end) = read_name(msg, self.rdata.0)?;
+        (end == self.rdata.0 + self.rdata.1).then_some(target)
+    }
+
+    /// A SOA's MINIMUM (RFC 1035 §3.3.13): two names, then five 32-bit
+    /// fields, filling the RDATA exactly.
+    fn soa_minimum(&self, msg: &[u8]) -> Option<u32> {
+        let (_, at) = read_name(msg, self.rdata.0)?;
+        let (_, at) = read_name(msg, at)?;
+        if at + 20 != self.rdata.0 + self.rdata.1 {
+            return None;
+        }
+        u32_at(msg, at + 16)
+    }
+
+    fn addr(&self, msg: &[u8], qtype: QType) -> Option<IpAddr> {
+        let data = self.rdata(msg);
+        match (self.rtype, qtype) {
+            (TYPE_A, QType::A) => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(data).ok()?))),
+            (TYPE_AAAA, QType::Aaaa) => {
+                Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(data).ok()?)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Reads `count` records from `at`: the records and the offset past them,
+/// or what was read before the first record that does not parse.
+fn read_section(msg: &[u8], mut at: usize, count: u16) -> (Vec<Record>, Result<usize, ()>) {
+    let mut records = Vec::with_capacity(usize::from(count).min(16));
+    for _ in 0..count {
+        match Record::read(msg, at) {
+            Some((rec, next)) => {
+                records.push(rec);
+                at = next;
+            }
+            None => return (records, Err(())),
+        }
+    }
+    (records, Ok(at))
 }
 
 /// Checks `data` against the query (`id`, `name`, `qtype`) and reads it.
@@ -269,96 +478,118 @@ pub fn parse_answer(
     qtype: QType,
     max_cname_chain: usize,
 ) -> Result<Answer, Rejected> {
-    // The header is checked before the whole message is parsed, so a
-    // spoofed or stray datagram costs little.
-    if data.len() < 12 {
+    // The header is checked before anything else is read, so a spoofed or
+    // stray datagram costs little.
+    if data.len() < HEADER_LEN {
         return Err(Rejected::Malformed);
     }
     if u16::from_be_bytes([data[0], data[1]]) != id {
         return Err(Rejected::IdMismatch);
     }
-    if data[2] & 0x80 == 0 {
+    if data[2] & QR == 0 {
         return Err(Rejected::NotAResponse);
     }
-    let packet = Packet::parse(data).map_err(|_| Rejected::Malformed)?;
-    let rcode = Rcode::from_wire(packet.rcode());
-    if packet.questions.is_empty() && rcode == Rcode::FormatError {
+    let truncated = data[2] & TC != 0;
+    let count = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
+    let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+    let header_rcode = u16::from(data[3] & 0x0f);
+
+    let empty = |rcode| Answer {
+        rcode,
+        truncated,
+        addrs: Vec::new(),
+        ttl: 0,
+        negative_ttl: None,
+        answer_count: 0,
+        cname_error: false,
+    };
+    if qdcount == 0 && header_rcode == 1 {
         // A server that could not parse the query (often: not its OPT
         // record, RFC 6891 §7) may have no question to echo. Taken with the
         // id alone it can only make the resolver ask again, never supply
         // an address.
-        return Ok(Answer {
-            rcode,
-            truncated: false,
-            addrs: Vec::new(),
-            ttl: 0,
-            negative_ttl: None,
-            answer_count: 0,
-            cname_error: false,
-        });
+        return Ok(empty(Rcode::FormatError));
     }
-    let [question] = packet.questions.as_slice() else {
+    if qdcount != 1 {
         return Err(Rejected::QuestionMismatch);
+    }
+    let (qname, at) = read_name(data, HEADER_LEN).ok_or(Rejected::Malformed)?;
+    let (Some(qt), Some(qclass)) = (u16_at(data, at), u16_at(data, at + 2)) else {
+        return Err(Rejected::Malformed);
     };
-    if question.qtype != QTYPE::TYPE(qtype.wire())
-        || question.qclass != QCLASS::CLASS(CLASS::IN)
-        || !same_name(&question.qname, &labels_of_str(name))
-    {
+    let queried = WireName::of_str(name);
+    if qt != qtype.code() || qclass != CLASS_IN || queried.as_ref() != Some(&qname) {
         return Err(Rejected::QuestionMismatch);
     }
-    let truncated = packet.has_flags(PacketFlag::TRUNCATION);
+    let at = at + 4;
+
+    let (answers, at) = read_section(data, at, ancount);
+    let (authority, additional) = match at {
+        Ok(at) => match read_section(data, at, nscount) {
+            (authority, Ok(at)) => (authority, read_section(data, at, arcount)),
+            (authority, Err(())) => (authority, (Vec::new(), Err(()))),
+        },
+        Err(()) => (Vec::new(), (Vec::new(), Err(()))),
+    };
+    let (additional, complete) = additional;
+    if complete.is_err() {
+        // A truncated answer may stop mid-record (RFC 2181 §9): it is
+        // asked again over TCP, so only its header matters.
+        if truncated {
+            return Ok(empty(Rcode::from_wire(header_rcode)));
+        }
+        return Err(Rejected::Malformed);
+    }
+    // The OPT record carries the upper eight bits of a 12-bit RCODE.
+    let rcode = match additional.iter().find(|r| r.rtype == TYPE_OPT) {
+        Some(opt) => Rcode::from_wire(((opt.ttl_field >> 24) as u16) << 4 | header_rcode),
+        None => Rcode::from_wire(header_rcode),
+    };
 
     // Follow the chain from the queried name (RFC 1034 §3.6.2).
-    let queried = labels_of_str(name);
-    let mut current = queried.clone();
+    let mut current = qname;
     let mut ttl = u32::MAX;
     let mut cname_error = false;
     let mut hops = 0;
-    while let Some(rr) = packet.answers.iter().find(|rr| {
-        matches!(rr.rdata, RData::CNAME(_))
-            && rr.class == CLASS::IN
-            && same_name(&rr.name, &current)
-    }) {
-        let RData::CNAME(target) = &rr.rdata else {
-            unreachable!()
-        };
+    while let Some(rr) = answers
+        .iter()
+        .find(|rr| rr.rtype == TYPE_CNAME && rr.class == CLASS_IN && rr.name == current)
+    {
+        let next = rr.cname_target(data).ok_or(Rejected::Malformed)?;
         hops += 1;
-        let next = labels_of(&target.0);
-        if hops > max_cname_chain || next == queried {
+        if hops > max_cname_chain || next == qname {
             cname_error = true;
             break;
         }
-        ttl = ttl.min(rr.ttl);
+        ttl = ttl.min(rr.ttl());
         current = next;
     }
     let mut addrs = Vec::new();
     if !cname_error {
-        for rr in &packet.answers {
-            if rr.class != CLASS::IN || !same_name(&rr.name, &current) {
+        for rr in &answers {
+            if rr.class != CLASS_IN || rr.name != current {
                 continue;
             }
-            let addr = match (&rr.rdata, qtype) {
-                (RData::A(a), QType::A) => IpAddr::V4(Ipv4Addr::from(a.address)),
-                (RData::AAAA(a), QType::Aaaa) => IpAddr::V6(Ipv6Addr::from(a.address)),
-                _ => continue,
+            let Some(addr) = rr.addr(data, qtype) else {
+                continue;
             };
-            ttl = ttl.min(rr.ttl);
+            ttl = ttl.min(rr.ttl());
             if !addrs.contains(&addr) {
                 addrs.push(addr);
             }
         }
     }
-    let negative_ttl = packet.name_servers.iter().find_map(|rr| match &rr.rdata {
-        RData::SOA(soa) => Some(rr.ttl.min(soa.minimum)),
-        _ => None,
-    });
+    let negative_ttl = authority
+        .iter()
+        .filter(|rr| rr.rtype == TYPE_SOA)
+        .find_map(|rr| Some(rr.ttl().min(rr.soa_minimum(data)?)));
     Ok(Answer {
         rcode,
         truncated,
         addrs,
         ttl: if ttl == u32::MAX { 0 } else { ttl },
         negative_ttl,
-        answer_count: packet.answers.len(),
+        answer_count: answers.len(),
         cname_error,
     })
 }
@@ -367,8 +598,9 @@ pub fn parse_answer(
 pub(crate) mod testing {
     //! Answers built for tests, with simple-dns as the server would.
     use super::*;
-    use simple_dns::rdata::{A, AAAA, CNAME, SOA};
-    use simple_dns::ResourceRecord;
+    use simple_dns::rdata::{RData, A, AAAA, CNAME, SOA};
+    pub use simple_dns::RCODE;
+    use simple_dns::{Name, Packet, PacketFlag, ResourceRecord, CLASS};
 
     /// One record of an answer section.
     pub enum Rec<'a> {
@@ -441,8 +673,9 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{answer, Rec};
+    use super::testing::{answer, Rec, RCODE};
     use super::*;
+    use simple_dns::{Packet, PacketFlag, QTYPE, TYPE};
 
     fn q(name: &str, t: QType) -> Vec<u8> {
         build_query(0xbeef, name, t, Some(1232)).unwrap()
@@ -622,5 +855,195 @@ mod tests {
                 .unwrap()
                 .truncated
         );
+    }
+
+    /// The header and question of a response to `q("a.test", A)` without
+    /// EDNS, with `ancount` answers to follow.
+    fn reply_head(ancount: u8) -> Vec<u8> {
+        let mut msg = build_query(0xbeef, "a.test", QType::A, None).unwrap();
+        msg[2] |= 0x80;
+        msg[7] = ancount;
+        msg
+    }
+
+    fn parse(msg: &[u8]) -> Result<Answer, Rejected> {
+        parse_answer(msg, 0xbeef, "a.test", QType::A, 8)
+    }
+
+    /// An A record owned by `name` (wire octets) with the given TTL.
+    fn a_record(name: &[u8], ttl: u32, addr: [u8; 4]) -> Vec<u8> {
+        let mut r = name.to_vec();
+        r.extend_from_slice(&[0, 1, 0, 1]);
+        r.extend_from_slice(&ttl.to_be_bytes());
+        r.extend_from_slice(&[0, 4]);
+        r.extend_from_slice(&addr);
+        r
+    }
+
+    #[test]
+    fn the_query_is_the_bytes_rfc_1035_gives() {
+        let query = build_query(0x0102, "Ab.c_d-e.test", QType::Aaaa, Some(1232)).unwrap();
+        let mut want = vec![1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+        want.extend_from_slice(b"\x02Ab\x05c_d-e\x04test\x00\x00\x1c\x00\x01");
+        // OPT: root owner, TYPE 41, CLASS = payload size, TTL 0, RDLENGTH 0.
+        want.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(query, want);
+        // The other codec reads it back as the same question.
+        let p = Packet::parse(&query).unwrap();
+        assert_eq!(p.questions[0].qname.to_string(), "Ab.c_d-e.test");
+    }
+
+    #[test]
+    fn names_outside_host_syntax_are_refused() {
+        for bad in [
+            "", "-a.test", "a-.test", "a b.test", "a.test.", ".a", "é.test", "a_",
+        ] {
+            assert_eq!(
+                build_query(1, bad, QType::A, None),
+                Err(InvalidName),
+                "{bad:?}"
+            );
+        }
+        for good in ["a", "_srv._tcp.a.test", "1.2.3.x", "x-y.test"] {
+            assert!(build_query(1, good, QType::A, None).is_ok(), "{good:?}");
+        }
+        // 253 octets of text are 255 on the wire: the longest name there is.
+        let longest = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(longest.len(), 253);
+        assert_eq!(
+            build_query(1, &longest, QType::A, None).unwrap().len(),
+            12 + 255 + 4
+        );
+        assert!(build_query(1, &format!("{longest}e"), QType::A, None).is_err());
+    }
+
+    #[test]
+    fn compression_pointers_must_point_backwards() {
+        // A pointer to the question's name (offset 12) is fine.
+        let mut ok = reply_head(1);
+        ok.extend(a_record(&[0xc0, 12], 60, [192, 0, 2, 1]));
+        assert_eq!(parse(&ok).unwrap().addrs.len(), 1);
+
+        let at = reply_head(1).len();
+        for (why, owner) in [
+            ("to itself", vec![0xc0 | (at >> 8) as u8, at as u8]),
+            ("forwards", vec![0xc0, (at + 2) as u8]),
+            ("past the end", vec![0xff, 0xff]),
+            ("cut short", vec![0xc0]),
+            ("extended label type", vec![0x41, 0]),
+            ("reserved label type", vec![0x80, 0]),
+        ] {
+            let mut msg = reply_head(1);
+            msg.extend(a_record(&owner, 60, [192, 0, 2, 1]));
+            assert_eq!(parse(&msg), Err(Rejected::Malformed), "a pointer {why}");
+        }
+    }
+
+    #[test]
+    fn a_name_looping_through_pointers_ends_at_255_octets() {
+        // A label "x", then a pointer back to that label: each pass adds two
+        // octets to the name, until it would pass 255.
+        let mut msg = reply_head(1);
+        let start = msg.len();
+        msg.extend_from_slice(&[1, b'x', 0xc0, start as u8]);
+        msg.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        assert_eq!(parse(&msg), Err(Rejected::Malformed));
+    }
+
+    #[test]
+    fn records_of_other_types_are_stepped_over() {
+        let mut msg = reply_head(2);
+        // A TXT record (type 16) first, then the address.
+        msg.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 7]);
+        msg.extend_from_slice(b"\x06loop\xc0\x0c");
+        msg.extend(a_record(&[0xc0, 12], 60, [192, 0, 2, 1]));
+        let a = parse(&msg).unwrap();
+        assert_eq!((a.answer_count, a.addrs.len()), (2, 1));
+    }
+
+    #[test]
+    fn rdata_of_the_types_read_must_fit_its_length() {
+        for (rtype, rdata) in [
+            (1u16, vec![192, 0, 2]),            // A of 3 octets
+            (28, vec![0; 4]),                   // AAAA of 4
+            (5, vec![1, b'b', 0, 9]),           // CNAME with a stray octet
+            (5, vec![1, b'b']),                 // CNAME without its root
+            (6, vec![0, 0, 0, 0, 0, 0, 0, 60]), // SOA cut short
+        ] {
+            let mut msg = reply_head(1);
+            msg.extend_from_slice(&[0xc0, 12]);
+            msg.extend_from_slice(&rtype.to_be_bytes());
+            msg.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+            msg.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            msg.extend_from_slice(&rdata);
+            assert_eq!(
+                parse(&msg),
+                Err(Rejected::Malformed),
+                "type {rtype}: {rdata:?}"
+            );
+        }
+        // More records announced than present, without TC: malformed.
+        let mut msg = reply_head(2);
+        msg.extend(a_record(&[0xc0, 12], 60, [192, 0, 2, 1]));
+        assert_eq!(parse(&msg), Err(Rejected::Malformed));
+    }
+
+    #[test]
+    fn a_truncated_answer_cut_mid_record_is_still_truncated() {
+        let mut msg = reply_head(3);
+        msg[2] |= 0x02; // TC
+        msg.extend(a_record(&[0xc0, 12], 60, [192, 0, 2, 1]));
+        msg.extend_from_slice(&[0xc0, 12, 0, 1]);
+        let a = parse(&msg).unwrap();
+        assert!(a.truncated);
+        assert!(a.addrs.is_empty(), "nothing of a cut answer is used");
+        // Its question must still be ours.
+        assert_eq!(
+            parse_answer(&msg, 0xbeef, "b.test", QType::A, 8),
+            Err(Rejected::QuestionMismatch)
+        );
+    }
+
+    #[test]
+    fn ttls_with_the_top_bit_set_count_as_zero() {
+        let mut msg = reply_head(2);
+        msg.extend(a_record(&[0xc0, 12], 0x8000_0000, [192, 0, 2, 1]));
+        msg.extend(a_record(&[0xc0, 12], 300, [192, 0, 2, 2]));
+        let a = parse(&msg).unwrap();
+        assert_eq!((a.addrs.len(), a.ttl), (2, 0));
+    }
+
+    #[test]
+    fn owner_names_compare_label_by_label_and_case_blind() {
+        // The owner spelled out in capitals, not compressed: ours.
+        let mut msg = reply_head(2);
+        msg.extend(a_record(b"\x01A\x04TEST\x00", 60, [192, 0, 2, 1]));
+        // One label "a.test": not ours.
+        msg.extend(a_record(b"\x06a.test\x00", 60, [192, 0, 2, 2]));
+        assert_eq!(parse(&msg).unwrap().addrs, [IpAddr::from([192, 0, 2, 1])]);
+    }
+
+    #[test]
+    fn the_opt_record_extends_the_rcode_and_trailing_octets_are_ignored() {
+        let mut msg = reply_head(0);
+        msg[11] = 1; // ARCOUNT
+                     // OPT with extended RCODE 1: 16 with the header's 0 (BADVERS).
+        msg.extend_from_slice(&[0, 0, 41, 4, 0xd0, 1, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(b"trailing");
+        assert_eq!(parse(&msg).unwrap().rcode, Rcode::Other(16));
+    }
+
+    #[test]
+    fn the_soa_minimum_bounds_the_negative_ttl() {
+        let query = q("none.test", QType::A);
+        let nx = answer(&query, &[], RCODE::NameError, false, Some((30, 600)));
+        let a = parse_answer(&nx, 0xbeef, "none.test", QType::A, 8).unwrap();
+        assert_eq!(a.negative_ttl, Some(30), "the SOA's own TTL is lower");
     }
 }
