@@ -31,16 +31,13 @@ impl Exchange {
             .spans
             .begin_attempt(&self.method, &self.uri, self.port);
         if self.tr.on(ctx) {
-            let host = self.host();
-            let host_port = if host.contains(':') {
-                format!("[{host}]:{}", self.port)
-            } else {
-                format!("{host}:{}", self.port)
-            };
+            let mut host_port = std::mem::take(&mut ctx.spare_bufs.text);
+            write_host_port(&mut host_port, self.host(), self.port);
             let kind = EventKind::GetConn {
                 host_port: &host_port,
             };
             self.tr.emit(ctx, now, kind);
+            ctx.spare_bufs.text = host_port;
         }
         if !self.via_decided {
             self.via_decided = true;
@@ -563,10 +560,57 @@ impl Exchange {
     }
 }
 
+/// `host:port` into `out` (cleared first), an IPv6 literal in brackets
+/// (RFC 3986 §3.2.2), without the formatting machinery: it runs for every
+/// traced request.
+fn write_host_port(out: &mut String, host: &str, port: u16) {
+    out.clear();
+    let v6 = host.contains(':');
+    if v6 {
+        out.push('[');
+    }
+    out.push_str(host);
+    if v6 {
+        out.push(']');
+    }
+    out.push(':');
+    let mut digits = [0u8; 5];
+    let (mut n, mut i) = (port, digits.len());
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
 /// Where the TCP connection goes: the proxy, if any, else the origin.
 fn dial_of<'a>(via: &'a Option<crate::proxy::Proxy>, host: &'a str, port: u16) -> (&'a str, u16) {
     match via {
         Some(p) => (p.host.as_str(), p.port),
         None => (host, port),
+    }
+}
+
+#[cfg(test)]
+mod host_port_tests {
+    use super::write_host_port;
+
+    #[test]
+    fn host_port_is_written_as_go_and_curl_show_it() {
+        let mut s = String::from("left over");
+        for (host, port, want) in [
+            ("example.com", 443, "example.com:443"),
+            ("127.0.0.1", 0, "127.0.0.1:0"),
+            ("::1", 8080, "[::1]:8080"),
+            ("h", 65535, "h:65535"),
+            ("h", 10, "h:10"),
+        ] {
+            write_host_port(&mut s, host, port);
+            assert_eq!(s, want);
+        }
     }
 }

@@ -71,6 +71,9 @@ pub(crate) struct Spares {
     /// Where response heads are copied to be shared by their field values
     /// (`h1::head::parse_response_head_into`).
     pub heads: bytes::BytesMut,
+    /// Room for the text of an event field that has to be built (`GetConn`'s
+    /// `host:port`), kept so that a traced request allocates none for it.
+    pub text: String,
 }
 
 /// Room the shared head store takes at a time: a few dozen typical heads.
