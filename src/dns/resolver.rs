@@ -1374,6 +1374,42 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_answer_cut_mid_record_is_asked_again_over_tcp() {
+        let t0 = Instant::now();
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 5);
+        r.start_query("cut.test", t0);
+        let s = sent(&mut r);
+        // TC set, one answer announced, and the datagram ends inside it.
+        let full = answer(
+            s[1].query(),
+            &[Rec::A("cut.test", "192.0.2.9", 60)],
+            RCODE::NoError,
+            true,
+            None,
+        );
+        let cut = &full[..full.len() - 3];
+        r.handle_datagram(s[1].sock, s[1].server, cut, t0);
+        let tcp = sent(&mut r);
+        assert_eq!(tcp.len(), 1, "the cut answer is neither used nor dropped");
+        assert!(tcp[0].tcp && tcp[0].qtype() == QType::A);
+        // Without TC the same cut datagram is malformed: nothing is sent.
+        let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 5);
+        r.start_query("cut.test", t0);
+        let s = sent(&mut r);
+        let mut full = answer(
+            s[1].query(),
+            &[Rec::A("cut.test", "192.0.2.9", 60)],
+            RCODE::NoError,
+            false,
+            None,
+        );
+        full.truncate(full.len() - 3);
+        r.handle_datagram(s[1].sock, s[1].server, &full, t0);
+        assert!(sent(&mut r).is_empty());
+        assert!(done(&mut r).is_empty());
+    }
+
+    #[test]
     fn nxdomain_and_nodata_are_distinct_and_cached() {
         let t0 = Instant::now();
         let mut r = Resolver::new(settings(&[S1]), Hosts::default(), 6);

@@ -352,15 +352,27 @@ fn u32_at(msg: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(msg.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// One resource record (RFC 1035 §4.1.3), its RDATA left in the message.
+/// One resource record (RFC 1035 §4.1.3).
 struct Record {
     name: WireName,
     rtype: u16,
     class: u16,
     /// The raw TTL field: for OPT it holds the extended RCODE and flags.
     ttl_field: u32,
-    /// Where the RDATA starts and its RDLENGTH.
-    rdata: (usize, usize),
+    data: Rdata,
+}
+
+/// The RDATA of the types a stub reads, decoded once when the record is
+/// read; any other type's is stepped over.
+// Records live only in the short vectors of one parse, so a CNAME's 256
+// octets inline cost less than an allocation for each.
+#[allow(clippy::large_enum_variant)]
+enum Rdata {
+    Addr(IpAddr),
+    Cname(WireName),
+    /// A SOA's MINIMUM field (RFC 1035 §3.3.13).
+    SoaMinimum(u32),
+    Other,
 }
 
 impl Record {
@@ -373,83 +385,55 @@ impl Record {
         }
     }
 
-    /// The record at `at` and the offset past it. The RDATA of the types
-    /// we read is checked here, so that a record we use never fails later.
+    /// The record at `at` and the offset past it; `None` when it does not
+    /// fit in the message or its RDATA is not what its type says (an
+    /// address of the wrong length; a CNAME target, or a SOA's two names
+    /// and five numbers, that do not fill the RDATA exactly).
     fn read(msg: &[u8], at: usize) -> Option<(Record, usize)> {
         let (name, at) = read_name(msg, at)?;
         let rtype = u16_at(msg, at)?;
         let class = u16_at(msg, at + 2)?;
         let ttl_field = u32_at(msg, at + 4)?;
-        let rdlength = usize::from(u16_at(msg, at + 8)?);
         let start = at + 10;
-        let end = start + rdlength;
-        if end > msg.len() {
-            return None;
-        }
+        let end = start + usize::from(u16_at(msg, at + 8)?);
+        let rdata = msg.get(start..end)?;
+        let data = match rtype {
+            TYPE_A => Rdata::Addr(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(rdata).ok()?))),
+            TYPE_AAAA => Rdata::Addr(IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(rdata).ok()?,
+            ))),
+            TYPE_CNAME => {
+                let (target, after) = read_name(msg, start)?;
+                (after == end).then_some(Rdata::Cname(target))?
+            }
+            TYPE_SOA => {
+                let (_, at) = read_name(msg, start)?;
+                let (_, at) = read_name(msg, at)?;
+                (at + 20 == end).then_some(Rdata::SoaMinimum(u32_at(msg, at + 16)?))?
+            }
+            _ => Rdata::Other,
+        };
         let rec = Record {
             name,
             rtype,
             class,
             ttl_field,
-            rdata: (start, rdlength),
+            data,
         };
-        let fits = match rtype {
-            TYPE_A => rdlength == 4,
-            TYPE_AAAA => rdlength == 16,
-            TYPE_CNAME => rec.cname_target(msg).is_some(),
-            TYPE_SOA => rec.soa_minimum(msg).is_some(),
-            _ => true,
-        };
-        fits.then_some((rec, end))
-    }
-
-    fn rdata<'m>(&self, msg: &'m [u8]) -> &'m [u8] {
-        &msg[self.rdata.0..self.rdata.0 + self.rdata.1]
-    }
-
-    /// A CNAME's target, which must fill the RDATA exactly.
-    fn cname_target(&self, msg: &[u8]) -> Option<WireName> {
-        let (target, end) = read_name(msg, self.rdata.0)?;
-        (end == self.rdata.0 + self.rdata.1).then_some(target)
-    }
-
-    /// A SOA's MINIMUM (RFC 1035 §3.3.13): two names, then five 32-bit
-    /// fields, filling the RDATA exactly.
-    fn soa_minimum(&self, msg: &[u8]) -> Option<u32> {
-        let (_, at) = read_name(msg, self.rdata.0)?;
-        let (_, at) = read_name(msg, at)?;
-        if at + 20 != self.rdata.0 + self.rdata.1 {
-            return None;
-        }
-        u32_at(msg, at + 16)
-    }
-
-    fn addr(&self, msg: &[u8], qtype: QType) -> Option<IpAddr> {
-        let data = self.rdata(msg);
-        match (self.rtype, qtype) {
-            (TYPE_A, QType::A) => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(data).ok()?))),
-            (TYPE_AAAA, QType::Aaaa) => {
-                Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(data).ok()?)))
-            }
-            _ => None,
-        }
+        Some((rec, end))
     }
 }
 
 /// Reads `count` records from `at`: the records and the offset past them,
-/// or what was read before the first record that does not parse.
-fn read_section(msg: &[u8], mut at: usize, count: u16) -> (Vec<Record>, Result<usize, ()>) {
+/// or `None` if one of them does not parse.
+fn read_section(msg: &[u8], mut at: usize, count: u16) -> Option<(Vec<Record>, usize)> {
     let mut records = Vec::with_capacity(usize::from(count).min(16));
     for _ in 0..count {
-        match Record::read(msg, at) {
-            Some((rec, next)) => {
-                records.push(rec);
-                at = next;
-            }
-            None => return (records, Err(())),
-        }
+        let (rec, next) = Record::read(msg, at)?;
+        records.push(rec);
+        at = next;
     }
-    (records, Ok(at))
+    Some((records, at))
 }
 
 /// Checks `data` against the query (`id`, `name`, `qtype`) and reads it.
@@ -523,23 +507,20 @@ pub fn parse_answer(
     }
     let at = at + 4;
 
-    let (answers, at) = read_section(data, at, ancount);
-    let (authority, additional) = match at {
-        Ok(at) => match read_section(data, at, nscount) {
-            (authority, Ok(at)) => (authority, read_section(data, at, arcount)),
-            (authority, Err(())) => (authority, (Vec::new(), Err(()))),
-        },
-        Err(()) => (Vec::new(), (Vec::new(), Err(()))),
-    };
-    let (additional, complete) = additional;
-    if complete.is_err() {
+    let sections = (|| {
+        let (answers, at) = read_section(data, at, ancount)?;
+        let (authority, at) = read_section(data, at, nscount)?;
+        let (additional, _) = read_section(data, at, arcount)?;
+        Some((answers, authority, additional))
+    })();
+    let Some((answers, authority, additional)) = sections else {
         // A truncated answer may stop mid-record (RFC 2181 §9): it is
         // asked again over TCP, so only its header matters.
         if truncated {
             return Ok(empty(Rcode::from_wire(header_rcode)));
         }
         return Err(Rejected::Malformed);
-    }
+    };
     // The OPT record carries the upper eight bits of a 12-bit RCODE.
     let rcode = match additional.iter().find(|r| r.rtype == TYPE_OPT) {
         Some(opt) => Rcode::from_wire(((opt.ttl_field >> 24) as u16) << 4 | header_rcode),
@@ -551,11 +532,10 @@ pub fn parse_answer(
     let mut ttl = u32::MAX;
     let mut cname_error = false;
     let mut hops = 0;
-    while let Some(rr) = answers
-        .iter()
-        .find(|rr| rr.rtype == TYPE_CNAME && rr.class == CLASS_IN && rr.name == current)
-    {
-        let next = rr.cname_target(data).ok_or(Rejected::Malformed)?;
+    while let Some((rr, next)) = answers.iter().find_map(|rr| match &rr.data {
+        Rdata::Cname(target) if rr.class == CLASS_IN && rr.name == current => Some((rr, *target)),
+        _ => None,
+    }) {
         hops += 1;
         if hops > max_cname_chain || next == qname {
             cname_error = true;
@@ -570,8 +550,10 @@ pub fn parse_answer(
             if rr.class != CLASS_IN || rr.name != current {
                 continue;
             }
-            let Some(addr) = rr.addr(data, qtype) else {
-                continue;
+            let addr = match (&rr.data, qtype) {
+                (Rdata::Addr(a @ IpAddr::V4(_)), QType::A)
+                | (Rdata::Addr(a @ IpAddr::V6(_)), QType::Aaaa) => *a,
+                _ => continue,
             };
             ttl = ttl.min(rr.ttl());
             if !addrs.contains(&addr) {
@@ -579,10 +561,10 @@ pub fn parse_answer(
             }
         }
     }
-    let negative_ttl = authority
-        .iter()
-        .filter(|rr| rr.rtype == TYPE_SOA)
-        .find_map(|rr| Some(rr.ttl().min(rr.soa_minimum(data)?)));
+    let negative_ttl = authority.iter().find_map(|rr| match rr.data {
+        Rdata::SoaMinimum(minimum) => Some(rr.ttl().min(minimum)),
+        _ => None,
+    });
     Ok(Answer {
         rcode,
         truncated,

@@ -561,9 +561,9 @@ impl Exchange {
 }
 
 /// `host:port` into `out` (cleared first), an IPv6 literal in brackets
-/// (RFC 3986 §3.2.2), without the formatting machinery: it runs for every
-/// traced request.
-fn write_host_port(out: &mut String, host: &str, port: u16) {
+/// (RFC 3986 §3.2.2), without the formatting machinery: `GetConn` needs it
+/// for every traced request, and a CONNECT to a proxy for its target.
+pub(super) fn write_host_port(out: &mut String, host: &str, port: u16) {
     out.clear();
     let v6 = host.contains(':');
     if v6 {
@@ -574,17 +574,9 @@ fn write_host_port(out: &mut String, host: &str, port: u16) {
         out.push(']');
     }
     out.push(':');
-    let mut digits = [0u8; 5];
-    let (mut n, mut i) = (port, digits.len());
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    let mut digits = [0; 20];
+    let port = super::send::decimal(u64::from(port), &mut digits);
+    out.extend(port.iter().map(|&d| char::from(d)));
 }
 
 /// Where the TCP connection goes: the proxy, if any, else the origin.

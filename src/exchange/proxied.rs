@@ -17,12 +17,8 @@ impl Exchange {
     /// TCP to the proxy is up: send CONNECT.
     pub(super) fn start_proxy_connect(&mut self, mut conn: Conn, ctx: &mut Ctx<'_>, now: Instant) {
         let Some(via) = self.via.clone() else { return };
-        let host = self.host();
-        let target = if host.contains(':') {
-            format!("[{host}]:{}", self.port)
-        } else {
-            format!("{host}:{}", self.port)
-        };
+        let mut target = String::new();
+        super::connect::write_host_port(&mut target, self.host(), self.port);
         let kind = EventKind::ProxyConnectStart {
             proxy: &via.display,
             target: &target,

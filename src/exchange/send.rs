@@ -370,7 +370,7 @@ impl Exchange {
 }
 
 /// `n` in decimal, written into `buf` without allocating.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(super) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
