@@ -425,7 +425,7 @@ impl std::hash::Hasher for IdHasher {
 type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 struct Slot {
-    ex: Exchange,
+    ex: Box<Exchange>,
     armed: Option<Instant>,
 }
 
@@ -476,6 +476,9 @@ pub struct Core {
     slots: IdMap<RequestId, Slot>,
     early: IdMap<RequestId, Error>,
     queries: IdMap<QueryId, RequestId>,
+    /// The resolver's lookup count when `dirty` was last searched for
+    /// lookups to register (`drive_resolver`).
+    queries_seen: u64,
     timers: Timers,
     dirty: Vec<RequestId>,
     pool: Pool,
@@ -552,6 +555,7 @@ impl Core {
             slots: IdMap::default(),
             early: IdMap::default(),
             queries: IdMap::default(),
+            queries_seen: 0,
             timers: Timers::default(),
             dirty: Vec::new(),
             resolver: Resolver::new(dns_settings, hosts, random_seed()),
@@ -1354,9 +1358,15 @@ impl Core {
         // its events may already be waiting. Register every such lookup
         // first: an event whose lookup has no requester is dropped, and
         // the request would wait forever.
-        for &id in &self.dirty {
-            if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
-                self.queries.insert(q, id);
+        // Looked for only when a lookup began since the last look: this
+        // runs several times per request, nearly always for nothing.
+        let started = self.resolver.queries_started();
+        if started != self.queries_seen {
+            self.queries_seen = started;
+            for &id in &self.dirty {
+                if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
+                    self.queries.insert(q, id);
+                }
             }
         }
         if !self.resolver.has_output() {

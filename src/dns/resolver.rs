@@ -935,6 +935,13 @@ impl Resolver {
         self.transmits.pop_front()
     }
 
+    /// How many lookups [`start_query`](Self::start_query) has begun so
+    /// far: a driver that sees the same count as last time knows no
+    /// lookup started since.
+    pub fn queries_started(&self) -> u64 {
+        self.next_lookup
+    }
+
     /// True while a transmit or an event waits to be polled.
     pub fn has_output(&self) -> bool {
         !self.transmits.is_empty() || !self.events.is_empty()

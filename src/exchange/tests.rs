@@ -60,7 +60,7 @@ impl Net {
         }
     }
 
-    fn exchange(&mut self, req: http::Request<SendBody>) -> Exchange {
+    fn exchange(&mut self, req: http::Request<SendBody>) -> Box<Exchange> {
         let events = self.events.clone();
         let trace =
             Trace::new().on_event(move |e| events.lock().unwrap().push(e.kind.name().to_owned()));
