@@ -119,6 +119,8 @@
 //! assert_eq!(connect, roundtrip::timings::PhaseTime::Took(ms(5)));
 //! ```
 
+#[cfg(test)]
+mod direct_tests;
 #[cfg(unix)]
 pub mod sockets;
 mod timers;
@@ -495,6 +497,11 @@ pub struct Core {
     user_agent: Option<http::HeaderValue>,
     /// The time of the latest input, for work deferred to `poll_io`.
     now: Option<Instant>,
+    /// The request whose caller waits in the runtime's `read_body` with a
+    /// buffer big enough to be read into directly (`direct_read`): its
+    /// socket is left for that read instead of being read into the
+    /// receive buffer.
+    reading: Option<RequestId>,
 }
 
 impl std::fmt::Debug for Core {
@@ -567,6 +574,7 @@ impl Core {
             proxies,
             next_req: 0,
             now: None,
+            reading: None,
         }
     }
 
@@ -773,6 +781,68 @@ impl Core {
             exchange::BodyRead::End => BodyRead::End,
             exchange::BodyRead::Pending => BodyRead::Pending,
         })
+    }
+
+    /// The runtime's caller waits for body bytes of `id` (`Some`) or no
+    /// longer (`None`): while it waits, a body that can be read straight
+    /// into its buffer is not read into the receive buffer.
+    pub(crate) fn set_reading(&mut self, id: Option<RequestId>) {
+        if let Some(was) = std::mem::replace(&mut self.reading, id) {
+            if id != Some(was) {
+                // Left unread for the direct read that did not come: the
+                // next drive reads it into the receive buffer as before.
+                if let Some((sock, _)) = self.slots.get(&was).and_then(|s| s.ex.direct_limit()) {
+                    self.check.push(sock);
+                }
+            }
+        }
+    }
+
+    /// Where the body of `id` can be read from now straight into the
+    /// caller's buffer (see `Exchange::direct_limit`): its socket, known
+    /// readable, and at most how many bytes to read.
+    pub(crate) fn direct_read(&self, id: RequestId) -> Option<(SockId, u64)> {
+        let (sock, limit) = self.slots.get(&id)?.ex.direct_limit()?;
+        let s = self.socks.get(sock.0)?.as_ref()?;
+        let ready = s.owner == Owner::Exchange(id) && s.readable && !s.eof && !s.connecting;
+        (ready && limit > 0).then_some((sock, limit))
+    }
+
+    /// The outcome of a [`direct_read`](Self::direct_read) of `want` bytes
+    /// on `sock`: the bytes read (empty at EOF) or the error.
+    pub(crate) fn handle_direct_read(
+        &mut self,
+        id: RequestId,
+        sock: SockId,
+        want: usize,
+        read: io::Result<&[u8]>,
+        now: Instant,
+    ) -> Result<BodyRead> {
+        self.now = Some(now);
+        match read {
+            Ok([]) => self.handle_received(sock, 0, now),
+            Ok(data) => {
+                if let Some(s) = self.sock_mut(sock) {
+                    s.recv_first = false;
+                    // As for any read: a short one emptied the kernel
+                    // buffer; after the peer's FIN no edge comes.
+                    s.readable = data.len() >= want || s.hup;
+                }
+                if let Some(slot) = self.slots.get_mut(&id) {
+                    let mut ctx = ctx!(self);
+                    slot.ex.handle_direct_read(data, &mut ctx, now);
+                    self.dirty.push(id);
+                }
+                return Ok(BodyRead::Data(data.len()));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.handle_would_block(sock, Direction::Recv);
+                return Ok(BodyRead::Pending);
+            }
+            Err(e) => self.handle_io_error(sock, Direction::Recv, e, now),
+        }
+        // EOF or an error: whatever the exchange made of it.
+        self.read_body(id, &mut [], now)
     }
 
     /// The trailer section of `id`, once its body has ended.
@@ -1218,7 +1288,8 @@ impl Core {
             Owner::Exchange(id) => {
                 let slot = self.slots.get_mut(&id)?;
                 let send = s.writable && slot.ex.pending_send().is_some_and(|p| p.0 == sock);
-                let recv = s.readable && !s.eof && {
+                let direct = self.reading == Some(id) && slot.ex.direct_limit().is_some();
+                let recv = s.readable && !s.eof && !direct && {
                     let mut ctx = ctx!(self);
                     slot.ex.recv_space(&mut ctx).is_some_and(|p| p.0 == sock)
                 };

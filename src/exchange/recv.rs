@@ -7,6 +7,7 @@ use std::time::Instant;
 use http::StatusCode;
 
 use super::{BodyRead, Ctx, Exchange, Receiving, Sending};
+use crate::conn::SockId;
 use crate::error::{Error, ErrorKind, Limit, Phase, Result};
 use crate::h1::body::ChunkLimits;
 use crate::h1::framing::{self, BodyFraming};
@@ -255,6 +256,42 @@ impl Exchange {
             return;
         }
         self.fail(err, ctx, now);
+    }
+
+    /// Where the rest of the body may be read straight into the caller's
+    /// buffer, skipping the receive buffer (one copy fewer per byte): a
+    /// plain-TCP Content-Length or close-delimited body with nothing
+    /// buffered. The socket, and how many bytes such a read may take (no
+    /// more than the body has left, so a kept-alive connection's next
+    /// response is never read into it).
+    pub fn direct_limit(&self) -> Option<(SockId, u64)> {
+        let Receiving::Body(decoder) = &self.receiving else {
+            return None;
+        };
+        let conn = self.conn.as_ref()?;
+        if conn.tls.is_some() || !conn.recv.is_empty() {
+            return None;
+        }
+        Some((conn.sock, decoder.identity_left()?))
+    }
+
+    /// The driver read `data`, body bytes of a [`direct_limit`] read,
+    /// straight into the caller's buffer; they are only counted here.
+    ///
+    /// [`direct_limit`]: Self::direct_limit
+    pub fn handle_direct_read(&mut self, data: &[u8], ctx: &mut Ctx<'_>, now: Instant) {
+        let Receiving::Body(decoder) = &mut self.receiving else {
+            return;
+        };
+        self.idle_deadline = self.timeouts.body_idle.map(|t| crate::after(now, t));
+        match decoder.decode(data) {
+            Ok(step) if step.done => {
+                self.body_complete();
+                self.try_finish(ctx, now);
+            }
+            Ok(_) => {}
+            Err(e) => self.fail_recv(e, ctx, now),
+        }
     }
 
     /// Copies decoded body bytes into `out`.

@@ -136,6 +136,19 @@ impl BodyDecoder {
         matches!(self.state, State::Done)
     }
 
+    /// For a body whose bytes are its input as is (Content-Length or
+    /// close-delimited), how many more may come: the caller can then read
+    /// them straight from the connection into its own buffer and hand
+    /// them to [`decode`](Self::decode) only to be counted. `None` for a
+    /// chunked or finished body.
+    pub fn identity_left(&self) -> Option<u64> {
+        match self.state {
+            State::Length(left) => Some(left),
+            State::Close => Some(u64::MAX),
+            State::Chunked(_) | State::Done => None,
+        }
+    }
+
     /// Body bytes decoded so far.
     pub fn received(&self) -> u64 {
         self.received

@@ -137,19 +137,52 @@ impl Runtime {
     }
 
     /// Reads body bytes of `id`, driving the loop while none are ready.
+    ///
+    /// Into a buffer of at least [`DIRECT_READ_MIN`] bytes, with nothing
+    /// buffered, a plain-TCP Content-Length or close-delimited body is read
+    /// straight from the socket (`Core::direct_read`): the kernel copies
+    /// into the caller's buffer and nothing copies it again, as with the
+    /// bypass of std's `BufReader` for reads as large as its buffer.
+    /// Smaller buffers take the receive buffer's bytes, read many at once.
     pub fn read_body(&mut self, id: RequestId, out: &mut [u8]) -> Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
+        let direct = out.len() >= DIRECT_READ_MIN;
+        if direct {
+            self.core.set_reading(Some(id));
+        }
+        let read = self.read_body_into(id, out, direct);
+        if direct {
+            self.core.set_reading(None);
+        }
+        read.map_err(|e| self.with_timings(id, e))
+    }
+
+    fn read_body_into(&mut self, id: RequestId, out: &mut [u8], direct: bool) -> Result<usize> {
         loop {
             self.now = Instant::now();
             let read = self.core.read_body(id, out, self.now);
             self.drive();
-            match read.map_err(|e| self.with_timings(id, e))? {
+            match read? {
                 BodyRead::Data(n) => return Ok(n),
                 BodyRead::End => return Ok(0),
-                BodyRead::Pending => self.turn()?,
+                BodyRead::Pending => {}
             }
+            if let Some((sock, limit)) = direct.then(|| self.core.direct_read(id)).flatten() {
+                let want = usize::try_from(limit).map_or(out.len(), |l| l.min(out.len()));
+                let got = self.net.recv_into(sock, &mut out[..want]);
+                let got = got.map(|n| &out[..n]);
+                let read = self.core.handle_direct_read(id, sock, want, got, self.now);
+                self.drive();
+                match read? {
+                    BodyRead::Data(n) => return Ok(n),
+                    BodyRead::End => return Ok(0),
+                    // The kernel had nothing after all: wait for it.
+                    BodyRead::Pending => {}
+                }
+            }
+            self.turn()?;
         }
     }
 
@@ -263,6 +296,12 @@ impl Runtime {
         any
     }
 }
+
+/// The smallest caller buffer a body is read into straight from the socket
+/// ([`Runtime::read_body`]): a read per call costs a system call, so
+/// smaller buffers are served from the receive buffer, filled by fewer,
+/// larger reads. The size of a recycled receive buffer.
+pub(crate) const DIRECT_READ_MIN: usize = 64 * 1024;
 
 /// mio polls with epoll here, whose writable-without-error settles a
 /// non-blocking connect.

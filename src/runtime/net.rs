@@ -200,18 +200,22 @@ impl Sockets {
         let Some(space) = core.recv_buf(sock) else {
             return;
         };
-        let read = loop {
-            match stream.read(space) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        match read {
+        match read_retrying(stream, space) {
             Ok(n) => core.handle_received(sock, n, now),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 core.handle_would_block(sock, Direction::Recv)
             }
             Err(e) => core.handle_io_error(sock, Direction::Recv, e, now),
+        }
+    }
+
+    /// Reads from `sock` straight into the caller's `buf`: a direct body
+    /// read (`Core::direct_read`), whose outcome goes to
+    /// `Core::handle_direct_read`.
+    pub(crate) fn recv_into(&mut self, sock: SockId, buf: &mut [u8]) -> io::Result<usize> {
+        match self.handles.get_mut(sock.0) {
+            Some(Some(Handle::Tcp(stream))) => read_retrying(stream, buf),
+            _ => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
@@ -262,5 +266,15 @@ impl Sockets {
         opened(sock, &mut handle)?;
         self.keep(sock, handle);
         Ok(())
+    }
+}
+
+/// One read, tried again when a signal interrupted it.
+fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }

@@ -1,0 +1,378 @@
+//! Loopback tests of body reads into large caller buffers: a plain-TCP
+//! Content-Length or close-delimited body (RFC 9112 §6.3 rules 6 and 8)
+//! read with a buffer of 64 KiB or more goes from the socket straight into
+//! that buffer, bypassing the receive buffer. Whatever path the bytes take,
+//! the caller must see exactly the body, a kept-alive connection must
+//! carry the next response intact (no read past the body's end), a body
+//! cut short must be an error, and the body idle timeout must fire on a
+//! silent server but not on a caller that merely paused.
+
+#![forbid(unsafe_code)]
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use roundtrip::{Client, ErrorKind, Phase};
+use support::lo::*;
+
+const LIMIT: Duration = Duration::from_secs(20);
+const NEXT: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext";
+
+/// A body whose every byte tells its offset apart from its neighbours'
+/// (a byte dropped, repeated or reordered changes what follows).
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i / 251) as u8)
+        .collect()
+}
+
+/// Reads one request, then writes `head`, then `body` in `pieces` writes
+/// with a pause between them (so the client finds the socket empty and
+/// waits mid-body), then `after` (the next response, or nothing); then
+/// closes if `close`, else holds the connection until the client closes it.
+fn paced(head: Vec<u8>, body: Vec<u8>, pieces: usize, after: Vec<u8>, close: bool) -> ConnScript {
+    Box::new(move |mut s: TcpStream| {
+        if read_req(&mut s).is_none() {
+            return;
+        }
+        let _ = s.write_all(&head);
+        for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
+            if s.write_all(piece).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        if !after.is_empty() {
+            if read_req(&mut s).is_none() {
+                return;
+            }
+            let _ = s.write_all(&after);
+        }
+        if close {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        wait_client_close(&mut s, IO_TIMEOUT);
+    })
+}
+
+fn length_head(len: usize) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes()
+}
+
+/// Reads `body` to its end with reads of the sizes in `sizes`, in turn.
+fn read_with(body: &mut roundtrip::Body, sizes: &[usize]) -> roundtrip::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; sizes.iter().copied().max().unwrap()];
+    for &size in sizes.iter().cycle() {
+        match body.read_body(&mut buf[..size])? {
+            0 => return Ok(got),
+            n => {
+                assert!(n <= size);
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    unreachable!("cycle never ends")
+}
+
+#[test]
+fn big_reads_get_every_byte_and_the_connection_carries_the_next_response() {
+    within(LIMIT, || {
+        let want = pattern(1 << 20);
+        let srv = Srv::new(vec![paced(
+            length_head(want.len()),
+            want.clone(),
+            16,
+            NEXT.to_vec(),
+            false,
+        )]);
+        let log = Log::default();
+        let client = Client::new();
+        let mut body = client
+            .send_traced(
+                http::Request::get(srv.url("/big")).body(()).unwrap(),
+                log.trace(),
+            )
+            .unwrap()
+            .into_body();
+        // Not a multiple of anything the server wrote.
+        let got = read_with(&mut body, &[100_000]).unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "the body differs from what was sent");
+        drop(body);
+        let (bytes, _, error) = log.body_done();
+        assert_eq!((bytes, error.is_none()), (want.len() as u64, true));
+        assert_eq!(log.put_idle_once(), None, "{:?}", log.names());
+
+        // Had a read taken more than the body, this head would be cut.
+        let log2 = Log::default();
+        let next = client
+            .send_traced(
+                http::Request::get(srv.url("/next")).body(()).unwrap(),
+                log2.trace(),
+            )
+            .unwrap()
+            .into_body()
+            .bytes()
+            .unwrap();
+        assert_eq!(next, b"next");
+        assert_eq!(log2.got_conn(), [true], "the second request must reuse");
+        assert_eq!(srv.accepted(), 1);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn small_and_big_reads_mixed_see_the_body_in_order() {
+    within(LIMIT, || {
+        let want = pattern(400 * 1024 + 17);
+        let srv = Srv::new(vec![paced(
+            length_head(want.len()),
+            want.clone(),
+            9,
+            NEXT.to_vec(),
+            false,
+        )]);
+        let client = Client::new();
+        let mut body = client.get(&srv.url("/mixed")).unwrap().into_body();
+        let sizes = [1, 70_000, 3000, 65_536, 65_535, 200_000, 7];
+        let got = read_with(&mut body, &sizes).unwrap();
+        assert!(
+            got == want,
+            "{} of {} bytes, or out of order",
+            got.len(),
+            want.len()
+        );
+        drop(body);
+        assert_eq!(
+            client
+                .get(&srv.url("/next"))
+                .unwrap()
+                .into_body()
+                .bytes()
+                .unwrap(),
+            b"next"
+        );
+        assert_eq!(srv.accepted(), 1);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn a_close_delimited_body_read_in_big_buffers_ends_at_eof() {
+    within(LIMIT, || {
+        let want = pattern(300_001);
+        let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        let srv = Srv::new(vec![paced(head, want.clone(), 5, Vec::new(), true)]);
+        let log = Log::default();
+        let client = Client::new();
+        let mut body = client
+            .send_traced(
+                http::Request::get(srv.url("/close")).body(()).unwrap(),
+                log.trace(),
+            )
+            .unwrap()
+            .into_body();
+        let got = read_with(&mut body, &[128 * 1024]).unwrap();
+        assert!(
+            got == want,
+            "{} of {} bytes, or out of order",
+            got.len(),
+            want.len()
+        );
+        drop(body);
+        assert_eq!(log.body_done().0, want.len() as u64);
+        assert_eq!(
+            client.idle_connections(),
+            0,
+            "a closed connection is not pooled"
+        );
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn a_content_length_body_cut_short_is_truncated_in_big_reads() {
+    within(LIMIT, || {
+        let sent = pattern(200_000);
+        let srv = Srv::new(vec![paced(
+            length_head(500_000),
+            sent.clone(),
+            4,
+            Vec::new(),
+            true,
+        )]);
+        let client = Client::new();
+        let mut body = client.get(&srv.url("/cut")).unwrap().into_body();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let err = loop {
+            match body.read_body(&mut buf) {
+                Ok(0) => panic!("a cut body must not end cleanly"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break e,
+            }
+        };
+        assert!(got == sent, "the bytes that came are delivered first");
+        assert_eq!(err.phase(), Phase::ReadResponseBody, "{err}");
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::BodyTruncated {
+                    received: 200_000,
+                    expected: Some(500_000)
+                }
+            ),
+            "{err}"
+        );
+        drop(body);
+        assert_eq!(client.idle_connections(), 0);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn silence_mid_body_is_a_body_idle_timeout_in_big_reads() {
+    within(LIMIT, || {
+        let sent = pattern(100_000);
+        let head = length_head(1_000_000);
+        let script: ConnScript = {
+            let sent = sent.clone();
+            Box::new(move |mut s: TcpStream| {
+                if read_req(&mut s).is_none() {
+                    return;
+                }
+                let _ = s.write_all(&head);
+                let _ = s.write_all(&sent);
+                wait_client_close(&mut s, IO_TIMEOUT);
+            })
+        };
+        let srv = Srv::new(vec![script]);
+        let limit = Duration::from_millis(200);
+        let client = Client::builder()
+            .configure(|c| c.body_idle_timeout = Some(limit))
+            .build();
+        let mut body = client.get(&srv.url("/stall")).unwrap().into_body();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let err = loop {
+            match body.read_body(&mut buf) {
+                Ok(0) => panic!("a stalled body must not end cleanly"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break e,
+            }
+        };
+        assert!(got == sent, "the bytes that came are delivered first");
+        assert_eq!(err.phase(), Phase::ReadResponseBody, "{err}");
+        assert!(
+            matches!(err.kind(), ErrorKind::Timeout { limit: l } if *l == limit),
+            "{err}"
+        );
+        drop(body);
+        drop(client);
+        srv.join();
+    });
+}
+
+/// A body whose caller stops reading while the same client runs another
+/// request for longer than the body idle timeout: its bytes, already in
+/// the kernel, go on being read into the receive buffer, so the pause is
+/// not taken for a silent server, and reading on later gets the whole
+/// body. (Left for a direct read that never came, they would raise no new
+/// readiness edge, and the idle timeout would fire with them unread.)
+#[test]
+fn a_body_paused_while_another_request_runs_is_not_timed_out() {
+    within(LIMIT, || {
+        // Small enough to sit whole in the client's socket buffer; sent
+        // after the head, so the head's reads do not take it.
+        let want = pattern(150 * 1024);
+        let big_script: ConnScript = {
+            let want = want.clone();
+            Box::new(move |mut s: TcpStream| {
+                if read_req(&mut s).is_none() {
+                    return;
+                }
+                let _ = s.write_all(&length_head(want.len()));
+                std::thread::sleep(Duration::from_millis(50));
+                let _ = s.write_all(&want);
+                wait_client_close(&mut s, IO_TIMEOUT);
+            })
+        };
+        let big = Srv::new(vec![big_script]);
+        let slow: ConnScript = Box::new(|mut s: TcpStream| {
+            if read_req(&mut s).is_none() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(700));
+            let _ = s.write_all(NEXT);
+            wait_client_close(&mut s, IO_TIMEOUT);
+        });
+        let other = Srv::new(vec![slow]);
+        let client = Client::builder()
+            .configure(|c| c.body_idle_timeout = Some(Duration::from_millis(300)))
+            .build();
+        let mut body = client.get(&big.url("/big")).unwrap().into_body();
+        // The whole body arrives while nobody reads; then part of it is
+        // read in big reads, which leave the rest in the kernel.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while got.len() < 80 * 1024 {
+            let n = body.read_body(&mut buf).unwrap();
+            assert!(n > 0, "ended early");
+            got.extend_from_slice(&buf[..n]);
+        }
+
+        let next = client.get(&other.url("/slow")).unwrap().into_body().bytes();
+        assert_eq!(next.unwrap(), b"next");
+
+        got.extend(read_with(&mut body, &[64 * 1024]).unwrap());
+        assert!(
+            got == want,
+            "{} of {} bytes, or out of order",
+            got.len(),
+            want.len()
+        );
+        drop(body);
+        drop(client);
+        big.join();
+        other.join();
+    });
+}
+
+/// A server that writes more right after a Content-Length body (here a
+/// whole stray response) must not have those bytes read as body by a
+/// large read, nor as the answer to the next request: that one gets a
+/// connection of its own.
+#[test]
+fn bytes_after_the_body_are_not_read_as_body_nor_as_the_next_response() {
+    within(LIMIT, || {
+        let want = pattern(300 * 1024);
+        let mut first = length_head(want.len());
+        first.extend_from_slice(&want);
+        first.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
+        let srv = Srv::new(vec![one(first), one(NEXT.to_vec())]);
+        let client = Client::new();
+        let mut body = client.get(&srv.url("/first")).unwrap().into_body();
+        let got = read_with(&mut body, &[96 * 1024]).unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "the body differs from what was sent");
+        drop(body);
+        let next = client.get(&srv.url("/next")).unwrap().into_body().bytes();
+        assert_eq!(next.unwrap(), b"next");
+        assert_eq!(
+            srv.accepted(),
+            2,
+            "the connection with stray bytes is not reused"
+        );
+        drop(client);
+        srv.join();
+    });
+}
