@@ -78,6 +78,36 @@ fn read_with(body: &mut roundtrip::Body, sizes: &[usize]) -> roundtrip::Result<V
     unreachable!("cycle never ends")
 }
 
+/// Asserts that `got` is the body sent, `want`, byte for byte.
+#[track_caller]
+fn assert_same(got: &[u8], want: &[u8]) {
+    assert_eq!(got.len(), want.len(), "bytes delivered");
+    assert!(got == want, "the body differs from what was sent");
+}
+
+/// The body of a GET of `url` whose events go to `log`.
+fn traced_get(client: &Client, url: &str, log: &Log) -> roundtrip::Body {
+    let req = http::Request::get(url).body(()).unwrap();
+    client.send_traced(req, log.trace()).unwrap().into_body()
+}
+
+/// Reads `body` in 64 KiB reads until it fails, which it must do in
+/// `ReadResponseBody` after delivering exactly `sent`; the error.
+fn read_until_error(body: &mut roundtrip::Body, sent: &[u8]) -> roundtrip::Error {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let err = loop {
+        match body.read_body(&mut buf) {
+            Ok(0) => panic!("a cut or stalled body must not end cleanly"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert!(got == sent, "the bytes that came are delivered first");
+    assert_eq!(err.phase(), Phase::ReadResponseBody, "{err}");
+    err
+}
+
 #[test]
 fn big_reads_get_every_byte_and_the_connection_carries_the_next_response() {
     within(LIMIT, || {
@@ -91,17 +121,10 @@ fn big_reads_get_every_byte_and_the_connection_carries_the_next_response() {
         )]);
         let log = Log::default();
         let client = Client::new();
-        let mut body = client
-            .send_traced(
-                http::Request::get(srv.url("/big")).body(()).unwrap(),
-                log.trace(),
-            )
-            .unwrap()
-            .into_body();
+        let mut body = traced_get(&client, &srv.url("/big"), &log);
         // Not a multiple of anything the server wrote.
         let got = read_with(&mut body, &[100_000]).unwrap();
-        assert_eq!(got.len(), want.len());
-        assert!(got == want, "the body differs from what was sent");
+        assert_same(&got, &want);
         drop(body);
         let (bytes, _, error) = log.body_done();
         assert_eq!((bytes, error.is_none()), (want.len() as u64, true));
@@ -109,13 +132,7 @@ fn big_reads_get_every_byte_and_the_connection_carries_the_next_response() {
 
         // Had a read taken more than the body, this head would be cut.
         let log2 = Log::default();
-        let next = client
-            .send_traced(
-                http::Request::get(srv.url("/next")).body(()).unwrap(),
-                log2.trace(),
-            )
-            .unwrap()
-            .into_body()
+        let next = traced_get(&client, &srv.url("/next"), &log2)
             .bytes()
             .unwrap();
         assert_eq!(next, b"next");
@@ -141,12 +158,7 @@ fn small_and_big_reads_mixed_see_the_body_in_order() {
         let mut body = client.get(&srv.url("/mixed")).unwrap().into_body();
         let sizes = [1, 70_000, 3000, 65_536, 65_535, 200_000, 7];
         let got = read_with(&mut body, &sizes).unwrap();
-        assert!(
-            got == want,
-            "{} of {} bytes, or out of order",
-            got.len(),
-            want.len()
-        );
+        assert_same(&got, &want);
         drop(body);
         assert_eq!(
             client
@@ -171,20 +183,9 @@ fn a_close_delimited_body_read_in_big_buffers_ends_at_eof() {
         let srv = Srv::new(vec![paced(head, want.clone(), 5, Vec::new(), true)]);
         let log = Log::default();
         let client = Client::new();
-        let mut body = client
-            .send_traced(
-                http::Request::get(srv.url("/close")).body(()).unwrap(),
-                log.trace(),
-            )
-            .unwrap()
-            .into_body();
+        let mut body = traced_get(&client, &srv.url("/close"), &log);
         let got = read_with(&mut body, &[128 * 1024]).unwrap();
-        assert!(
-            got == want,
-            "{} of {} bytes, or out of order",
-            got.len(),
-            want.len()
-        );
+        assert_same(&got, &want);
         drop(body);
         assert_eq!(log.body_done().0, want.len() as u64);
         assert_eq!(
@@ -210,17 +211,7 @@ fn a_content_length_body_cut_short_is_truncated_in_big_reads() {
         )]);
         let client = Client::new();
         let mut body = client.get(&srv.url("/cut")).unwrap().into_body();
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let err = loop {
-            match body.read_body(&mut buf) {
-                Ok(0) => panic!("a cut body must not end cleanly"),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => break e,
-            }
-        };
-        assert!(got == sent, "the bytes that came are delivered first");
-        assert_eq!(err.phase(), Phase::ReadResponseBody, "{err}");
+        let err = read_until_error(&mut body, &sent);
         assert!(
             matches!(
                 err.kind(),
@@ -260,17 +251,7 @@ fn silence_mid_body_is_a_body_idle_timeout_in_big_reads() {
             .configure(|c| c.body_idle_timeout = Some(limit))
             .build();
         let mut body = client.get(&srv.url("/stall")).unwrap().into_body();
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let err = loop {
-            match body.read_body(&mut buf) {
-                Ok(0) => panic!("a stalled body must not end cleanly"),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => break e,
-            }
-        };
-        assert!(got == sent, "the bytes that came are delivered first");
-        assert_eq!(err.phase(), Phase::ReadResponseBody, "{err}");
+        let err = read_until_error(&mut body, &sent);
         assert!(
             matches!(err.kind(), ErrorKind::Timeout { limit: l } if *l == limit),
             "{err}"
@@ -334,12 +315,7 @@ fn a_body_paused_while_another_request_runs_is_not_timed_out() {
         assert_eq!(next.unwrap(), b"next");
 
         got.extend(read_with(&mut body, &[64 * 1024]).unwrap());
-        assert!(
-            got == want,
-            "{} of {} bytes, or out of order",
-            got.len(),
-            want.len()
-        );
+        assert_same(&got, &want);
         drop(body);
         drop(client);
         big.join();
@@ -362,8 +338,7 @@ fn bytes_after_the_body_are_not_read_as_body_nor_as_the_next_response() {
         let client = Client::new();
         let mut body = client.get(&srv.url("/first")).unwrap().into_body();
         let got = read_with(&mut body, &[96 * 1024]).unwrap();
-        assert_eq!(got.len(), want.len());
-        assert!(got == want, "the body differs from what was sent");
+        assert_same(&got, &want);
         drop(body);
         let next = client.get(&srv.url("/next")).unwrap().into_body().bytes();
         assert_eq!(next.unwrap(), b"next");
