@@ -159,6 +159,12 @@ fn a_would_block_direct_read_waits_for_the_next_edge() {
     );
     let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
     core.handle_ready(sock, READABLE, now);
-    let err = core.handle_direct_read(id, sock, 1000, Err(reset), now);
-    assert!(err.is_err(), "a reset mid-body is an error: {err:?}");
+    let err = core
+        .handle_direct_read(id, sock, 1000, Err(reset), now)
+        .unwrap_err();
+    assert_eq!(err.phase(), crate::Phase::ReadResponseBody, "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{err}"
+    );
 }

@@ -284,7 +284,11 @@ impl Exchange {
             return;
         };
         self.idle_deadline = self.timeouts.body_idle.map(|t| crate::after(now, t));
-        match decoder.decode(data) {
+        let decoded = decoder.decode(data);
+        // The driver reads no more than `direct_limit` allowed, so every
+        // byte is body: one past it would be the next response's.
+        debug_assert!(decoded.as_ref().is_ok_and(|s| s.consumed == data.len()));
+        match decoded {
             Ok(step) if step.done => {
                 self.body_complete();
                 self.try_finish(ctx, now);
