@@ -355,7 +355,7 @@ pub struct Conn {
     /// When it became idle, while in the pool.
     pub idle_since: Option<Instant>,
     /// TLS state, for `https`.
-    pub tls: Option<Box<crate::tls::Tls>>,
+    pub tls: Option<crate::tls::Tls>,
     /// Ciphertext read but not yet taken by TLS.
     pub cipher_in: Vec<u8>,
     /// Bytes of `cipher_in` in use.

@@ -257,19 +257,54 @@ pub enum Plain {
 /// assert!(tls.pending_ciphertext().is_empty()); // now wait for the ServerHello
 /// # Ok::<(), roundtrip::Error>(())
 /// ```
-pub struct Tls {
-    conn: ClientConnection,
+pub struct Tls(Box<Session<dyn Connection>>);
+
+/// A TLS connection's state. rustls's connection is the unsized tail,
+/// reached through a trait object: its drop glue (the handshake and record
+/// layers' state, several KiB of machine code) is then compiled once, where
+/// the box is made, instead of into every codegen unit that drops a
+/// connection, a request or the client (8 copies before).
+struct Session<C: ?Sized> {
     sni: Option<String>,
     out: Vec<u8>,
     out_pos: usize,
     error: Option<Error>,
+    conn: C,
+}
+
+/// rustls's client connection, behind `dyn` (see [`Session`]).
+trait Connection: Send + Sync {
+    fn get(&self) -> &ClientConnection;
+    fn get_mut(&mut self) -> &mut ClientConnection;
+}
+
+impl Connection for ClientConnection {
+    fn get(&self) -> &ClientConnection {
+        self
+    }
+    fn get_mut(&mut self) -> &mut ClientConnection {
+        self
+    }
+}
+
+impl std::ops::Deref for dyn Connection {
+    type Target = ClientConnection;
+    fn deref(&self) -> &ClientConnection {
+        self.get()
+    }
+}
+
+impl std::ops::DerefMut for dyn Connection {
+    fn deref_mut(&mut self) -> &mut ClientConnection {
+        self.get_mut()
+    }
 }
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls")
-            .field("handshaking", &self.conn.is_handshaking())
-            .field("sni", &self.sni)
+            .field("handshaking", &self.0.conn.is_handshaking())
+            .field("sni", &self.0.sni)
             .finish()
     }
 }
@@ -292,18 +327,18 @@ impl Tls {
             }
         };
         let conn = ClientConnection::new(config.clone(), name).map_err(tls_error)?;
-        Ok(Tls {
-            conn,
+        Ok(Tls(Box::new(Session {
             sni,
             out: Vec::new(),
             out_pos: 0,
             error: None,
-        })
+            conn,
+        })))
     }
 
     /// True until the handshake completes.
     pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+        self.0.conn.is_handshaking()
     }
 
     /// Feeds received ciphertext; returns how much was taken. Less than all
@@ -311,17 +346,17 @@ impl Tls {
     pub fn handle_ciphertext(&mut self, mut data: &[u8]) -> Result<usize> {
         let total = data.len();
         while !data.is_empty() {
-            match self.conn.read_tls(&mut data) {
+            match self.0.conn.read_tls(&mut data) {
                 Ok(0) => break,
                 Ok(_) => {}
                 // rustls refuses input while its plaintext buffer is full.
                 Err(e) if e.kind() == io::ErrorKind::Other => break,
                 Err(e) => return Err(Error::io(Phase::Tls, e)),
             }
-            if let Err(e) = self.conn.process_new_packets() {
+            if let Err(e) = self.0.conn.process_new_packets() {
                 // Records decrypted before the bad one are still readable:
                 // the caller drains them, then takes this error.
-                self.error = Some(tls_error(e));
+                self.0.error = Some(tls_error(e));
                 break;
             }
         }
@@ -331,14 +366,15 @@ impl Tls {
     /// A fatal error met while taking ciphertext, after the plaintext that
     /// came before it has been read.
     pub fn take_error(&mut self) -> Option<Error> {
-        self.error.take()
+        self.0.error.take()
     }
 
     /// The transport reached EOF.
     pub fn handle_eof(&mut self) -> Result<()> {
         let mut empty: &[u8] = &[];
-        let _ = self.conn.read_tls(&mut empty);
-        self.conn
+        let _ = self.0.conn.read_tls(&mut empty);
+        self.0
+            .conn
             .process_new_packets()
             .map(|_| ())
             .map_err(tls_error)
@@ -346,7 +382,7 @@ impl Tls {
 
     /// Reads decrypted bytes.
     pub fn read_plaintext(&mut self, out: &mut [u8]) -> Plain {
-        match self.conn.reader().read(out) {
+        match self.0.conn.reader().read(out) {
             Ok(0) => Plain::Closed,
             Ok(n) => Plain::Data(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Plain::Empty,
@@ -356,35 +392,35 @@ impl Tls {
 
     /// Queues plaintext to encrypt; returns how much was taken.
     pub fn write_plaintext(&mut self, data: &[u8]) -> usize {
-        self.conn.writer().write(data).unwrap_or(0)
+        self.0.conn.writer().write(data).unwrap_or(0)
     }
 
     /// Ciphertext waiting to be sent.
     pub fn pending_ciphertext(&mut self) -> &[u8] {
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-            while self.conn.wants_write() {
-                if self.conn.write_tls(&mut self.out).is_err() {
+        if self.0.out_pos == self.0.out.len() {
+            self.0.out.clear();
+            self.0.out_pos = 0;
+            while self.0.conn.wants_write() {
+                if self.0.conn.write_tls(&mut self.0.out).is_err() {
                     break;
                 }
             }
         }
-        &self.out[self.out_pos..]
+        &self.0.out[self.0.out_pos..]
     }
 
     /// `n` bytes of [`pending_ciphertext`](Self::pending_ciphertext) were sent.
     pub fn consume_ciphertext(&mut self, n: usize) {
-        self.out_pos = (self.out_pos + n).min(self.out.len());
+        self.0.out_pos = (self.0.out_pos + n).min(self.0.out.len());
     }
 
     /// The `close_notify` alert (and anything still queued), to send before
     /// closing.
     pub fn close_notify(&mut self) -> Vec<u8> {
-        self.conn.send_close_notify();
-        let mut bytes = self.out[self.out_pos..].to_vec();
-        while self.conn.wants_write() {
-            if self.conn.write_tls(&mut bytes).is_err() {
+        self.0.conn.send_close_notify();
+        let mut bytes = self.0.out[self.0.out_pos..].to_vec();
+        while self.0.conn.wants_write() {
+            if self.0.conn.write_tls(&mut bytes).is_err() {
                 break;
             }
         }
@@ -393,12 +429,13 @@ impl Tls {
 
     /// What the handshake agreed on (once it is done).
     pub fn info(&self) -> TlsInfo {
-        let version = match self.conn.protocol_version() {
+        let version = match self.0.conn.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "unknown",
         };
         let peer_certificates: Vec<Vec<u8>> = self
+            .0
             .conn
             .peer_certificates()
             .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
@@ -409,17 +446,19 @@ impl Tls {
                 .and_then(|d| crate::x509::summarize(d)),
             version,
             cipher_suite: self
+                .0
                 .conn
                 .negotiated_cipher_suite()
                 .and_then(|s| s.suite().as_str())
                 .unwrap_or("unknown"),
             alpn: self
+                .0
                 .conn
                 .alpn_protocol()
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
-            sni: self.sni.clone(),
+            sni: self.0.sni.clone(),
             resumed: matches!(
-                self.conn.handshake_kind(),
+                self.0.conn.handshake_kind(),
                 Some(rustls::HandshakeKind::Resumed)
             ),
             peer_certificates,
@@ -630,6 +669,6 @@ mod tests {
     fn ip_literals_send_no_sni() {
         let (client_config, _) = pair();
         let client = Tls::new(&client_config, "127.0.0.1").unwrap();
-        assert_eq!(client.sni, None);
+        assert_eq!(client.0.sni, None);
     }
 }

@@ -32,7 +32,7 @@ impl Exchange {
         };
         match tls {
             Ok(tls) => {
-                conn.tls = Some(Box::new(tls));
+                conn.tls = Some(tls);
                 self.conn = Some(conn);
             }
             Err(e) => {
