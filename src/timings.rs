@@ -157,6 +157,8 @@ pub struct Timings {
     num_connects: u32,
     remote: Option<SocketAddr>,
     body_bytes: u64,
+    /// The host dialed (the proxy, through one) is an IP literal: no name
+    /// to look up.
     ip_literal: bool,
     tls: bool,
 }
@@ -166,7 +168,7 @@ fn since(a: Instant, b: Option<Instant>) -> Option<Duration> {
 }
 
 impl Timings {
-    pub(crate) fn new(start: Instant, ip_literal: bool, tls: bool) -> Timings {
+    pub(crate) fn new(start: Instant, tls: bool) -> Timings {
         Timings {
             start,
             hop_start: start,
@@ -189,9 +191,17 @@ impl Timings {
             num_connects: 0,
             remote: None,
             body_bytes: 0,
-            ip_literal,
+            ip_literal: false,
             tls,
         }
+    }
+
+    /// The connection is to be dialed to an IP literal, so there is no
+    /// lookup: the DNS phase is skipped, not pending. Known when a new
+    /// connection is needed (`Exchange::start`), not before, so a request
+    /// that reuses one never parses its host as an address.
+    pub(crate) fn dials_ip_literal(&mut self) {
+        self.ip_literal = true;
     }
 
     /// This hop follows `hops` redirects of a chain that started at
@@ -255,7 +265,8 @@ impl Timings {
                 let (start, hop, redirects) = (self.start, self.hop_start, self.num_redirects);
                 let (n, lit, tls) = (self.num_connects, self.ip_literal, self.tls);
                 let earlier = std::mem::take(&mut self.earlier_hops);
-                *self = Timings::new(hop, lit, tls);
+                *self = Timings::new(hop, tls);
+                self.ip_literal = lit;
                 self.start = start;
                 self.num_redirects = redirects;
                 self.num_connects = n;
@@ -477,7 +488,7 @@ mod tests {
     #[test]
     fn fresh_https_request_both_views() {
         let t0 = Instant::now();
-        let mut t = Timings::new(t0, false, true);
+        let mut t = Timings::new(t0, true);
         let addr: SocketAddr = "192.0.2.1:443".parse().unwrap();
         let local: SocketAddr = "192.0.2.9:5000".parse().unwrap();
         let err: Option<&std::io::Error> = None;
@@ -583,7 +594,7 @@ mod tests {
     fn skipped_phases_say_why_and_curl_view_matches_curl() {
         let t0 = Instant::now();
         let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        let mut reused = Timings::new(t0, false, false);
+        let mut reused = Timings::new(t0, false);
         reused.record(
             t0,
             &EventKind::GotConn {
@@ -604,10 +615,11 @@ mod tests {
         );
         assert_eq!(reused.total(), None, "still running");
 
-        let literal = Timings::new(t0, true, false);
+        let mut literal = Timings::new(t0, false);
+        literal.dials_ip_literal();
         assert_eq!(literal.dns(), PhaseTime::Skipped(Skipped::IpLiteral));
 
-        let mut cached = Timings::new(t0, false, false);
+        let mut cached = Timings::new(t0, false);
         cached.record(t0 + ms(2), &EventKind::DnsStart { host: "h" });
         cached.record(
             t0 + ms(2),
@@ -627,7 +639,7 @@ mod tests {
         // 8 ms; the A answer (or its timeout) ends the lookup at 40 ms.
         let t0 = Instant::now();
         let addr: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
-        let mut t = Timings::new(t0, false, false);
+        let mut t = Timings::new(t0, false);
         let no_error: Option<&std::io::Error> = None;
         let steps = [
             (1, EventKind::DnsStart { host: "h" }),
@@ -666,7 +678,7 @@ mod tests {
         assert_eq!(t.dns(), PhaseTime::Took(ms(39)));
 
         // Still running, before dns_done: the first connect_start counts.
-        let mut running = Timings::new(t0, false, false);
+        let mut running = Timings::new(t0, false);
         for (at, kind) in &steps[..2] {
             running.record(t0 + ms(*at), kind);
         }
@@ -682,7 +694,7 @@ mod tests {
         let other: SocketAddr = "[2001:db8::1]:3128".parse().unwrap();
         let local: SocketAddr = "192.0.2.9:5000".parse().unwrap();
         let no_error: Option<&std::io::Error> = None;
-        let mut t = Timings::new(t0, false, true);
+        let mut t = Timings::new(t0, true);
         let steps = [
             (
                 1,

@@ -312,3 +312,31 @@ fn num_connects_counts_new_connections_over_the_whole_redirect_chain() {
         "one per server, the reused one not again"
     );
 }
+
+/// Through a proxy dialed at an IP literal no name is looked up, whatever
+/// the origin's name: the DNS phase is skipped as for an IP literal, not
+/// left pending on a finished request.
+#[test]
+fn a_proxy_at_an_ip_literal_skips_the_lookup_for_a_named_origin() {
+    let proxy = serve(vec![respond(vec![OK])]);
+    let client = Client::builder()
+        .configure(|c| {
+            c.proxy = ProxyConfig::Manual {
+                http: Some(proxy.url("")),
+                https: None,
+                no_proxy: String::new(),
+            }
+        })
+        .build();
+    let mut body = client.get("http://origin.example/x").unwrap().into_body();
+    std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    let t = body.timings().unwrap();
+    assert_eq!(t.dns(), PhaseTime::Skipped(Skipped::IpLiteral), "{t:?}");
+    assert!(t.tcp_connect().duration().is_some());
+    let seen = proxy.requests.lock().unwrap().clone();
+    let first = String::from_utf8_lossy(&seen[0]).into_owned();
+    assert!(
+        first.starts_with("GET http://origin.example/x HTTP/1.1\r\n"),
+        "{first:?}"
+    );
+}

@@ -67,6 +67,7 @@ impl Exchange {
         }
         let (dial_host, _) = self.dial_target();
         if let Ok(ip) = dial_host.parse::<IpAddr>() {
+            self.tr.timings.dials_ip_literal();
             self.feed_addresses(&[ip], true, ctx, now);
             return;
         }

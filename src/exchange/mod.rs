@@ -617,13 +617,7 @@ impl Exchange {
                 resend: 0,
                 hop: 0,
                 trace: Trace::new(),
-                timings: Timings::new(
-                    now,
-                    host_in(&parts.uri, host_at)
-                        .parse::<std::net::IpAddr>()
-                        .is_ok(),
-                    scheme == Scheme::Https,
-                ),
+                timings: Timings::new(now, scheme == Scheme::Https),
                 #[cfg(feature = "tracing")]
                 spans: crate::trace::spans::Spans::new(),
             },
