@@ -290,6 +290,12 @@ pub enum IpFamily {
 }
 
 impl Config {
+    /// How large a connection's receive buffer may grow: `recv_buffer_size`,
+    /// but never less than a whole head needs.
+    pub(crate) fn recv_storage_size(&self) -> usize {
+        self.recv_buffer_size.max(self.max_head_size).max(1024)
+    }
+
     /// The resolver's settings: resolv.conf (if any) with this config's
     /// overrides applied. When resolv.conf is read and has no `search` or
     /// `domain` line, and `dns_search` is `None`, the search list is the

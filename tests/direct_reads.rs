@@ -1,7 +1,8 @@
 //! Loopback tests of body reads into large caller buffers: a plain-TCP
 //! Content-Length or close-delimited body (RFC 9112 §6.3 rules 6 and 8)
-//! read with a buffer of 64 KiB or more goes from the socket straight into
-//! that buffer, bypassing the receive buffer. Whatever path the bytes take,
+//! read with a buffer at least as large as the receive buffer may grow
+//! (`Config::recv_buffer_size`, set to 64 KiB here) goes from the socket
+//! straight into that buffer, bypassing the receive buffer. Whatever path the bytes take,
 //! the caller must see exactly the body, a kept-alive connection must
 //! carry the next response intact (no read past the body's end), a body
 //! cut short must be an error, and the body idle timeout must fire on a
@@ -20,6 +21,24 @@ use support::lo::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 const NEXT: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext";
+/// The receive buffer's limit in these tests, and so the smallest caller
+/// buffer read into straight from the socket: small enough that the reads
+/// below take both paths.
+const RECV_BUFFER: usize = 64 * 1024;
+
+/// A client with a [`RECV_BUFFER`] receive buffer, then `f` applied.
+fn client_with(f: impl FnOnce(&mut roundtrip::Config)) -> Client {
+    Client::builder()
+        .configure(|c| {
+            c.recv_buffer_size = RECV_BUFFER;
+            f(c)
+        })
+        .build()
+}
+
+fn client() -> Client {
+    client_with(|_| {})
+}
 
 /// A body whose every byte tells its offset apart from its neighbours'
 /// (a byte dropped, repeated or reordered changes what follows).
@@ -91,11 +110,11 @@ fn traced_get(client: &Client, url: &str, log: &Log) -> roundtrip::Body {
     client.send_traced(req, log.trace()).unwrap().into_body()
 }
 
-/// Reads `body` in 64 KiB reads until it fails, which it must do in
+/// Reads `body` in [`RECV_BUFFER`] reads until it fails, which it must do in
 /// `ReadResponseBody` after delivering exactly `sent`; the error.
 fn read_until_error(body: &mut roundtrip::Body, sent: &[u8]) -> roundtrip::Error {
     let mut got = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; RECV_BUFFER];
     let err = loop {
         match body.read_body(&mut buf) {
             Ok(0) => panic!("a cut or stalled body must not end cleanly"),
@@ -120,7 +139,7 @@ fn big_reads_get_every_byte_and_the_connection_carries_the_next_response() {
             false,
         )]);
         let log = Log::default();
-        let client = Client::new();
+        let client = client();
         let mut body = traced_get(&client, &srv.url("/big"), &log);
         // Not a multiple of anything the server wrote.
         let got = read_with(&mut body, &[100_000]).unwrap();
@@ -154,7 +173,7 @@ fn small_and_big_reads_mixed_see_the_body_in_order() {
             NEXT.to_vec(),
             false,
         )]);
-        let client = Client::new();
+        let client = client();
         let mut body = client.get(&srv.url("/mixed")).unwrap().into_body();
         let sizes = [1, 70_000, 3000, 65_536, 65_535, 200_000, 7];
         let got = read_with(&mut body, &sizes).unwrap();
@@ -182,7 +201,7 @@ fn a_close_delimited_body_read_in_big_buffers_ends_at_eof() {
         let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
         let srv = Srv::new(vec![paced(head, want.clone(), 5, Vec::new(), true)]);
         let log = Log::default();
-        let client = Client::new();
+        let client = client();
         let mut body = traced_get(&client, &srv.url("/close"), &log);
         let got = read_with(&mut body, &[128 * 1024]).unwrap();
         assert_same(&got, &want);
@@ -209,7 +228,7 @@ fn a_content_length_body_cut_short_is_truncated_in_big_reads() {
             Vec::new(),
             true,
         )]);
-        let client = Client::new();
+        let client = client();
         let mut body = client.get(&srv.url("/cut")).unwrap().into_body();
         let err = read_until_error(&mut body, &sent);
         assert!(
@@ -247,9 +266,7 @@ fn silence_mid_body_is_a_body_idle_timeout_in_big_reads() {
         };
         let srv = Srv::new(vec![script]);
         let limit = Duration::from_millis(200);
-        let client = Client::builder()
-            .configure(|c| c.body_idle_timeout = Some(limit))
-            .build();
+        let client = client_with(|c| c.body_idle_timeout = Some(limit));
         let mut body = client.get(&srv.url("/stall")).unwrap().into_body();
         let err = read_until_error(&mut body, &sent);
         assert!(
@@ -296,15 +313,13 @@ fn a_body_paused_while_another_request_runs_is_not_timed_out() {
             wait_client_close(&mut s, IO_TIMEOUT);
         });
         let other = Srv::new(vec![slow]);
-        let client = Client::builder()
-            .configure(|c| c.body_idle_timeout = Some(Duration::from_millis(300)))
-            .build();
+        let client = client_with(|c| c.body_idle_timeout = Some(Duration::from_millis(300)));
         let mut body = client.get(&big.url("/big")).unwrap().into_body();
         // The whole body arrives while nobody reads; then part of it is
         // read in big reads, which leave the rest in the kernel.
         std::thread::sleep(Duration::from_millis(200));
         let mut got = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; RECV_BUFFER];
         while got.len() < 80 * 1024 {
             let n = body.read_body(&mut buf).unwrap();
             assert!(n > 0, "ended early");
@@ -314,7 +329,7 @@ fn a_body_paused_while_another_request_runs_is_not_timed_out() {
         let next = client.get(&other.url("/slow")).unwrap().into_body().bytes();
         assert_eq!(next.unwrap(), b"next");
 
-        got.extend(read_with(&mut body, &[64 * 1024]).unwrap());
+        got.extend(read_with(&mut body, &[RECV_BUFFER]).unwrap());
         assert_same(&got, &want);
         drop(body);
         drop(client);
@@ -335,7 +350,7 @@ fn bytes_after_the_body_are_not_read_as_body_nor_as_the_next_response() {
         first.extend_from_slice(&want);
         first.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
         let srv = Srv::new(vec![one(first), one(NEXT.to_vec())]);
-        let client = Client::new();
+        let client = client();
         let mut body = client.get(&srv.url("/first")).unwrap().into_body();
         let got = read_with(&mut body, &[96 * 1024]).unwrap();
         assert_same(&got, &want);

@@ -134,11 +134,7 @@ impl Ctx<'_> {
         if recv.has_storage() {
             return;
         }
-        let size = self
-            .config
-            .recv_buffer_size
-            .max(self.config.max_head_size)
-            .max(1024);
+        let size = self.config.recv_storage_size();
         // A new buffer starts small and grows as reads fill it (zeroing
         // 64 KiB for every connection was most of the CPU of many
         // concurrent small GETs); a spare one keeps the size it grew to.

@@ -138,17 +138,22 @@ impl Runtime {
 
     /// Reads body bytes of `id`, driving the loop while none are ready.
     ///
-    /// Into a buffer of at least [`DIRECT_READ_MIN`] bytes, with nothing
+    /// Into a buffer at least as large as a receive buffer may grow
+    /// (`Config::recv_buffer_size`, 512 KiB by default), with nothing
     /// buffered, a plain-TCP Content-Length or close-delimited body is read
     /// straight from the socket (`Core::direct_read`): the kernel copies
-    /// into the caller's buffer and nothing copies it again, as with the
-    /// bypass of std's `BufReader` for reads as large as its buffer.
-    /// Smaller buffers take the receive buffer's bytes, read many at once.
+    /// into the caller's buffer and nothing copies it again, as std's
+    /// `BufReader` bypasses its buffer for reads at least as large as it.
+    /// Smaller buffers take the receive buffer's bytes, read many at once:
+    /// reading a large body 64 KiB at a time cost three times the kernel
+    /// time of 512 KiB reads on one machine measured (docs/benchmarks.md,
+    /// step 19), so a smaller direct read would trade a copy in user space
+    /// for more than it saves.
     pub fn read_body(&mut self, id: RequestId, out: &mut [u8]) -> Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
-        let direct = out.len() >= DIRECT_READ_MIN;
+        let direct = out.len() >= self.core.config().recv_storage_size();
         if direct {
             self.core.set_reading(Some(id));
         }
@@ -296,12 +301,6 @@ impl Runtime {
         any
     }
 }
-
-/// The smallest caller buffer a body is read into straight from the socket
-/// ([`Runtime::read_body`]): a read per call costs a system call, so
-/// smaller buffers are served from the receive buffer, filled by fewer,
-/// larger reads. The size of a recycled receive buffer.
-pub(crate) const DIRECT_READ_MIN: usize = 64 * 1024;
 
 /// mio polls with epoll here, whose writable-without-error settles a
 /// non-blocking connect.
