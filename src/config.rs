@@ -41,6 +41,9 @@ pub struct Config {
     /// never use more; a large body is then read in large pieces, which
     /// halved the kernel time of a 256 MiB download against 64 KiB
     /// (docs/benchmarks.md). A buffer kept for reuse is cut back to 64 KiB.
+    /// A caller buffer at least this large given to `Body::read_body` is
+    /// read into straight from the socket instead (plain TCP, Content-Length
+    /// or close-delimited bodies).
     pub recv_buffer_size: usize,
     /// How much of a streaming request body is read per step. Default 16 KiB.
     pub send_chunk_size: usize,
