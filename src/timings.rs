@@ -263,10 +263,11 @@ impl Timings {
                 // The request starts over on a new connection; what counts
                 // is the attempt that produced the answer.
                 let (start, hop, redirects) = (self.start, self.hop_start, self.num_redirects);
-                let (n, lit, tls) = (self.num_connects, self.ip_literal, self.tls);
+                // Whether the new connection dials an IP literal is
+                // recorded again when it is dialed (`dials_ip_literal`).
+                let (n, tls) = (self.num_connects, self.tls);
                 let earlier = std::mem::take(&mut self.earlier_hops);
                 *self = Timings::new(hop, tls);
-                self.ip_literal = lit;
                 self.start = start;
                 self.num_redirects = redirects;
                 self.num_connects = n;

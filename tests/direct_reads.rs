@@ -2,11 +2,12 @@
 //! Content-Length or close-delimited body (RFC 9112 §6.3 rules 6 and 8)
 //! read with a buffer at least as large as the receive buffer may grow
 //! (`Config::recv_buffer_size`, set to 64 KiB here) goes from the socket
-//! straight into that buffer, bypassing the receive buffer. Whatever path the bytes take,
-//! the caller must see exactly the body, a kept-alive connection must
-//! carry the next response intact (no read past the body's end), a body
-//! cut short must be an error, and the body idle timeout must fire on a
-//! silent server but not on a caller that merely paused.
+//! straight into that buffer, bypassing the receive buffer. Whatever path
+//! the bytes take, the caller must see exactly the body, a kept-alive
+//! connection must carry the next response intact (no read past the
+//! body's end), a body cut short must be an error, and the body idle
+//! timeout must fire on a silent server but not on a caller that merely
+//! paused.
 
 #![forbid(unsafe_code)]
 

@@ -340,3 +340,34 @@ fn a_proxy_at_an_ip_literal_skips_the_lookup_for_a_named_origin() {
         "{first:?}"
     );
 }
+
+/// A request retried on a new connection after its reused one died
+/// unanswered reports the attempt that answered: a fresh connect to an IP
+/// literal, so no lookup (`Skipped(IpLiteral)`), not a reused connection.
+#[test]
+fn a_retry_to_an_ip_literal_reports_its_new_connection_without_a_lookup() {
+    let dies_unanswered: support::Script = Box::new(|mut s, reqs| {
+        reqs.lock().unwrap().push(support::read_request(&mut s));
+        s.write_all(OK).unwrap();
+        // The second request is read and left unanswered: the connection
+        // closes before any response byte.
+        reqs.lock().unwrap().push(support::read_request(&mut s));
+    });
+    let server = serve(vec![dies_unanswered, respond(vec![OK])]);
+    let client = Client::new();
+    let first = client.get(&server.url("/1")).unwrap().into_body().bytes();
+    assert_eq!(first.unwrap(), b"hello");
+    let mut body = client.get(&server.url("/2")).unwrap().into_body();
+    std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    let t = body.timings().unwrap();
+    assert_eq!(t.dns(), PhaseTime::Skipped(Skipped::IpLiteral), "{t:?}");
+    assert!(t.tcp_connect().duration().is_some(), "{t:?}");
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        3,
+        "the retry was sent"
+    );
+    drop(body);
+    drop(client);
+    server.join();
+}
