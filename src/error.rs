@@ -401,22 +401,54 @@ pub enum ErrorKind {
 ///     }
 /// }
 /// ```
-#[derive(Debug)]
 pub struct Error {
-    phase: Phase,
-    kind: ErrorKind,
-    timings: Option<Box<crate::timings::Timings>>,
+    /// Behind a trait object so that dropping an error is one indirect
+    /// call: a plain `Box<Inner>` (or the fields inline) has its drop glue,
+    /// a match over every kind, compiled into each codegen unit that may
+    /// drop an error, and errors travel through nearly all of them.
+    inner: Box<dyn Repr>,
 }
 
-/// By hand, because the derived `clone` is `#[inline]`: copied into every
-/// codegen unit that clones an error (2.2 KiB each, three of them), where
-/// this one is compiled once. An error is cloned only on its way out.
+struct Inner {
+    phase: Phase,
+    kind: ErrorKind,
+    timings: Option<crate::timings::Timings>,
+}
+
+trait Repr: Send + Sync {
+    fn get(&self) -> &Inner;
+    fn get_mut(&mut self) -> &mut Inner;
+}
+
+impl Repr for Inner {
+    fn get(&self) -> &Inner {
+        self
+    }
+    fn get_mut(&mut self) -> &mut Inner {
+        self
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.get();
+        f.debug_struct("Error")
+            .field("phase", &inner.phase)
+            .field("kind", &inner.kind)
+            .field("timings", &inner.timings)
+            .finish()
+    }
+}
+
 impl Clone for Error {
     fn clone(&self) -> Error {
+        let inner = self.inner.get();
         Error {
-            phase: self.phase,
-            kind: self.kind.clone(),
-            timings: self.timings.clone(),
+            inner: Box::new(Inner {
+                phase: inner.phase,
+                kind: inner.kind.clone(),
+                timings: inner.timings.clone(),
+            }),
         }
     }
 }
@@ -425,9 +457,11 @@ impl Error {
     /// Builds an error in `phase`.
     pub fn new(phase: Phase, kind: ErrorKind) -> Error {
         Error {
-            phase,
-            kind,
-            timings: None,
+            inner: Box::new(Inner {
+                phase,
+                kind,
+                timings: None,
+            }),
         }
     }
 
@@ -436,35 +470,35 @@ impl Error {
     }
 
     pub(crate) fn with_timings(mut self, t: crate::timings::Timings) -> Error {
-        self.timings = Some(Box::new(t));
+        self.inner.get_mut().timings = Some(t);
         self
     }
 
     /// The request's timeline up to the failure (phases after it are
     /// `PhaseTime::Pending`).
     pub fn timings(&self) -> Option<&crate::timings::Timings> {
-        self.timings.as_deref()
+        self.inner.get().timings.as_ref()
     }
 
     /// The phase in which the error happened.
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.inner.get().phase
     }
 
     /// What exactly went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.get().kind
     }
 
     /// True for errors caused by the caller's request rather than the
     /// network or the peer.
     pub fn is_request_error(&self) -> bool {
-        self.phase == Phase::Request
+        self.phase() == Phase::Request
     }
 
     /// The closest `io::ErrorKind`, for callers that want one.
     pub fn io_kind(&self) -> io::ErrorKind {
-        match &self.kind {
+        match self.kind() {
             ErrorKind::Io(e) | ErrorKind::RequestBody(e) => e.kind(),
             ErrorKind::ConnectFailed(a) => a
                 .last()
@@ -700,13 +734,13 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.phase.as_str(), self.kind)
+        write!(f, "{}: {}", self.phase().as_str(), self.kind())
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self.kind() {
             ErrorKind::Io(e) | ErrorKind::RequestBody(e) => Some(&**e),
             _ => None,
         }
