@@ -426,6 +426,18 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// Removes `key`'s entry from a short list of pairs.
+fn take<K: PartialEq, V>(list: &mut Vec<(K, V)>, key: &K) -> Option<V> {
+    let i = list.iter().position(|(k, _)| k == key)?;
+    Some(list.swap_remove(i).1)
+}
+
+/// Sets `key`'s entry in a short list of pairs, replacing any earlier one.
+fn put<K: PartialEq, V>(list: &mut Vec<(K, V)>, key: K, value: V) {
+    take(list, &key);
+    list.push((key, value));
+}
+
 struct Slot {
     ex: Box<Exchange>,
     armed: Option<Instant>,
@@ -466,8 +478,9 @@ pub struct Core {
     config: Arc<Config>,
     socks: Vec<Option<Sock>>,
     free: Vec<usize>,
-    /// Which core socket carries each DNS socket.
-    dns_socks: IdMap<DnsSockId, SockId>,
+    /// Which core socket carries each DNS socket: a handful at most, so a
+    /// list (each map type is some kilobytes of code in the binary).
+    dns_socks: Vec<(DnsSockId, SockId)>,
     /// Receive space for DNS over TCP.
     dns_buf: Vec<u8>,
     /// Receive space for a readable idle socket (any byte means closed).
@@ -476,7 +489,9 @@ pub struct Core {
     /// Sockets whose readiness or owner changed: may want a send or receive.
     check: Vec<SockId>,
     slots: IdMap<RequestId, Slot>,
-    early: IdMap<RequestId, Error>,
+    /// Requests refused at submit, until taken or released: rare, so a
+    /// list.
+    early: Vec<(RequestId, Error)>,
     queries: IdMap<QueryId, RequestId>,
     /// The resolver's lookup count when `dirty` was last searched for
     /// lookups to register (`drive_resolver`).
@@ -554,13 +569,13 @@ impl Core {
             config,
             socks: Vec::new(),
             free: Vec::new(),
-            dns_socks: IdMap::default(),
+            dns_socks: Vec::new(),
             dns_buf: Vec::new(),
             probe_buf: [0],
             io: VecDeque::new(),
             check: Vec::new(),
             slots: IdMap::default(),
-            early: IdMap::default(),
+            early: Vec::new(),
             queries: IdMap::default(),
             queries_seen: 0,
             timers: Timers::default(),
@@ -686,7 +701,7 @@ impl Core {
                 };
                 trace.emit(&event);
                 self.client_trace.emit(&event);
-                self.early.insert(id, e);
+                self.early.push((id, e));
             }
         }
         id
@@ -699,7 +714,7 @@ impl Core {
     /// the request (`request_done` has fired): that 3xx is then the final
     /// response, not a hop to follow.
     pub fn take_outcome(&mut self, id: RequestId, now: Instant) -> Option<Result<ResponseHead>> {
-        if let Some(e) = self.early.remove(&id) {
+        if let Some(e) = take(&mut self.early, &id) {
             return Some(Err(e));
         }
         let slot = self.slots.get_mut(&id)?;
@@ -757,7 +772,7 @@ impl Core {
 
     /// True while the core knows `id` (submitted and not released).
     pub fn contains(&self, id: RequestId) -> bool {
-        self.slots.contains_key(&id) || self.early.contains_key(&id)
+        self.slots.contains_key(&id) || self.early.iter().any(|(r, _)| *r == id)
     }
 
     /// The timeline of `id` so far.
@@ -856,7 +871,7 @@ impl Core {
     /// forget it.
     pub fn release(&mut self, id: RequestId, now: Instant) {
         self.now = Some(now);
-        self.early.remove(&id);
+        take(&mut self.early, &id);
         if let Some(slot) = self.slots.get_mut(&id) {
             let mut ctx = ctx!(self);
             slot.ex.cancel(&mut ctx, now);
@@ -1061,7 +1076,7 @@ impl Core {
                 }
             }
             Owner::DnsTcp(d) | Owner::DnsUdp(d) => {
-                self.dns_socks.remove(&d);
+                take(&mut self.dns_socks, &d);
                 self.resolver.handle_socket_error(d, &error, now);
             }
             _ => {}
@@ -1488,7 +1503,7 @@ impl Core {
                 payload,
             } => {
                 let sock = self.new_sock(Owner::DnsUdp(d), false);
-                self.dns_socks.insert(d, sock);
+                put(&mut self.dns_socks, d, sock);
                 self.io.push_back(Io::SendDatagram {
                     sock,
                     server,
@@ -1504,11 +1519,11 @@ impl Core {
                 if let Some(s) = self.sock_mut(sock) {
                     s.out = payload;
                 }
-                self.dns_socks.insert(d, sock);
+                put(&mut self.dns_socks, d, sock);
                 self.io.push_back(Io::Connect { sock, addr: server });
             }
             Transmit::Close { sock: d } => {
-                if let Some(sock) = self.dns_socks.remove(&d) {
+                if let Some(sock) = take(&mut self.dns_socks, &d) {
                     self.close_sock(sock);
                 }
             }
