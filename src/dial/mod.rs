@@ -319,8 +319,7 @@ impl Schedule {
                 self.pending[i].push_back(*a);
             }
         }
-        let sorted = sort::sorted(self.pending[i].drain(..).collect());
-        self.pending[i].extend(sorted);
+        sort::sort(self.pending[i].make_contiguous());
         let preferred = self.preferred();
         if family != preferred && !self.answered[idx(preferred)] && !self.started_any {
             self.resolution_deadline
