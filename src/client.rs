@@ -93,8 +93,13 @@ impl ClientBuilder {
     /// Builds the client. Nothing is opened until the first request.
     pub fn build(self) -> Client {
         let config = Arc::new(self.config);
+        // `new_cyclic` allocates before the runtime is built in place, so
+        // no unwinding path drops a finished runtime (`Arc::new(value)`
+        // would need one in case its allocation failed): one copy fewer of
+        // the core's drop glue, some kilobytes.
+        let shared = config.clone();
         Client {
-            inner: Arc::new(Mutex::new(Runtime::new(config.clone(), self.trace))),
+            inner: Arc::new_cyclic(move |_| Mutex::new(Runtime::new(shared, self.trace))),
             config,
         }
     }

@@ -64,13 +64,18 @@ fn stalled() -> Error {
 
 impl Runtime {
     pub fn new(config: Arc<Config>, client_trace: Trace) -> Runtime {
+        // What may panic comes before the core exists, so no unwinding
+        // path has to drop one (its drop glue is big, and copied into
+        // every codegen unit that needs it).
+        let events = Events::with_capacity(256);
+        let now = Instant::now();
         Runtime {
             core: Core::with_shared(config, client_trace),
             poll: None,
-            events: Events::with_capacity(256),
+            events,
             ready: Vec::new(),
             net: Sockets::default(),
-            now: Instant::now(),
+            now,
         }
     }
 
