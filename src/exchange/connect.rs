@@ -439,7 +439,7 @@ impl Exchange {
             port,
             proxy: proxy.map(|(h, p)| (h.to_owned(), p)),
         };
-        let conn = Conn::new(ConnId(ctx.ids.conn), sock, key, local, addr);
+        let conn = Box::new(Conn::new(ConnId(ctx.ids.conn), sock, key, local, addr));
         if self.scheme == Scheme::Https && self.via.is_some() {
             self.start_proxy_connect(conn, ctx, now);
             return;
@@ -532,7 +532,7 @@ impl Exchange {
 
     pub(super) fn attach(
         &mut self,
-        mut conn: Conn,
+        mut conn: Box<Conn>,
         reused: bool,
         idle: Duration,
         ctx: &mut Ctx<'_>,

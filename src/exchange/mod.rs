@@ -391,7 +391,7 @@ pub(crate) struct Exchange {
     expect_continue: bool,
 
     state: State,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     reused: bool,
     sending: Sending,
     /// In-memory body bytes queued after the head, and how much was sent.

@@ -15,7 +15,12 @@ use crate::trace::EventKind;
 
 impl Exchange {
     /// TCP to the proxy is up: send CONNECT.
-    pub(super) fn start_proxy_connect(&mut self, mut conn: Conn, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(super) fn start_proxy_connect(
+        &mut self,
+        mut conn: Box<Conn>,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+    ) {
         let Some(via) = self.via.clone() else { return };
         let mut target = String::new();
         super::connect::write_host_port(&mut target, self.host(), self.port);

@@ -21,7 +21,7 @@ const CIPHER_BUF: usize = 16 * 1024 + 2048;
 
 impl Exchange {
     /// TCP is up: start the handshake.
-    pub(super) fn start_tls(&mut self, mut conn: Conn, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(super) fn start_tls(&mut self, mut conn: Box<Conn>, ctx: &mut Ctx<'_>, now: Instant) {
         self.tr.emit(ctx, now, EventKind::TlsHandshakeStart);
         let tls = ctx
             .tls
