@@ -574,11 +574,39 @@ fn nul_in_a_header_value() {
     });
 }
 
+/// RFC 9112 §5.2: a user agent MUST replace each obs-fold in a response
+/// with spaces before interpreting the value. The response is otherwise
+/// sound, so the connection goes back to the pool.
 #[test]
-fn obs_fold_is_rejected() {
+fn obs_fold_is_unfolded_into_spaces() {
     within(LIMIT, || {
-        malformed(b"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 2\r\n\r\nok");
-        malformed(b"HTTP/1.1 200 OK\r\nX-A: one\r\n\ttwo\r\nContent-Length: 2\r\n\r\nok");
+        let srv = Srv::new(vec![one(
+            b"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\n\tthree\r\nContent-Length: 2\r\n\r\nok"
+                .to_vec(),
+        )]);
+        let client = Client::new();
+        let log = Log::default();
+        let resp = get(&client, &srv.url("/"), &log).unwrap();
+        assert_eq!(resp.headers()["x-a"], "one   two   three");
+        assert_eq!(resp.into_body().bytes().unwrap(), b"ok");
+        assert!(log.done_once().is_none());
+        assert_eq!(client.idle_connections(), 1);
+        drop(client);
+        srv.join();
+    });
+}
+
+/// A folded framing field is unfolded too, and then is no number: the
+/// request fails instead of guessing the body's length.
+#[test]
+fn folded_content_length_is_an_error() {
+    within(LIMIT, || {
+        head_fault(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n 0\r\n\r\nok".to_vec(),
+            false,
+            |_| {},
+            |k| matches!(k, ErrorKind::InvalidContentLength),
+        );
     });
 }
 

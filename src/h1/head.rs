@@ -4,8 +4,11 @@
 //!
 //! The head's bytes are copied once into a shared buffer and every field
 //! value is a slice of it, so a parsed head costs a handful of allocations
-//! whatever its field count. obs-fold (RFC 9112 §5.2) is rejected: a client
-//! may refuse it, and accepting it is how proxies and clients disagree.
+//! whatever its field count. An obs-fold in a response head (RFC 9112
+//! §5.2: a user agent MUST replace it with spaces before interpreting the
+//! value) becomes spaces in a copy of that one value; a framing field
+//! that was folded is then no number and no single coding, and fails as
+//! any other malformed one.
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
@@ -23,9 +26,10 @@ use crate::error::{Error, ErrorKind, Limit, Phase, Result};
 /// assert_eq!(head.version, http::Version::HTTP_10);
 /// assert_eq!(head.headers.get_all("a").iter().count(), 2); // in the order received
 ///
-/// // A folded field line (obs-fold, RFC 9112 §5.2) is refused.
-/// let folded = parse_response_head(b"HTTP/1.1 200 OK\r\nA: 1\r\n 2\r\n\r\n", 1024, 10);
-/// assert!(matches!(folded.unwrap_err().kind(), ErrorKind::MalformedHead(_)));
+/// // A folded field line (obs-fold, RFC 9112 §5.2) is unfolded into spaces.
+/// let (_, folded) = parse_response_head(b"HTTP/1.1 200 OK\r\nA: 1\r\n\t2\r\n\r\n", 1024, 10)?
+///     .expect("complete");
+/// assert_eq!(folded.headers["a"], "1   2");
 /// # Ok::<(), roundtrip::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -122,7 +126,7 @@ fn parse_into<'b>(
 ) -> Result<Option<(usize, ResponseHead)>> {
     let max_headers = slots.len();
     let mut resp = httparse::Response::new(slots);
-    let len = match resp.parse(window) {
+    let len = match parser().parse_response(&mut resp, window) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             if available >= max_head_size {
@@ -155,7 +159,12 @@ fn parse_into<'b>(
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| malformed(format!("invalid field name {:?}", h.name)))?;
         let start = h.value.as_ptr() as usize - base;
+        // A value with an obs-fold keeps its line break (httparse allows
+        // the fold but leaves it in), which `HeaderValue` refuses: only
+        // then is the value looked at again, so heads without folds pay
+        // nothing for them.
         let value = HeaderValue::from_maybe_shared(shared.slice(start..start + h.value.len()))
+            .or_else(|e| unfolded(h.value).ok_or(e))
             .map_err(|_| malformed(format!("invalid value for field {:?}", h.name)))?;
         headers.append(name, value);
     }
@@ -167,6 +176,30 @@ fn parse_into<'b>(
             headers,
         },
     )))
+}
+
+/// The value of a field line with an obs-fold, each fold (its line break
+/// and the spaces and tabs after it) replaced with spaces and the value
+/// trimmed; `None` when `value` has no fold or is invalid even so.
+#[cold]
+fn unfolded(value: &[u8]) -> Option<HeaderValue> {
+    if !value.contains(&b'\n') {
+        return None;
+    }
+    let mut value = value.to_vec();
+    let mut in_fold = false;
+    for b in value.iter_mut() {
+        match *b {
+            b'\r' | b'\n' => {
+                *b = b' ';
+                in_fold = true;
+            }
+            b'\t' if in_fold => *b = b' ',
+            b' ' => {}
+            _ => in_fold = false,
+        }
+    }
+    HeaderValue::from_bytes(value.trim_ascii()).ok()
 }
 
 /// The reason phrase of a complete response head (`head` holds at least
@@ -199,20 +232,39 @@ pub(crate) fn reason_phrase(head: &[u8]) -> String {
 pub fn parse_trailers(buf: &[u8], max_fields: usize) -> Result<HeaderMap> {
     let mut slots = vec![httparse::EMPTY_HEADER; max_fields.min(1024)];
     let err = |why: String| Error::new(Phase::ReadResponseBody, ErrorKind::MalformedTrailers(why));
-    let fields = match httparse::parse_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete((_, fields))) => fields,
+    // httparse unfolds obs-fold (RFC 9112 §5.2, a MUST for a user agent,
+    // trailers included) only behind a status line: the section is parsed
+    // as the fields of a stand-in one. Trailers are rare; the copy is too.
+    let mut wire = Vec::with_capacity(TRAILER_STATUS_LINE.len() + buf.len());
+    wire.extend_from_slice(TRAILER_STATUS_LINE);
+    wire.extend_from_slice(buf);
+    let mut resp = httparse::Response::new(&mut slots);
+    match parser().parse_response(&mut resp, &wire) {
+        Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(err("incomplete".into())),
         Err(e) => return Err(err(e.to_string())),
-    };
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for f in fields {
+    }
+    let mut map = HeaderMap::with_capacity(resp.headers.len());
+    for f in resp.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes())
             .map_err(|_| err(format!("invalid field name {:?}", f.name)))?;
         let value = HeaderValue::from_bytes(f.value)
+            .or_else(|e| unfolded(f.value).ok_or(e))
             .map_err(|_| err(format!("invalid value for field {:?}", f.name)))?;
         map.append(name, value);
     }
     Ok(map)
+}
+
+/// What [`parse_trailers`] puts before a trailer section to parse it.
+const TRAILER_STATUS_LINE: &[u8] = b"HTTP/1.1 200 OK\r\n";
+
+/// httparse as RFC 9112 §5.2 asks of a user agent: obs-fold accepted (and
+/// then unfolded by [`unfolded`]).
+fn parser() -> httparse::ParserConfig {
+    let mut parser = httparse::ParserConfig::default();
+    parser.allow_obsolete_multiline_headers_in_responses(true);
+    parser
 }
 
 #[cfg(test)]
@@ -324,7 +376,8 @@ mod tests {
     fn malformed_heads_are_errors() {
         for raw in [
             "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n",
+            // A continuation line before any field line is no fold.
+            "HTTP/1.1 200 OK\r\n folded\r\n\r\n",
             "HTTP/1.1 200 OK\r\nA: a\0b\r\n\r\n",
             "HTTP/1.1 099 Low\r\n\r\n",
             "HTTP/2.0 200 OK\r\n\r\n",
@@ -334,6 +387,31 @@ mod tests {
             let err = parse(raw).unwrap_err();
             assert_eq!(err.phase(), Phase::ReadResponseHead, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn obs_folds_become_spaces() {
+        for (raw, want) in [
+            ("A: 1\r\n 2", "1   2"),
+            ("A: 1\r\n\t\t2", "1    2"),
+            ("A: one\r\n two\r\n  three", "one   two    three"),
+            ("A: 1\n 2", "1  2"),
+            ("A:\r\n 1", "1"),
+            ("A: 1 \r\n 2 ", "1    2"),
+        ] {
+            let wire = format!("HTTP/1.1 200 OK\r\nB: x\r\n{raw}\r\nC: y\r\n\r\nbody");
+            let (len, head) = parse(&wire).unwrap().unwrap();
+            assert_eq!(head.headers["a"], want, "{raw:?}");
+            assert_eq!(head.headers["b"], "x", "{raw:?}");
+            assert_eq!(head.headers["c"], "y", "{raw:?}");
+            assert_eq!(&wire[len..], "body", "{raw:?}");
+        }
+        // The value is unfolded in a copy: the caller's buffer is left as
+        // it was.
+        let wire = b"HTTP/1.1 200 OK\r\nA: 1\r\n 2\r\n\r\n".to_vec();
+        let (_, head) = parse_response_head(&wire, 1024, 10).unwrap().unwrap();
+        assert_eq!(head.headers["a"], "1   2");
+        assert_eq!(&wire[..], b"HTTP/1.1 200 OK\r\nA: 1\r\n 2\r\n\r\n");
     }
 
     #[test]
@@ -349,6 +427,12 @@ mod tests {
         assert_eq!(t["checksum"], "abc");
         assert_eq!(t["x-done"], "1");
         assert!(parse_trailers(b"bad trailer\r\n\r\n", 10).is_err());
+        assert!(parse_trailers(b" folded first\r\n\r\n", 10).is_err());
+        assert!(parse_trailers(b"A: 1\r\n", 10).is_err()); // no empty line
+        let t = parse_trailers(b"Digest: a\r\n b\r\nX: 1\r\n\r\n", 10).unwrap();
+        assert_eq!(t["digest"], "a   b");
+        assert_eq!(t["x"], "1");
+        assert_eq!(parse_trailers(b"\r\n", 10).unwrap().len(), 0);
     }
 }
 
