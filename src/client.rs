@@ -369,8 +369,9 @@ impl Body {
             return Ok(0);
         }
         let mut rt = lock(&self.rt);
-        let n = rt.read_body(self.id, buf)?;
-        if n == 0 {
+        let (n, over) = rt.read_body(self.id, buf)?;
+        if over || n == 0 {
+            // The next read returns 0 without asking the runtime again.
             self.ended = true;
             self.trailers = rt.take_trailers(self.id);
         }

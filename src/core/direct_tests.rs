@@ -1,6 +1,8 @@
-//! Direct body reads (`Core::direct_read`), driven by hand with exact
-//! readiness: what the kernel happens to report can hide a socket left
-//! unread, so the contract is checked here without one.
+//! Body reads through the core, driven by hand with exact readiness:
+//! direct reads (`Core::direct_read`), and the flag that says a read took
+//! the body's last bytes (`Core::read_body_last`). What the kernel
+//! happens to report can hide a socket left unread, so the contract is
+//! checked here without one.
 
 use std::time::Instant;
 
@@ -165,6 +167,56 @@ fn a_would_block_direct_read_waits_for_the_next_edge() {
     assert_eq!(err.phase(), crate::Phase::ReadResponseBody, "{err}");
     assert!(
         matches!(err.kind(), ErrorKind::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{err}"
+    );
+}
+
+/// Hands `bytes` to the core as one short read of `sock`.
+fn feed(core: &mut Core, sock: SockId, bytes: &[u8], now: Instant) {
+    core.handle_ready(sock, READABLE, now);
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    let space = core.recv_buf(sock).unwrap();
+    space[..bytes.len()].copy_from_slice(bytes);
+    core.handle_received(sock, bytes.len(), now);
+    while core.poll_io().is_some() {}
+}
+
+/// `read_body_last` says when the bytes it hands out were the body's last,
+/// so the runtime's `Body` can answer the read of the end itself.
+#[test]
+fn the_read_that_takes_the_last_bytes_says_the_body_is_over() {
+    let (mut core, id, sock, now) = after_head(10);
+    let mut out = [0; 16];
+    feed(&mut core, sock, b"0123", now);
+    let read = core.read_body_last(id, &mut out, now).unwrap();
+    assert_eq!(read, (BodyRead::Data(4), false));
+    feed(&mut core, sock, b"456789", now);
+    let read = core.read_body_last(id, &mut out, now).unwrap();
+    assert_eq!(read, (BodyRead::Data(6), true));
+    assert_eq!(&out[..6], b"456789");
+    assert_eq!(core.read_body(id, &mut out, now).unwrap(), BodyRead::End);
+}
+
+/// Bytes before a truncation are handed out first, and are not called the
+/// body's last: the read after them must still see the error.
+#[test]
+fn bytes_before_a_truncation_do_not_say_the_body_is_over() {
+    let (mut core, id, sock, now) = after_head(10);
+    feed(&mut core, sock, b"0123", now);
+    let eof = Ready {
+        readable: true,
+        writable: false,
+        hup: true,
+    };
+    core.handle_ready(sock, eof, now);
+    assert_eq!(core.poll_io(), Some(Io::Recv { sock }));
+    core.handle_received(sock, 0, now);
+    let mut out = [0; 16];
+    let read = core.read_body_last(id, &mut out, now).unwrap();
+    assert_eq!(read, (BodyRead::Data(4), false));
+    let err = core.read_body(id, &mut out, now).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::BodyTruncated { received: 4, .. }),
         "{err}"
     );
 }

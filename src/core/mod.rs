@@ -784,18 +784,33 @@ impl Core {
     /// valve: the core reads from the socket only while the body buffer
     /// has room, so a caller that stops asking stops the transfer.
     pub fn read_body(&mut self, id: RequestId, out: &mut [u8], now: Instant) -> Result<BodyRead> {
+        self.read_body_last(id, out, now).map(|(read, _)| read)
+    }
+
+    /// [`Core::read_body`], and whether the body is now over: the request
+    /// finished without an error, so the next read would be `End`. The
+    /// runtime's `Body` then answers that read itself, without a trip
+    /// through the core (a keep-alive GET of a small body is two reads).
+    pub(crate) fn read_body_last(
+        &mut self,
+        id: RequestId,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Result<(BodyRead, bool)> {
         self.now = Some(now);
         let Some(slot) = self.slots.get_mut(&id) else {
-            return Ok(BodyRead::End);
+            return Ok((BodyRead::End, true));
         };
         let mut ctx = ctx!(self);
         let read = slot.ex.read_body(out, &mut ctx, now);
+        let over = slot.ex.ended_cleanly();
         self.pump(id, now);
-        Ok(match read? {
+        let read = match read? {
             exchange::BodyRead::Data(n) => BodyRead::Data(n),
             exchange::BodyRead::End => BodyRead::End,
             exchange::BodyRead::Pending => BodyRead::Pending,
-        })
+        };
+        Ok((read, over))
     }
 
     /// The runtime's caller waits for body bytes of `id` (`Some`) or no

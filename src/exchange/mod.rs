@@ -798,6 +798,11 @@ impl Exchange {
         matches!(self.state, State::Finished)
     }
 
+    /// Finished without an error: nothing is left to read but the end.
+    pub fn ended_cleanly(&self) -> bool {
+        self.is_finished() && self.error.is_none()
+    }
+
     /// For the fuzz targets (src/fuzzing.rs): the attached connection's
     /// receive storage size and queued send bytes.
     #[cfg(any(test, feature = "fuzzing"))]

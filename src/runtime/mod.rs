@@ -141,7 +141,9 @@ impl Runtime {
         }
     }
 
-    /// Reads body bytes of `id`, driving the loop while none are ready.
+    /// Reads body bytes of `id`, driving the loop while none are ready;
+    /// also says whether the body is over (these were its last bytes, or
+    /// it had none left), so the caller need not ask again for the end.
     ///
     /// Into a buffer at least as large as a receive buffer may grow
     /// (`Config::recv_buffer_size`, 512 KiB by default), with nothing
@@ -154,9 +156,9 @@ impl Runtime {
     /// time of 512 KiB reads on one machine measured (docs/benchmarks.md,
     /// step 19), so a smaller direct read would trade a copy in user space
     /// for more than it saves.
-    pub fn read_body(&mut self, id: RequestId, out: &mut [u8]) -> Result<usize> {
+    pub fn read_body(&mut self, id: RequestId, out: &mut [u8]) -> Result<(usize, bool)> {
         if out.is_empty() {
-            return Ok(0);
+            return Ok((0, false));
         }
         let direct = out.len() >= self.core.config().recv_storage_size();
         if direct {
@@ -169,15 +171,20 @@ impl Runtime {
         read.map_err(|e| self.with_timings(id, e))
     }
 
-    fn read_body_into(&mut self, id: RequestId, out: &mut [u8], direct: bool) -> Result<usize> {
+    fn read_body_into(
+        &mut self,
+        id: RequestId,
+        out: &mut [u8],
+        direct: bool,
+    ) -> Result<(usize, bool)> {
         loop {
             self.now = Instant::now();
-            let read = self.core.read_body(id, out, self.now);
+            let read = self.core.read_body_last(id, out, self.now);
             self.drive();
             match read? {
-                BodyRead::Data(n) => return Ok(n),
-                BodyRead::End => return Ok(0),
-                BodyRead::Pending => {}
+                (BodyRead::Data(n), over) => return Ok((n, over)),
+                (BodyRead::End, _) => return Ok((0, true)),
+                (BodyRead::Pending, _) => {}
             }
             if let Some((sock, limit)) = direct.then(|| self.core.direct_read(id)).flatten() {
                 let want = usize::try_from(limit).map_or(out.len(), |l| l.min(out.len()));
@@ -186,8 +193,8 @@ impl Runtime {
                 let read = self.core.handle_direct_read(id, sock, want, got, self.now);
                 self.drive();
                 match read? {
-                    BodyRead::Data(n) => return Ok(n),
-                    BodyRead::End => return Ok(0),
+                    BodyRead::Data(n) => return Ok((n, false)),
+                    BodyRead::End => return Ok((0, true)),
                     // The kernel had nothing after all: wait for it.
                     BodyRead::Pending => {}
                 }
