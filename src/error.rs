@@ -402,11 +402,12 @@ pub enum ErrorKind {
 /// }
 /// ```
 pub struct Error {
-    /// Behind a trait object so that dropping an error is one indirect
-    /// call: a plain `Box<Inner>` (or the fields inline) has its drop glue,
-    /// a match over every kind, compiled into each codegen unit that may
-    /// drop an error, and errors travel through nearly all of them.
-    inner: Box<dyn Repr>,
+    /// Behind a trait object (`crate::erased`) so that dropping an error
+    /// is one indirect call: a plain `Box<Inner>` (or the fields inline)
+    /// has its drop glue, a match over every kind, compiled into each
+    /// codegen unit that may drop an error, and errors travel through
+    /// nearly all of them.
+    inner: Box<dyn crate::erased::Erased<Inner>>,
 }
 
 struct Inner {
@@ -415,23 +416,9 @@ struct Inner {
     timings: Option<crate::timings::Timings>,
 }
 
-trait Repr: Send + Sync {
-    fn get(&self) -> &Inner;
-    fn get_mut(&mut self) -> &mut Inner;
-}
-
-impl Repr for Inner {
-    fn get(&self) -> &Inner {
-        self
-    }
-    fn get_mut(&mut self) -> &mut Inner {
-        self
-    }
-}
-
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.inner.get();
+        let inner = &*self.inner;
         f.debug_struct("Error")
             .field("phase", &inner.phase)
             .field("kind", &inner.kind)
@@ -442,7 +429,7 @@ impl fmt::Debug for Error {
 
 impl Clone for Error {
     fn clone(&self) -> Error {
-        let inner = self.inner.get();
+        let inner = &*self.inner;
         Error {
             inner: Box::new(Inner {
                 phase: inner.phase,
@@ -470,24 +457,24 @@ impl Error {
     }
 
     pub(crate) fn with_timings(mut self, t: crate::timings::Timings) -> Error {
-        self.inner.get_mut().timings = Some(t);
+        self.inner.timings = Some(t);
         self
     }
 
     /// The request's timeline up to the failure (phases after it are
     /// `PhaseTime::Pending`).
     pub fn timings(&self) -> Option<&crate::timings::Timings> {
-        self.inner.get().timings.as_ref()
+        self.inner.timings.as_ref()
     }
 
     /// The phase in which the error happened.
     pub fn phase(&self) -> Phase {
-        self.inner.get().phase
+        self.inner.phase
     }
 
     /// What exactly went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.inner.get().kind
+        &self.inner.kind
     }
 
     /// True for errors caused by the caller's request rather than the

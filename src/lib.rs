@@ -76,6 +76,7 @@ pub mod conn;
 pub mod core;
 pub mod dial;
 pub mod dns;
+mod erased;
 mod error;
 mod exchange;
 #[cfg(any(test, feature = "fuzzing"))]

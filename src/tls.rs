@@ -13,6 +13,7 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
+use crate::erased::Erased;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -257,7 +258,7 @@ pub enum Plain {
 /// assert!(tls.pending_ciphertext().is_empty()); // now wait for the ServerHello
 /// # Ok::<(), roundtrip::Error>(())
 /// ```
-pub struct Tls(Box<Session<dyn Connection>>);
+pub struct Tls(Box<Session<dyn Erased<ClientConnection>>>);
 
 /// A TLS connection's state. rustls's connection is the unsized tail,
 /// reached through a trait object: its drop glue (the handshake and record
@@ -270,34 +271,6 @@ struct Session<C: ?Sized> {
     out_pos: usize,
     error: Option<Error>,
     conn: C,
-}
-
-/// rustls's client connection, behind `dyn` (see [`Session`]).
-trait Connection: Send + Sync {
-    fn get(&self) -> &ClientConnection;
-    fn get_mut(&mut self) -> &mut ClientConnection;
-}
-
-impl Connection for ClientConnection {
-    fn get(&self) -> &ClientConnection {
-        self
-    }
-    fn get_mut(&mut self) -> &mut ClientConnection {
-        self
-    }
-}
-
-impl std::ops::Deref for dyn Connection {
-    type Target = ClientConnection;
-    fn deref(&self) -> &ClientConnection {
-        self.get()
-    }
-}
-
-impl std::ops::DerefMut for dyn Connection {
-    fn deref_mut(&mut self) -> &mut ClientConnection {
-        self.get_mut()
-    }
 }
 
 impl std::fmt::Debug for Tls {
