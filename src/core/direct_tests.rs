@@ -68,7 +68,11 @@ fn a_body_left_for_a_direct_read_is_read_into_the_buffer_once_the_caller_leaves(
     assert_eq!(core.poll_io(), None, "left for the caller's read");
     assert_eq!(core.direct_read(id), Some((sock, 100_000)));
     let read = core.handle_direct_read(id, sock, 65_536, Ok(&[7; 65_536]), now);
-    assert_eq!(read.unwrap(), BodyRead::Data(65_536));
+    assert_eq!(
+        read.unwrap(),
+        (BodyRead::Data(65_536), false),
+        "not the end"
+    );
     // A full read: more may wait in the kernel, with no edge to say so.
     assert_eq!(core.direct_read(id), Some((sock, 100_000 - 65_536)));
     assert_eq!(core.poll_io(), None);
@@ -112,7 +116,11 @@ fn a_direct_read_never_asks_past_the_body_and_its_end_finishes_the_request() {
     core.handle_ready(sock, READABLE, now);
     assert_eq!(core.direct_read(id), Some((sock, 10)));
     let read = core.handle_direct_read(id, sock, 10, Ok(b"0123456789"), now);
-    assert_eq!(read.unwrap(), BodyRead::Data(10));
+    assert_eq!(
+        read.unwrap(),
+        (BodyRead::Data(10), true),
+        "the read that takes the last bytes says the body is over"
+    );
     assert_eq!(core.direct_read(id), None, "the body is complete");
     let mut out = [0; 16];
     assert_eq!(core.read_body(id, &mut out, now).unwrap(), BodyRead::End);
@@ -127,7 +135,7 @@ fn end_of_stream_in_a_direct_read_of_a_length_body_is_truncation() {
     core.set_reading(Some(id));
     core.handle_ready(sock, READABLE, now);
     let read = core.handle_direct_read(id, sock, 1000, Ok(&[1; 300]), now);
-    assert_eq!(read.unwrap(), BodyRead::Data(300));
+    assert_eq!(read.unwrap(), (BodyRead::Data(300), false));
     // A short read lowered the readable flag; the next edge is the EOF.
     assert_eq!(core.direct_read(id), None);
     core.handle_ready(sock, READABLE, now);
@@ -153,7 +161,7 @@ fn a_would_block_direct_read_waits_for_the_next_edge() {
     core.handle_ready(sock, READABLE, now);
     let blocked = std::io::Error::from(std::io::ErrorKind::WouldBlock);
     let read = core.handle_direct_read(id, sock, 1000, Err(blocked), now);
-    assert_eq!(read.unwrap(), BodyRead::Pending);
+    assert_eq!(read.unwrap(), (BodyRead::Pending, false));
     assert_eq!(
         core.direct_read(id),
         None,

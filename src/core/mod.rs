@@ -839,7 +839,10 @@ impl Core {
     }
 
     /// The outcome of a [`direct_read`](Self::direct_read) of `want` bytes
-    /// on `sock`: the bytes read (empty at EOF) or the error.
+    /// on `sock`: the bytes read (empty at EOF) or the error. As with
+    /// [`read_body_last`](Self::read_body_last), also whether the request
+    /// is over without an error: these bytes were the body's last, so the
+    /// caller need not come back for the end.
     pub(crate) fn handle_direct_read(
         &mut self,
         id: RequestId,
@@ -847,7 +850,7 @@ impl Core {
         want: usize,
         read: io::Result<&[u8]>,
         now: Instant,
-    ) -> Result<BodyRead> {
+    ) -> Result<(BodyRead, bool)> {
         self.now = Some(now);
         match read {
             Ok([]) => self.handle_received(sock, 0, now),
@@ -858,21 +861,23 @@ impl Core {
                     // buffer; after the peer's FIN no edge comes.
                     s.readable = data.len() >= want || s.hup;
                 }
+                let mut over = false;
                 if let Some(slot) = self.slots.get_mut(&id) {
                     let mut ctx = ctx!(self);
                     slot.ex.handle_direct_read(data, &mut ctx, now);
+                    over = slot.ex.ended_cleanly();
                     self.dirty.push(id);
                 }
-                return Ok(BodyRead::Data(data.len()));
+                return Ok((BodyRead::Data(data.len()), over));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.handle_would_block(sock, Direction::Recv);
-                return Ok(BodyRead::Pending);
+                return Ok((BodyRead::Pending, false));
             }
             Err(e) => self.handle_io_error(sock, Direction::Recv, e, now),
         }
         // EOF or an error: whatever the exchange made of it.
-        self.read_body(id, &mut [], now)
+        self.read_body_last(id, &mut [], now)
     }
 
     /// The trailer section of `id`, once its body has ended.

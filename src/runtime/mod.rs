@@ -101,6 +101,12 @@ impl Runtime {
     /// The head or the error of a request, once known (handed out once).
     pub fn take_outcome(&mut self, id: RequestId) -> Option<Result<ResponseHead>> {
         self.now = Instant::now();
+        self.take_outcome_now(id)
+    }
+
+    /// [`Runtime::take_outcome`] at `self.now`, for a loop that has just
+    /// read the clock (a turn reads it once it wakes).
+    fn take_outcome_now(&mut self, id: RequestId) -> Option<Result<ResponseHead>> {
         let outcome = self.core.take_outcome(id, self.now);
         self.drive();
         outcome
@@ -113,14 +119,16 @@ impl Runtime {
 
     /// Drives the loop until `id` has a head or an error.
     pub fn wait_outcome(&mut self, id: RequestId) -> Result<ResponseHead> {
+        let mut outcome = self.take_outcome(id);
         loop {
-            if let Some(outcome) = self.take_outcome(id) {
+            if let Some(outcome) = outcome {
                 return outcome.map_err(|e| self.with_timings(id, e));
             }
             if !self.core.contains(id) {
                 return Err(stalled());
             }
             self.turn()?;
+            outcome = self.take_outcome_now(id);
         }
     }
 
@@ -129,9 +137,10 @@ impl Runtime {
         if ids.is_empty() {
             return None;
         }
+        self.now = Instant::now();
         loop {
             for &id in ids {
-                if let Some(outcome) = self.take_outcome(id) {
+                if let Some(outcome) = self.take_outcome_now(id) {
                     return Some((id, outcome));
                 }
             }
@@ -193,10 +202,10 @@ impl Runtime {
                 let read = self.core.handle_direct_read(id, sock, want, got, self.now);
                 self.drive();
                 match read? {
-                    BodyRead::Data(n) => return Ok((n, false)),
-                    BodyRead::End => return Ok((0, true)),
+                    (BodyRead::Data(n), over) => return Ok((n, over)),
+                    (BodyRead::End, _) => return Ok((0, true)),
                     // The kernel had nothing after all: wait for it.
-                    BodyRead::Pending => {}
+                    (BodyRead::Pending, _) => {}
                 }
             }
             self.turn()?;
@@ -235,7 +244,10 @@ impl Runtime {
         if deadline.is_none() && self.net.live() == 0 {
             return Err(stalled());
         }
-        self.turn_with(deadline.map(|d| d.saturating_duration_since(Instant::now())))
+        // From the last clock reading, at most the time of one drive ago:
+        // the wait can only come out that much longer, and epoll rounds
+        // it up to a millisecond anyway.
+        self.turn_with(deadline.map(|d| d.saturating_duration_since(self.now)))
     }
 
     fn turn_with(&mut self, timeout: Option<Duration>) -> Result<()> {
