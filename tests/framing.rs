@@ -165,6 +165,12 @@ fn content_length_with_leading_zeros() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 005\r\n\r\nhello",
         b"hello",
     );
+    // Longer than u64's 20 digits, and still 5 (RFC 9110 §8.6).
+    framed_then_reused(
+        Method::GET,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0000000000000000000000005\r\n\r\nhello",
+        b"hello",
+    );
 }
 
 #[test]
@@ -284,6 +290,18 @@ fn chunked_with_extensions_and_trailers() {
     });
 }
 
+/// Trailer field lines, and the empty line after them, may end in a bare
+/// LF (RFC 9112 §2.2, §7.1.2): the body ends there and the connection
+/// carries the next response.
+#[test]
+fn chunked_trailers_ending_in_bare_lf_end_the_body() {
+    framed_then_reused(
+        Method::GET,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\n\n",
+        b"hello",
+    );
+}
+
 #[test]
 fn chunked_body_arriving_one_byte_at_a_time() {
     within(LIMIT, || {
@@ -386,6 +404,17 @@ fn http10_without_keep_alive_is_not_reused() {
         b"ok",
         CloseReason::ConnectionClose,
         false,
+    );
+}
+
+/// RFC 9110 §2.5: a higher minor version of HTTP/1 is processed as
+/// HTTP/1.1, which persists by default.
+#[test]
+fn http12_is_read_as_http11_and_reused() {
+    framed_then_reused(
+        Method::GET,
+        b"HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"ok",
     );
 }
 

@@ -251,12 +251,16 @@ fn reference_chunked(wire: &[u8]) -> Option<(Vec<u8>, usize)> {
         }
         at += 2;
     }
-    // The trailer section: an empty line, or field lines and an empty line.
-    if wire.get(at..at + 2) == Some(b"\r\n") {
-        return Some((body, at + 2));
+    // The trailer section: field lines up to the first empty one, each
+    // line ending in LF with or without a CR before it (RFC 9112 §2.2).
+    loop {
+        let nl = wire[at..].iter().position(|&b| b == b'\n')? + at;
+        let line = &wire[at..nl];
+        at = nl + 1;
+        if line.is_empty() || line == b"\r" {
+            return Some((body, at));
+        }
     }
-    let end = wire[at..].windows(4).position(|w| w == b"\r\n\r\n")?;
-    Some((body, at + end + 4))
 }
 
 /// `h1_body` input:

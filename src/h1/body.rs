@@ -249,7 +249,8 @@ impl BodyDecoder {
                 let Some(len) = find_section_end(input, self.limits.max_trailer_size)? else {
                     return Ok(need_more);
                 };
-                if len > 2 {
+                // More than the empty line that ends the section.
+                if !matches!(&input[..len], b"\n" | b"\r\n") {
                     self.trailers = Some(parse_trailers(
                         &input[..len],
                         self.limits.max_trailer_fields,
@@ -293,24 +294,29 @@ fn find_line(input: &[u8], max: usize, limit: Limit) -> Result<Option<usize>> {
 }
 
 /// Length of a trailer section ending with an empty line, if complete.
+/// Its field lines end with CRLF or, as RFC 9112 §2.2 lets a recipient
+/// accept for the head's (trailers are field lines too, §7.1.2), a bare
+/// LF: the section ends at the first line that is empty either way. The
+/// scan always starts at the section's first byte and looks no further
+/// than `max`, so the verdict never depends on how the section was split
+/// into reads.
 fn find_section_end(input: &[u8], max: usize) -> Result<Option<usize>> {
-    if input.starts_with(b"\r\n") {
-        return Ok(Some(2));
-    }
-    // Decided on the first byte, so the error does not depend on how the
-    // section was split into reads (found by the h1_body fuzz target).
-    if input.first() == Some(&b'\n') {
-        return Err(body_error(ErrorKind::MalformedTrailers("bare LF".into())));
-    }
     let window = &input[..input.len().min(max)];
-    match window.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => Ok(Some(i + 4)),
-        None if input.len() >= max => Err(body_error(ErrorKind::LimitExceeded {
+    let mut line = 0;
+    while let Some(lf) = window[line..].iter().position(|&b| b == b'\n') {
+        let end = line + lf + 1;
+        if matches!(&window[line..end], b"\n" | b"\r\n") {
+            return Ok(Some(end));
+        }
+        line = end;
+    }
+    if input.len() >= max {
+        return Err(body_error(ErrorKind::LimitExceeded {
             limit: Limit::TrailerSize,
             max,
-        })),
-        None => Ok(None),
+        }));
     }
+    Ok(None)
 }
 
 /// `chunk-size [ chunk-ext ] CRLF` where `chunk-ext` is
@@ -536,18 +542,51 @@ mod tests {
 
     /// Found by the h1_body fuzz target: a trailer section starting with a
     /// bare LF was refused as malformed when read in small pieces but as
-    /// over the size limit when it arrived whole and long.
+    /// over the size limit when it arrived whole and long. A bare LF ends
+    /// the section now (RFC 9112 §2.2), however the bytes are split, and
+    /// what follows it is left alone.
     #[test]
-    fn bare_lf_trailers_fail_the_same_way_however_split() {
+    fn bare_lf_trailers_end_the_same_way_however_split() {
         let mut wire = b"1\r\nx\r\n0\r\n\n".to_vec();
         wire.extend_from_slice(&[b'd'; 300]);
         for split in [0, 1, 7] {
-            let err = run(BodyFraming::Chunked, &wire, split, false).unwrap_err();
-            assert!(
-                matches!(err.kind(), ErrorKind::MalformedTrailers(_)),
-                "split {split}: {err}"
-            );
+            let (body, dec, left) = run(BodyFraming::Chunked, &wire, split, false).unwrap();
+            assert_eq!(body, b"x", "split {split}");
+            assert!(dec.is_done(), "split {split}");
+            assert_eq!(left, 300, "split {split}: the bytes after are not body");
         }
+    }
+
+    /// Field lines of a trailer section ending in bare LF, mixed with
+    /// CRLF (RFC 9112 §2.2): found by comparing with curl, which accepts
+    /// them where roundtrip waited for a CRLF CRLF that never came.
+    #[test]
+    fn trailer_lines_may_end_in_bare_lf() {
+        for wire in [
+            &b"5\r\nhello\r\n0\r\nX-T: 1\n\n"[..],
+            b"5\r\nhello\r\n0\r\nX-T: 1\r\n\n",
+            b"5\r\nhello\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n",
+        ] {
+            for split in [0, 1] {
+                let (body, mut dec, left) = run(BodyFraming::Chunked, wire, split, false).unwrap();
+                assert_eq!(body, b"hello", "{wire:?}");
+                assert_eq!(left, 0, "{wire:?}");
+                let trailers = dec.take_trailers().expect("trailers");
+                assert_eq!(trailers["x-t"], "1", "{wire:?}");
+            }
+        }
+        // A bare CR is still no line end.
+        let err = run(
+            BodyFraming::Chunked,
+            b"0\r\nX-T: 1\r\rX: 2\r\n\r\n",
+            0,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::MalformedTrailers(_)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -171,8 +171,11 @@ pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
     Ok(found)
 }
 
+/// `1*DIGIT` (RFC 9110 §8.6) as a u64. Leading zeros are digits like any
+/// other, so a long value can still be small: only the checked arithmetic
+/// decides what overflows.
 fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
+    if s.is_empty() {
         return None;
     }
     let mut n: u64 = 0;
@@ -404,6 +407,26 @@ mod tests {
         }
     }
 
+    /// `1*DIGIT` (RFC 9110 §8.6): leading zeros make a value long, not
+    /// large; only a value past u64 overflows (found by comparing with
+    /// curl and Go, which both take the 20-digit 5).
+    #[test]
+    fn long_content_lengths_are_read_by_value() {
+        for (value, want) in [
+            ("00000000000000000005", 5),
+            ("0000000000000000000000000000000000000000", 0),
+            ("18446744073709551615", u64::MAX),
+            ("018446744073709551615", u64::MAX),
+        ] {
+            let fields = [("content-length", value)];
+            assert_eq!(
+                content_length(&headers(&fields)).unwrap(),
+                Some(want),
+                "{value}"
+            );
+        }
+    }
+
     #[test]
     fn bad_content_lengths_are_errors() {
         for (fields, conflicting) in [
@@ -417,6 +440,7 @@ mod tests {
             (&[("content-length", "0x10")][..], false),
             (&[("content-length", "")][..], false),
             (&[("content-length", "99999999999999999999")][..], false),
+            (&[("content-length", "18446744073709551616")][..], false),
             (&[("content-length", "1 2")][..], false),
         ] {
             let err = response_framing(

@@ -8,7 +8,9 @@
 //! §5.2: a user agent MUST replace it with spaces before interpreting the
 //! value) becomes spaces in a copy of that one value; a framing field
 //! that was folded is then no number and no single coding, and fails as
-//! any other malformed one.
+//! any other malformed one. A status line of `HTTP/1.2` to `HTTP/1.9` is
+//! read as HTTP/1.1 (RFC 9110 §2.5); field lines may end in a bare LF
+//! (RFC 9112 §2.2, as httparse allows).
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
@@ -106,14 +108,45 @@ pub(crate) fn parse_response_head_into(
     chunk: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
     let window = &buf[..buf.len().min(max_head_size)];
+    // Decided on the version alone, not on the space after it: httparse
+    // refuses `HTTP/1.7` as soon as it has the digit, so the verdict on a
+    // head that arrives in pieces must not wait for more (found by the
+    // h1_head fuzz target).
+    if let [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9', ..] = window {
+        let window = as_http11(window);
+        return parse_window(&window, buf.len(), max_head_size, max_headers, store, chunk);
+    }
+    parse_window(window, buf.len(), max_head_size, max_headers, store, chunk)
+}
+
+fn parse_window(
+    window: &[u8],
+    available: usize,
+    max_head_size: usize,
+    max_headers: usize,
+    store: &mut BytesMut,
+    chunk: usize,
+) -> Result<Option<(usize, ResponseHead)>> {
     if max_headers <= STACK_HEADERS {
         let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
         let slots = &mut slots[..max_headers];
-        parse_into(window, buf.len(), max_head_size, slots, store, chunk)
+        parse_into(window, available, max_head_size, slots, store, chunk)
     } else {
         let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-        parse_into(window, buf.len(), max_head_size, &mut slots, store, chunk)
+        parse_into(window, available, max_head_size, &mut slots, store, chunk)
     }
+}
+
+/// A head whose status line names a higher minor version of HTTP/1
+/// (`HTTP/1.2` to `HTTP/1.9`), copied with the version made `HTTP/1.1`:
+/// RFC 9110 §2.5 says a recipient SHOULD process such a message as the
+/// highest minor version it implements, and httparse knows only 1.0 and
+/// 1.1. Every other head is parsed in place.
+#[cold]
+fn as_http11(window: &[u8]) -> Vec<u8> {
+    let mut copy = window.to_vec();
+    copy[7] = b'1';
+    copy
 }
 
 fn parse_into<'b>(
@@ -222,7 +255,7 @@ pub(crate) fn reason_phrase(head: &[u8]) -> String {
 }
 
 /// Parses a trailer section (RFC 9112 §7.1.2): field lines ending with an
-/// empty line. `buf` must hold the whole section including the final CRLF.
+/// empty line. `buf` must hold the whole section including that line.
 ///
 /// ```
 /// let trailers = roundtrip::h1::head::parse_trailers(b"Digest: sha-256=abc\r\n\r\n", 100)?;
@@ -412,6 +445,31 @@ mod tests {
         let (_, head) = parse_response_head(&wire, 1024, 10).unwrap().unwrap();
         assert_eq!(head.headers["a"], "1   2");
         assert_eq!(&wire[..], b"HTTP/1.1 200 OK\r\nA: 1\r\n 2\r\n\r\n");
+    }
+
+    /// RFC 9110 §2.5 (found by comparing with Go, which does the same):
+    /// a higher minor version of HTTP/1 is read as HTTP/1.1; other
+    /// versions are still refused.
+    #[test]
+    fn higher_minor_versions_of_http1_are_read_as_http11() {
+        for v in ["1.2", "1.9"] {
+            let head = format!("HTTP/{v} 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            let (len, head) = parse(&head).unwrap().expect("complete");
+            assert_eq!(len, 38, "{v}");
+            assert_eq!(head.version, Version::HTTP_11, "{v}");
+            assert_eq!(head.headers["content-length"], "2", "{v}");
+        }
+        // Still incomplete, still waiting, however short.
+        for partial in ["HTTP/1.2", "HTTP/1.2 ", "HTTP/1.2 200 OK\r\n"] {
+            assert!(parse(partial).unwrap().is_none(), "{partial:?}");
+        }
+        for bad in [
+            "HTTP/2.0 200 OK\r\n\r\n",
+            "HTTP/1.10 200 OK\r\n\r\n",
+            "HTTP/0.9 200 OK\r\n\r\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
