@@ -318,6 +318,12 @@ pub enum ErrorKind {
     MalformedHead(String),
     /// A 101 response arrived although no upgrade was requested.
     UnexpectedSwitchingProtocols,
+    /// The server answered a request that expected `100-continue` with 417
+    /// Expectation Failed (RFC 9110 §10.1.1). Seen only as the reason of a
+    /// `retry` event: the request is then sent again without the
+    /// expectation (when its body can be sent again; otherwise the caller
+    /// gets the 417 response).
+    ExpectationFailed,
     /// A `Content-Length` value that is not a plain decimal number
     /// (RFC 9112 §6.3 rule 5).
     InvalidContentLength,
@@ -559,6 +565,7 @@ impl ErrorKind {
             ErrorKind::LimitExceeded { .. } => "limit_exceeded",
             ErrorKind::MalformedHead(_) => "malformed_head",
             ErrorKind::UnexpectedSwitchingProtocols => "unexpected_switching_protocols",
+            ErrorKind::ExpectationFailed => "expectation_failed",
             ErrorKind::InvalidContentLength => "invalid_content_length",
             ErrorKind::ConflictingContentLength => "conflicting_content_length",
             ErrorKind::InvalidChunkSize => "invalid_chunk_size",
@@ -686,6 +693,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::MalformedHead(why) => write!(f, "malformed response head: {why}"),
             ErrorKind::UnexpectedSwitchingProtocols => {
                 f.write_str("101 Switching Protocols without an upgrade request")
+            }
+            ErrorKind::ExpectationFailed => {
+                f.write_str("417 Expectation Failed to a 100-continue request")
             }
             ErrorKind::InvalidContentLength => {
                 f.write_str("Content-Length is not a decimal number")

@@ -63,6 +63,8 @@ struct Seen {
     body_done: Option<(u64, bool)>,
     /// `request_done`: whether it carried an error.
     failed: bool,
+    /// `retry`: whether its reason is a 417 to a 100-continue request.
+    expectation_failed: bool,
 }
 
 /// The runtime's part, played in memory: the pieces an exchange borrows,
@@ -123,6 +125,7 @@ impl Sim {
                 pooled: None,
                 body_done: None,
                 failed: false,
+                expectation_failed: false,
             };
             match &e.kind {
                 EventKind::PutIdleConn { error, .. } => seen.pooled = Some(error.is_none()),
@@ -130,6 +133,9 @@ impl Sim {
                     seen.body_done = Some((*bytes, error.is_some()))
                 }
                 EventKind::RequestDone { error } => seen.failed = error.is_some(),
+                EventKind::Retry { reason } => {
+                    seen.expectation_failed = matches!(reason.kind(), ErrorKind::ExpectationFailed)
+                }
                 _ => {}
             }
             events.lock().expect("not poisoned").push(seen);
@@ -138,6 +144,11 @@ impl Sim {
 
     fn events(&self) -> Vec<Seen> {
         self.events.lock().expect("not poisoned").clone()
+    }
+
+    fn retried(&self) -> bool {
+        let events = self.events.lock().expect("not poisoned");
+        events.iter().any(|e| e.name == "retry")
     }
 
     /// Writes what is pending, `write_size` bytes per write; true if any.
@@ -484,6 +495,9 @@ pub fn exchange(data: &[u8]) {
             &mut fed,
             limit,
         );
+        if sim.retried() {
+            return after_expectation_failed(&mut sim, &mut ex, now);
+        }
         match ex.take_outcome() {
             Some(Ok(h)) => {
                 assert!(head.is_none(), "two final heads");
@@ -524,6 +538,9 @@ pub fn exchange(data: &[u8]) {
             &mut fed,
             limit,
         );
+        if sim.retried() {
+            return after_expectation_failed(&mut sim, &mut ex, now);
+        }
         match ex.take_outcome() {
             Some(Ok(h)) => {
                 assert!(head.is_none(), "two final heads");
@@ -580,7 +597,7 @@ pub fn exchange(data: &[u8]) {
     assert!(count("got_response_headers") <= 1);
     assert!(count("response_body_done") <= 1);
     assert!(count("put_idle_conn") <= 1, "{events:?}");
-    assert_eq!(count("retry"), 0, "a fresh connection is never retried");
+    assert_eq!(count("retry"), 0, "retried without a 417");
     if failed {
         assert!(failed_to_caller, "a failed request must report its error");
     }
@@ -660,6 +677,49 @@ pub fn exchange(data: &[u8]) {
 }
 
 /// Checks that hold after every step.
+/// The one retry a single fresh connection can see: a 417 to a
+/// 100-continue request whose body can be sent again (RFC 9110 §10.1.1).
+/// The run's one connection is then behind it, so the run ends here: the
+/// retry is checked, then the request cancelled on its way out again.
+fn after_expectation_failed(sim: &mut Sim, ex: &mut Exchange, now: Instant) {
+    let events = sim.events();
+    let retry = events
+        .iter()
+        .position(|e| e.name == "retry")
+        .expect("a retry");
+    assert!(
+        events[retry].expectation_failed,
+        "a fresh connection retried for another reason: {events:?}"
+    );
+    let before = &events[..retry];
+    assert!(before.iter().any(|e| e.name == "wait_100_continue"));
+    assert!(
+        !events.iter().any(|e| e.name == "got_response_headers"),
+        "the 417 is not handed out"
+    );
+    assert_eq!(
+        before.iter().filter_map(|e| e.pooled).collect::<Vec<_>>(),
+        [false],
+        "the first connection is closed, once"
+    );
+    assert!(
+        sim.closed() && !sim.pooled(),
+        "the connection still waits for the body"
+    );
+    assert!(!ex.is_finished(), "the request goes out again");
+    assert!(ex.take_outcome().is_none(), "the 417 is not the outcome");
+    ex.cancel(ctx!(sim), now);
+    sim.step(ex, now);
+    assert!(ex.is_finished());
+    let events = sim.events();
+    assert_eq!(
+        events.iter().filter(|e| e.name == "request_done").count(),
+        1
+    );
+    assert_eq!(events.last().map(|e| e.name), Some("request_done"));
+    assert_eq!(events.iter().filter(|e| e.name == "retry").count(), 1);
+}
+
 fn check_running(sim: &Sim, ex: &Exchange, limit: usize) {
     if let Some((recv, _send)) = ex.buffered() {
         assert!(recv <= limit, "receive storage {recv} > {limit}");

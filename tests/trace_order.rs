@@ -241,20 +241,29 @@ fn expect_100_timeout_sends_the_body_anyway() {
     assert_eq!(server.requests.lock().unwrap().clone(), [b"hello".to_vec()]);
 }
 
-#[test]
-fn final_status_instead_of_100_skips_the_body_and_closes() {
-    let server = serve(vec![Box::new(|mut s, _| {
-        read_head(&mut s);
-        s.write_all(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        // The body must not arrive: the client closes instead.
+/// A server that answers the head of a 100-continue request with `final`
+/// and checks that the body never comes: the client closes instead.
+fn final_instead_of_100(final_head: &'static [u8]) -> Script {
+    Box::new(move |mut s, _| {
+        let head = read_head(&mut s);
+        assert!(String::from_utf8_lossy(&head)
+            .to_ascii_lowercase()
+            .contains("expect: 100-continue"));
+        s.write_all(final_head).unwrap();
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
         assert!(
             rest.is_empty(),
             "body was sent after a final status: {rest:?}"
         );
-    })]);
+    })
+}
+
+#[test]
+fn final_status_instead_of_100_skips_the_body_and_closes() {
+    let server = serve(vec![final_instead_of_100(
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+    )]);
     let client = Client::new();
     let rec = Recorder::default();
     let req = http::Request::post(server.url("/up"))
@@ -262,13 +271,109 @@ fn final_status_instead_of_100_skips_the_body_and_closes() {
         .body("hello")
         .unwrap();
     let resp = client.send_traced(req, rec.trace()).unwrap();
-    assert_eq!(resp.status(), 417);
+    assert_eq!(resp.status(), 403);
     drop(resp);
     let lines = rec.lines();
     let wrote = lines.iter().find(|l| l.contains("wrote_request")).unwrap();
     assert!(wrote.contains(r#""error":null"#));
     let put = lines.iter().find(|l| l.contains("put_idle_conn")).unwrap();
     assert!(put.contains(r#""error":"request_body_unsent""#), "{put}");
+    assert_eq!(count(&rec.names(), "retry"), 0);
+    drop(client);
+    server.join();
+}
+
+/// RFC 9110 §10.1.1: a 417 to a 100-continue request is answered by
+/// sending the request again without the expectation (as curl does), on a
+/// new connection, since the first one still waits for the body.
+#[test]
+fn expectation_failed_is_retried_without_the_expectation() {
+    let server = serve(vec![
+        final_instead_of_100(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"),
+        Box::new(|mut s, reqs| {
+            let head = String::from_utf8_lossy(&read_head(&mut s)).to_ascii_lowercase();
+            assert!(!head.contains("expect"), "{head}");
+            assert!(head.contains("content-length: 5"), "{head}");
+            let mut body = [0u8; 5];
+            s.read_exact(&mut body).unwrap();
+            reqs.lock().unwrap().push(body.to_vec());
+            s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            let mut sink = [0u8; 16];
+            while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        }),
+    ]);
+    let client = Client::new();
+    let rec = Recorder::default();
+    let req = http::Request::put(server.url("/up"))
+        .header("expect", "100-continue")
+        .body("hello")
+        .unwrap();
+    let resp = client.send_traced(req, rec.trace()).unwrap();
+    assert_eq!(resp.status(), 201);
+    drop(resp);
+    assert_eq!(server.requests.lock().unwrap().clone(), [b"hello".to_vec()]);
+    assert_eq!(
+        folded(&rec.names()),
+        [
+            "get_conn",
+            "connect_start",
+            "connect_done",
+            "got_conn",
+            "wrote_header_field*",
+            "wrote_headers",
+            "wait_100_continue",
+            "got_first_response_byte",
+            "wrote_request",
+            "put_idle_conn",
+            "retry",
+            "get_conn",
+            "connect_start",
+            "connect_done",
+            "got_conn",
+            "wrote_header_field*",
+            "wrote_headers",
+            "wrote_request",
+            "got_first_response_byte",
+            "got_response_headers",
+            "response_body_done",
+            "put_idle_conn",
+            "request_done",
+        ]
+    );
+    let lines = rec.lines();
+    let retry = lines
+        .iter()
+        .find(|l| l.contains(r#""event":"retry""#))
+        .unwrap();
+    assert!(
+        retry.contains("417 Expectation Failed to a 100-continue request"),
+        "{retry}"
+    );
+    let put = lines.iter().find(|l| l.contains("put_idle_conn")).unwrap();
+    assert!(put.contains(r#""error":"request_body_unsent""#), "{put}");
+    drop(client);
+    server.join();
+}
+
+/// A body that cannot be sent twice cannot be retried: the caller gets
+/// the 417.
+#[test]
+fn expectation_failed_with_a_one_shot_body_is_the_answer() {
+    let server = serve(vec![final_instead_of_100(
+        b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n",
+    )]);
+    let client = Client::new();
+    let rec = Recorder::default();
+    let body = roundtrip::SendBody::sized_reader(std::io::Cursor::new(b"hello".to_vec()), 5);
+    let req = http::Request::post(server.url("/up"))
+        .header("expect", "100-continue")
+        .body(body)
+        .unwrap();
+    let resp = client.send_traced(req, rec.trace()).unwrap();
+    assert_eq!(resp.status(), 417);
+    drop(resp);
+    assert_eq!(count(&rec.names(), "retry"), 0);
     drop(client);
     server.join();
 }

@@ -831,10 +831,16 @@ impl Exchange {
     }
 
     fn retry(&mut self, err: Error, ctx: &mut Ctx<'_>, now: Instant) {
+        self.retry_with(err, CloseReason::ServerClosed, ctx, now);
+    }
+
+    /// Sends the request again on another connection, after `err`; the
+    /// one it was on is closed for `reason`.
+    fn retry_with(&mut self, err: Error, reason: CloseReason, ctx: &mut Ctx<'_>, now: Instant) {
         if !matches!(self.sending, Sending::Done) && self.head_begun {
             self.finish_sending(Some(&err), ctx, now);
         }
-        self.release_conn(Some(CloseReason::ServerClosed), ctx, now);
+        self.release_conn(Some(reason), ctx, now);
         self.tr.emit(ctx, now, EventKind::Retry { reason: &err });
         self.tr.resend += 1;
         self.sending = Sending::Head;

@@ -122,6 +122,22 @@ impl Exchange {
             }
             return Ok(());
         }
+        if status == StatusCode::EXPECTATION_FAILED
+            && self.expect_continue
+            && matches!(self.sending, Sending::WaitContinue { .. })
+            && self.replayable
+        {
+            // RFC 9110 §10.1.1: a client that gets 417 in response to a
+            // 100-continue expectation SHOULD repeat the request without it
+            // (the 417 most likely means an HTTP/1.0 hop on the way). The
+            // body was never sent, so the server waits for bytes that will
+            // not come on this connection: it is closed, and the request
+            // goes out again, once, without the expectation.
+            let err = Error::new(Phase::ReadResponseHead, ErrorKind::ExpectationFailed);
+            self.headers.remove(http::header::EXPECT);
+            self.retry_with(err, CloseReason::RequestBodyUnsent, ctx, now);
+            return Ok(());
+        }
         let framing = framing::response_framing(&self.method, status, head.version, &head.headers)?;
         self.keep_alive = framing::keep_alive(&self.headers, head.version, &head.headers);
         if framing.must_close {

@@ -43,7 +43,8 @@
 //!    then `put_idle_conn` once, saying whether the connection was pooled.
 //! 9. `request_done` — the last event, exactly once whatever happened.
 //!
-//! `retry` may appear after a failure on a reused connection; every event
+//! `retry` may appear after a failure on a reused connection, or after a
+//! 417 to an `Expect: 100-continue` request (RFC 9110 §10.1.1); every event
 //! after it carries `resend` one higher and steps 1–8 start over. When a
 //! redirect is followed, `redirect` comes after the hop's `put_idle_conn`
 //! and steps 1–8 start over for the next hop. Phases that did not happen
