@@ -676,7 +676,6 @@ pub fn exchange(data: &[u8]) {
     }
 }
 
-/// Checks that hold after every step.
 /// The one retry a single fresh connection can see: a 417 to a
 /// 100-continue request whose body can be sent again (RFC 9110 §10.1.1).
 /// The run's one connection is then behind it, so the run ends here: the
@@ -720,6 +719,7 @@ fn after_expectation_failed(sim: &mut Sim, ex: &mut Exchange, now: Instant) {
     assert_eq!(events.iter().filter(|e| e.name == "retry").count(), 1);
 }
 
+/// Checks that hold after every step.
 fn check_running(sim: &Sim, ex: &Exchange, limit: usize) {
     if let Some((recv, _send)) = ex.buffered() {
         assert!(recv <= limit, "receive storage {recv} > {limit}");

@@ -245,6 +245,9 @@ pub(crate) fn reason_phrase(head: &[u8]) -> String {
         .strip_suffix(b"\r")
         .unwrap_or_default();
     let mut line = line.to_vec();
+    if let [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor @ b'2'..=b'9', ..] = &mut line[..] {
+        *minor = b'1'; // read as HTTP/1.1, as the head was
+    }
     line.extend_from_slice(b"\r\n\r\n");
     // httparse checks the status line; no header slots are needed for it.
     let mut resp = httparse::Response::new(&mut []);
@@ -459,6 +462,10 @@ mod tests {
             assert_eq!(head.version, Version::HTTP_11, "{v}");
             assert_eq!(head.headers["content-length"], "2", "{v}");
         }
+        assert_eq!(
+            reason_phrase(b"HTTP/1.2 407 Who Are You\r\n\r\n"),
+            "Who Are You"
+        );
         // Still incomplete, still waiting, however short.
         for partial in ["HTTP/1.2", "HTTP/1.2 ", "HTTP/1.2 200 OK\r\n"] {
             assert!(parse(partial).unwrap().is_none(), "{partial:?}");
