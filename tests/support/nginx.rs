@@ -266,7 +266,8 @@ const TAKEN: &str = "another server answers on";
 /// it for 2.5 s (logging to its error log, not to the output
 /// `wait_for_tcp` watches), and meanwhile the winner accepts on the port,
 /// so without this check the loser's test would run against the other
-/// test's nginx and see it killed mid-test (a connection reset in CI).
+/// test's nginx and see it killed mid-test (the likely cause of a
+/// connection reset seen once in CI).
 /// nginx binds every listen socket before it serves any, so the main
 /// port answering for this prefix vouches for the extra ones too.
 fn serves_this_instance(addr: SocketAddr, prefix: &Path) -> Result<(), String> {
