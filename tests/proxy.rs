@@ -49,11 +49,36 @@ struct Tinyproxy {
     _dir: TempDir,
 }
 
+/// Starts tinyproxy on a free port: again on another when the port turns
+/// out to be served by someone else (see `serves_this_instance`).
 fn start_tinyproxy() -> Result<Tinyproxy, StartError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match start_tinyproxy_once() {
+            Err(StartError::Failed(why)) if attempt < 5 && why.contains(TAKEN) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// What `serves_this_instance` says when another server answers.
+const TAKEN: &str = "another server answers on";
+
+fn start_tinyproxy_once() -> Result<Tinyproxy, StartError> {
     let bin = interop::find_binary("tinyproxy", &["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"])
         .ok_or_else(|| StartError::Missing("tinyproxy not found".into()))?;
     let dir = TempDir::new("tinyproxy");
     let port = interop::free_port();
+    // Only this instance answers for this host itself (with its
+    // statistics page): see `serves_this_instance`.
+    let stat_host = format!(
+        "{}.stats.invalid",
+        dir.path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a UTF-8 temp name")
+    );
     let conf = dir.path().join("tinyproxy.conf");
     let user = if running_as_root() {
         "User nobody\nGroup nogroup\n"
@@ -63,7 +88,7 @@ fn start_tinyproxy() -> Result<Tinyproxy, StartError> {
     std::fs::write(
         &conf,
         format!(
-            "{user}Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\nLogLevel Info\nDisableViaHeader Yes\n"
+            "{user}Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\nLogLevel Info\nDisableViaHeader Yes\nStatHost \"{stat_host}\"\n"
         ),
     )
     .map_err(|e| StartError::Failed(e.to_string()))?;
@@ -73,12 +98,39 @@ fn start_tinyproxy() -> Result<Tinyproxy, StartError> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     daemon
         .wait_for_tcp(&[addr], Duration::from_secs(5), &["Could not", "ERROR"])
+        .and_then(|()| serves_this_instance(addr, &stat_host))
         .map_err(|e| StartError::Failed(format!("{e}\n{}", daemon.output())))?;
     Ok(Tinyproxy {
         addr,
         _daemon: daemon,
         _dir: dir,
     })
+}
+
+/// Whether the proxy on `addr` is the tinyproxy configured with
+/// `stat_host`: only that one answers a request for it with 200 (its
+/// statistics page); another would try to reach the host and fail. A port
+/// picked as free can be picked by a parallel test too, and
+/// `wait_for_tcp` would then accept the other test's proxy.
+fn serves_this_instance(addr: SocketAddr, stat_host: &str) -> Result<(), String> {
+    let probe = || -> std::io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            s,
+            "GET http://{stat_host}/ HTTP/1.0\r\nHost: {stat_host}\r\n\r\n"
+        )?;
+        let mut response = Vec::new();
+        s.read_to_end(&mut response)?;
+        Ok(response)
+    };
+    let response = probe().map_err(|e| format!("probing {addr}: {e}"))?;
+    if response.starts_with(b"HTTP/1.0 200") || response.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        let head = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();
+        Err(format!("{TAKEN} {addr}: {head:?}"))
+    }
 }
 
 /// Whether this process runs as root (tinyproxy then needs a User line).

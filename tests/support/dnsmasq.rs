@@ -16,6 +16,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::dns;
@@ -104,17 +105,23 @@ impl Dnsmasq {
             for c in &options.cnames {
                 cmd.arg(format!("--cname={c}"));
             }
+            // Only this instance knows the probe name's address: an answer
+            // without it comes from another server on the same port.
+            let token = Ipv4Addr::from(
+                0x0a00_0000 | (NEXT_TOKEN.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff),
+            );
+            cmd.arg(format!("--host-record={PROBE_NAME},{token}"));
             cmd.args(&options.extra_args);
             let report_cmd = format!("{cmd:?}");
             let mut daemon = Daemon::spawn(cmd, &log)?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            match wait_until_answering(&mut daemon, addr) {
+            match wait_until_answering(&mut daemon, addr, token) {
                 Ok(()) => return Ok(Dnsmasq { daemon, addr, dir }),
                 Err(why) => {
                     drop(daemon);
                     let output = std::fs::read_to_string(&log).unwrap_or_default();
                     let report = format!("{report_cmd}: {why}\n--- dnsmasq output ---\n{output}");
-                    if !output.contains(ADDR_IN_USE) {
+                    if !output.contains(ADDR_IN_USE) && !why.contains(TAKEN) {
                         return Err(StartError::Failed(report));
                     }
                     last_failure = report;
@@ -157,6 +164,13 @@ impl Dnsmasq {
 /// The name asked while waiting for dnsmasq to come up.
 const PROBE_NAME: &str = "probe.invalid";
 
+/// The next instance's address for [`PROBE_NAME`] (10.0.0.1 on), unique
+/// among the instances of this test process.
+static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
+
+/// What [`wait_until_answering`] says when another server answers.
+const TAKEN: &str = "another server answers on";
+
 /// A port free for both UDP and TCP on 127.0.0.1 a moment ago.
 fn free_udp_tcp_port() -> u16 {
     for _ in 0..50 {
@@ -169,8 +183,15 @@ fn free_udp_tcp_port() -> u16 {
 }
 
 /// Asks dnsmasq a question over UDP until any answer comes back; fails
-/// early if it exits, and after [`START_TIMEOUT`].
-fn wait_until_answering(daemon: &mut Daemon, addr: SocketAddr) -> Result<(), String> {
+/// early if it exits, and after [`START_TIMEOUT`]. The answer must carry
+/// `token`, the address only this instance gives [`PROBE_NAME`]: a port
+/// picked as free can be picked by a parallel test too, and while the
+/// dnsmasq that lost the bind is still starting, the winner answers.
+fn wait_until_answering(
+    daemon: &mut Daemon,
+    addr: SocketAddr,
+    token: Ipv4Addr,
+) -> Result<(), String> {
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .map_err(|e| e.to_string())?;
@@ -186,7 +207,11 @@ fn wait_until_answering(daemon: &mut Daemon, addr: SocketAddr) -> Result<(), Str
         let _ = sock.send_to(&dns::build_query(id, PROBE_NAME, dns::A), addr);
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
             if from == addr && dns::parse_header(&buf[..n]).is_some_and(|h| h.id == id) {
-                return Ok(());
+                // A single A record's data ends the answer.
+                if buf[..n].ends_with(&token.octets()) {
+                    return Ok(());
+                }
+                return Err(format!("{TAKEN} {addr}"));
             }
         }
         if Instant::now() >= deadline {
