@@ -352,6 +352,18 @@ fn expectation_failed_is_retried_without_the_expectation() {
     );
     let put = lines.iter().find(|l| l.contains("put_idle_conn")).unwrap();
     assert!(put.contains(r#""error":"request_body_unsent""#), "{put}");
+    // The first attempt's body never went out: its wrote_request says why.
+    let wrote: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("wrote_request"))
+        .collect();
+    assert_eq!(wrote.len(), 2);
+    assert!(
+        wrote[0].contains("417 Expectation Failed to a 100-continue request"),
+        "{}",
+        wrote[0]
+    );
+    assert!(wrote[1].contains(r#""error":null"#), "{}", wrote[1]);
     drop(client);
     server.join();
 }
