@@ -56,14 +56,11 @@ fn start_tinyproxy() -> Result<Tinyproxy, StartError> {
     loop {
         attempt += 1;
         match start_tinyproxy_once() {
-            Err(StartError::Failed(why)) if attempt < 5 && why.contains(TAKEN) => continue,
+            Err(StartError::Failed(why)) if attempt < 5 && why.contains(interop::TAKEN) => continue,
             other => return other,
         }
     }
 }
-
-/// What `serves_this_instance` says when another server answers.
-const TAKEN: &str = "another server answers on";
 
 fn start_tinyproxy_once() -> Result<Tinyproxy, StartError> {
     let bin = interop::find_binary("tinyproxy", &["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"])
@@ -113,23 +110,13 @@ fn start_tinyproxy_once() -> Result<Tinyproxy, StartError> {
 /// picked as free can be picked by a parallel test too, and
 /// `wait_for_tcp` would then accept the other test's proxy.
 fn serves_this_instance(addr: SocketAddr, stat_host: &str) -> Result<(), String> {
-    let probe = || -> std::io::Result<Vec<u8>> {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(
-            s,
-            "GET http://{stat_host}/ HTTP/1.0\r\nHost: {stat_host}\r\n\r\n"
-        )?;
-        let mut response = Vec::new();
-        s.read_to_end(&mut response)?;
-        Ok(response)
-    };
-    let response = probe().map_err(|e| format!("probing {addr}: {e}"))?;
+    let request = format!("GET http://{stat_host}/ HTTP/1.0\r\nHost: {stat_host}\r\n\r\n");
+    let response = interop::http_probe(addr, request.as_bytes())?;
     if response.starts_with(b"HTTP/1.0 200") || response.starts_with(b"HTTP/1.1 200") {
         Ok(())
     } else {
         let head = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();
-        Err(format!("{TAKEN} {addr}: {head:?}"))
+        Err(format!("{} {addr}: {head:?}", interop::TAKEN))
     }
 }
 

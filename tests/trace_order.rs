@@ -368,6 +368,69 @@ fn expectation_failed_is_retried_without_the_expectation() {
     server.join();
 }
 
+/// The retry goes out without the expectation, so a second 417 is the
+/// answer: one retry, never a loop.
+#[test]
+fn expectation_failed_is_retried_once() {
+    let second: Script = Box::new(|mut s, _| {
+        let head = String::from_utf8_lossy(&read_head(&mut s)).to_ascii_lowercase();
+        assert!(!head.contains("expect"), "{head}");
+        let mut body = [0u8; 5];
+        s.read_exact(&mut body).unwrap();
+        s.write_all(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        let mut sink = [0u8; 16];
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let server = serve(vec![
+        final_instead_of_100(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"),
+        second,
+    ]);
+    let client = Client::new();
+    let rec = Recorder::default();
+    let req = http::Request::put(server.url("/up"))
+        .header("expect", "100-continue")
+        .body("hello")
+        .unwrap();
+    let resp = client.send_traced(req, rec.trace()).unwrap();
+    assert_eq!(resp.status(), 417);
+    drop(resp);
+    assert_eq!(count(&rec.names(), "retry"), 1);
+    drop(client);
+    server.join();
+}
+
+/// Once the wait for `100` timed out and the body went out, a 417 is the
+/// answer: the body cannot be taken back.
+#[test]
+fn expectation_failed_after_the_body_is_the_answer() {
+    let server = serve(vec![Box::new(|mut s, _| {
+        read_head(&mut s);
+        let mut body = [0u8; 5];
+        s.read_exact(&mut body).unwrap();
+        s.write_all(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        let mut sink = [0u8; 16];
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    })]);
+    let client = Client::builder()
+        .configure(|c| c.expect_continue_timeout = Duration::from_millis(50))
+        .build();
+    let rec = Recorder::default();
+    let req = http::Request::put(server.url("/up"))
+        .header("expect", "100-continue")
+        .body("hello")
+        .unwrap();
+    let resp = client.send_traced(req, rec.trace()).unwrap();
+    assert_eq!(resp.status(), 417);
+    drop(resp);
+    let names = rec.names();
+    assert_eq!(count(&names, "retry"), 0);
+    assert_eq!(count(&names, "wait_100_continue"), 1);
+    drop(client);
+    server.join();
+}
+
 /// A body that cannot be sent twice cannot be retried: the caller gets
 /// the 417.
 #[test]

@@ -112,7 +112,7 @@ pub(crate) fn parse_response_head_into(
     // refuses `HTTP/1.7` as soon as it has the digit, so the verdict on a
     // head that arrives in pieces must not wait for more (found by the
     // h1_head fuzz target).
-    if let [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9', ..] = window {
+    if names_higher_http1_minor(window) {
         let window = as_http11(window);
         return parse_window(&window, buf.len(), max_head_size, max_headers, store, chunk);
     }
@@ -137,11 +137,19 @@ fn parse_window(
     }
 }
 
-/// A head whose status line names a higher minor version of HTTP/1
-/// (`HTTP/1.2` to `HTTP/1.9`), copied with the version made `HTTP/1.1`:
-/// RFC 9110 §2.5 says a recipient SHOULD process such a message as the
-/// highest minor version it implements, and httparse knows only 1.0 and
-/// 1.1. Every other head is parsed in place.
+/// Whether a status line (or its start) names a higher minor version of
+/// HTTP/1, `HTTP/1.2` to `HTTP/1.9`: RFC 9110 §2.5 says a recipient SHOULD
+/// process such a message as the highest minor version it implements, and
+/// httparse knows only 1.0 and 1.1.
+fn names_higher_http1_minor(line: &[u8]) -> bool {
+    matches!(
+        line,
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9', ..]
+    )
+}
+
+/// A head of which [`names_higher_http1_minor`] holds, copied with the
+/// version made `HTTP/1.1`. Every other head is parsed in place.
 #[cold]
 fn as_http11(window: &[u8]) -> Vec<u8> {
     let mut copy = window.to_vec();
@@ -244,10 +252,12 @@ pub(crate) fn reason_phrase(head: &[u8]) -> String {
         .unwrap_or_default()
         .strip_suffix(b"\r")
         .unwrap_or_default();
-    let mut line = line.to_vec();
-    if let [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor @ b'2'..=b'9', ..] = &mut line[..] {
-        *minor = b'1'; // read as HTTP/1.1, as the head was
-    }
+    // Read as HTTP/1.1, as the head was.
+    let mut line = if names_higher_http1_minor(line) {
+        as_http11(line)
+    } else {
+        line.to_vec()
+    };
     line.extend_from_slice(b"\r\n\r\n");
     // httparse checks the status line; no header slots are needed for it.
     let mut resp = httparse::Response::new(&mut []);

@@ -121,7 +121,7 @@ impl Dnsmasq {
                     drop(daemon);
                     let output = std::fs::read_to_string(&log).unwrap_or_default();
                     let report = format!("{report_cmd}: {why}\n--- dnsmasq output ---\n{output}");
-                    if !output.contains(ADDR_IN_USE) && !why.contains(TAKEN) {
+                    if !output.contains(ADDR_IN_USE) && !why.contains(interop::TAKEN) {
                         return Err(StartError::Failed(report));
                     }
                     last_failure = report;
@@ -168,9 +168,6 @@ const PROBE_NAME: &str = "probe.invalid";
 /// among the instances of this test process.
 static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
 
-/// What [`wait_until_answering`] says when another server answers.
-const TAKEN: &str = "another server answers on";
-
 /// A port free for both UDP and TCP on 127.0.0.1 a moment ago.
 fn free_udp_tcp_port() -> u16 {
     for _ in 0..50 {
@@ -211,7 +208,7 @@ fn wait_until_answering(
                 if buf[..n].ends_with(&token.octets()) {
                     return Ok(());
                 }
-                return Err(format!("{TAKEN} {addr}"));
+                return Err(format!("{} {addr}", interop::TAKEN));
             }
         }
         if Instant::now() >= deadline {

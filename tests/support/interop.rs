@@ -113,6 +113,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// What a fixture reports when the port it picked is answered by another
+/// server than the one it started: a port picked as free can be picked by
+/// a parallel test too, and while the loser of the bind is still starting
+/// (or retrying it), the winner answers. The fixture then starts again on
+/// new ports.
+pub const TAKEN: &str = "another server answers on";
+
+/// One HTTP/1.0 exchange with a server that has just started: `request`
+/// written to `addr`, everything it answers until it closes.
+pub fn http_probe(addr: SocketAddr, request: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let probe = || -> std::io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(request)?;
+        let mut response = Vec::new();
+        s.read_to_end(&mut response)?;
+        Ok(response)
+    };
+    probe().map_err(|e| format!("probing {addr}: {e}"))
+}
+
 /// A directory under the system temp dir, unique to this process and
 /// call, removed (with its contents) on drop.
 #[derive(Debug)]

@@ -186,7 +186,7 @@ impl Nginx {
                         prefix.display(),
                         conf_path.display()
                     );
-                    if !logs.contains(ADDR_IN_USE) && !why.contains(TAKEN) {
+                    if !logs.contains(ADDR_IN_USE) && !why.contains(interop::TAKEN) {
                         return Err(StartError::Failed(report));
                     }
                     last_failure = report;
@@ -256,39 +256,26 @@ impl Nginx {
     }
 }
 
-/// Ports free at the same moment, all distinct.
-/// What [`serves_this_instance`] says when another server answers.
-const TAKEN: &str = "another server answers on";
-
 /// Whether the server on `addr` is the nginx of `prefix`: its
-/// `/.instance` answers with the prefix. A port picked as free can be
-/// picked by a parallel test too; the nginx that loses the bind retries
-/// it for 2.5 s (logging to its error log, not to the output
-/// `wait_for_tcp` watches), and meanwhile the winner accepts on the port,
-/// so without this check the loser's test would run against the other
-/// test's nginx and see it killed mid-test (the likely cause of a
-/// connection reset seen once in CI).
-/// nginx binds every listen socket before it serves any, so the main
+/// `/.instance` answers with the prefix (see [`interop::TAKEN`]). The
+/// nginx that loses a bind retries it for 2.5 s, logging to its error log,
+/// not to the output `wait_for_tcp` watches, so without this check the
+/// loser's test would run against the other test's nginx and see it
+/// killed mid-test (the likely cause of a connection reset seen once in
+/// CI). nginx binds every listen socket before it serves any, so the main
 /// port answering for this prefix vouches for the extra ones too.
 fn serves_this_instance(addr: SocketAddr, prefix: &Path) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let probe = || -> std::io::Result<Vec<u8>> {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        s.write_all(b"GET /.instance HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut response = Vec::new();
-        s.read_to_end(&mut response)?;
-        Ok(response)
-    };
-    let response = probe().map_err(|e| format!("probing {addr}: {e}"))?;
+    let response =
+        interop::http_probe(addr, b"GET /.instance HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let want = prefix.to_str().expect("temp paths are UTF-8").as_bytes();
     if response.starts_with(b"HTTP/1.1 200 ") && response.ends_with(want) {
         Ok(())
     } else {
-        Err(format!("{TAKEN} {addr}"))
+        Err(format!("{} {addr}", interop::TAKEN))
     }
 }
 
+/// Ports free at the same moment, all distinct.
 fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0"))
