@@ -156,14 +156,23 @@ fn expect_server(send_100: bool) -> Script {
         if send_100 {
             s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
         }
-        let mut body = [0u8; 5];
-        s.read_exact(&mut body).unwrap();
-        reqs.lock().unwrap().push(body.to_vec());
-        s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        let mut sink = [0u8; 16];
-        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        body_then(
+            &mut s,
+            reqs,
+            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        );
     })
+}
+
+/// Reads the 5-byte body, records it, answers `response`, then reads
+/// until the client closes.
+fn body_then(s: &mut TcpStream, reqs: &Mutex<Vec<Vec<u8>>>, response: &[u8]) {
+    let mut body = [0u8; 5];
+    s.read_exact(&mut body).unwrap();
+    reqs.lock().unwrap().push(body.to_vec());
+    s.write_all(response).unwrap();
+    let mut sink = [0u8; 16];
+    while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 /// Reads up to the end of a head, not past it.
@@ -294,13 +303,11 @@ fn expectation_failed_is_retried_without_the_expectation() {
             let head = String::from_utf8_lossy(&read_head(&mut s)).to_ascii_lowercase();
             assert!(!head.contains("expect"), "{head}");
             assert!(head.contains("content-length: 5"), "{head}");
-            let mut body = [0u8; 5];
-            s.read_exact(&mut body).unwrap();
-            reqs.lock().unwrap().push(body.to_vec());
-            s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
-            let mut sink = [0u8; 16];
-            while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+            body_then(
+                &mut s,
+                reqs,
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            );
         }),
     ]);
     let client = Client::new();
@@ -372,15 +379,14 @@ fn expectation_failed_is_retried_without_the_expectation() {
 /// answer: one retry, never a loop.
 #[test]
 fn expectation_failed_is_retried_once() {
-    let second: Script = Box::new(|mut s, _| {
+    let second: Script = Box::new(|mut s, reqs| {
         let head = String::from_utf8_lossy(&read_head(&mut s)).to_ascii_lowercase();
         assert!(!head.contains("expect"), "{head}");
-        let mut body = [0u8; 5];
-        s.read_exact(&mut body).unwrap();
-        s.write_all(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        let mut sink = [0u8; 16];
-        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        body_then(
+            &mut s,
+            reqs,
+            b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n",
+        );
     });
     let server = serve(vec![
         final_instead_of_100(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"),
@@ -396,6 +402,7 @@ fn expectation_failed_is_retried_once() {
     assert_eq!(resp.status(), 417);
     drop(resp);
     assert_eq!(count(&rec.names(), "retry"), 1);
+    assert_eq!(server.requests.lock().unwrap().clone(), [b"hello".to_vec()]);
     drop(client);
     server.join();
 }
@@ -404,14 +411,13 @@ fn expectation_failed_is_retried_once() {
 /// answer: the body cannot be taken back.
 #[test]
 fn expectation_failed_after_the_body_is_the_answer() {
-    let server = serve(vec![Box::new(|mut s, _| {
+    let server = serve(vec![Box::new(|mut s, reqs| {
         read_head(&mut s);
-        let mut body = [0u8; 5];
-        s.read_exact(&mut body).unwrap();
-        s.write_all(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        let mut sink = [0u8; 16];
-        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        body_then(
+            &mut s,
+            reqs,
+            b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n",
+        );
     })]);
     let client = Client::builder()
         .configure(|c| c.expect_continue_timeout = Duration::from_millis(50))
@@ -427,6 +433,7 @@ fn expectation_failed_after_the_body_is_the_answer() {
     let names = rec.names();
     assert_eq!(count(&names, "retry"), 0);
     assert_eq!(count(&names, "wait_100_continue"), 1);
+    assert_eq!(server.requests.lock().unwrap().clone(), [b"hello".to_vec()]);
     drop(client);
     server.join();
 }
