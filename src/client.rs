@@ -8,7 +8,7 @@
 //! are no background threads.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, Request, Response};
@@ -304,6 +304,17 @@ impl Drop for Batch<'_> {
     }
 }
 
+/// [`Body::bytes`]'s first read where no length tells the body's size
+/// (chunked), and its least step.
+const UNKNOWN_LENGTH_READ: usize = 16 * 1024;
+/// [`Body::copy_to`]'s buffer where no length tells the body's size: the
+/// body comes out of the receive buffer, and larger reads mean fewer trips.
+const UNKNOWN_LENGTH_COPY: usize = 64 * 1024;
+/// A body of known length this short is copied through the stack.
+const STACK_READ: usize = 2048;
+/// The most [`Body::bytes`] allocates ahead of the bytes that arrived.
+const PREALLOC_LIMIT: usize = 8 << 20;
+
 /// A response body that streams from the connection as it is read.
 ///
 /// Reading drives the client's loop. Dropping it before the end cancels
@@ -391,15 +402,88 @@ impl Body {
     }
 
     /// Reads the whole body into memory.
+    ///
+    /// The bytes are read straight into the returned vector, sized by the
+    /// body's `Content-Length` when it has one (but never more than 8 MiB
+    /// ahead of the bytes that have arrived: a length is the server's
+    /// word, not memory it has sent), so a body of known length costs one
+    /// allocation and no copy beyond the one out of the receive buffer.
     pub fn bytes(mut self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
+        if self.ended {
+            return Ok(Vec::new());
+        }
+        let (left, _) = lock(&self.rt).body_size_hint(self.id);
+        // A close-delimited body (`u64::MAX` left) is of unknown length.
+        let first = left
+            .filter(|&n| n != u64::MAX)
+            .map_or(UNKNOWN_LENGTH_READ, |n| {
+                usize::try_from(n).map_or(PREALLOC_LIMIT, |n| n.clamp(1, PREALLOC_LIMIT))
+            });
+        let mut out = vec![0u8; first];
+        let mut filled = 0;
         loop {
-            let n = self.read_body(&mut buf)?;
-            if n == 0 {
+            if filled == out.len() {
+                // Doubling, so that every byte is zeroed once in all.
+                let more = filled.clamp(UNKNOWN_LENGTH_READ, PREALLOC_LIMIT);
+                out.resize(filled + more, 0);
+            }
+            let n = self.read_body(&mut out[filled..])?;
+            filled += n;
+            if n == 0 || self.ended {
+                out.truncate(filled);
                 return Ok(out);
             }
-            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Writes the rest of the body to `w` and returns how many bytes that
+    /// was: `std::io::copy` for a body, without its 8 KiB reads.
+    ///
+    /// The read buffer is sized by the body: a short body of known length
+    /// goes through a buffer on the stack, and a plain-TCP body with at
+    /// least [`Config::recv_buffer_size`] bytes left (or one delimited by
+    /// the connection's close) through a buffer that large, which the
+    /// kernel fills straight from the socket, so the bytes are copied once,
+    /// into `w`, as by a client that hands out its own buffers.
+    ///
+    /// An error of the body is a [`crate::Error`] inside the
+    /// [`io::Error`] (as for [`Read`]); an error of `w` is returned as `w`
+    /// gave it, and the rest of the body is left unread, as when a body is
+    /// dropped before its end.
+    ///
+    /// ```no_run
+    /// let client = roundtrip::Client::new();
+    /// let request = http::Request::get("http://127.0.0.1:8080/big").body(())?;
+    /// let mut body = client.send(request)?.into_body();
+    /// let mut file = std::fs::File::create("big")?;
+    /// let n = body.copy_to(&mut file)?;
+    /// println!("{n} bytes written");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn copy_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<u64> {
+        if self.ended {
+            return Ok(0);
+        }
+        let (left, direct) = lock(&self.rt).body_size_hint(self.id);
+        let size = left.map_or(UNKNOWN_LENGTH_COPY, |n| {
+            usize::try_from(n).map_or(direct, |n| n.clamp(1, direct))
+        });
+        let mut stack = [0u8; STACK_READ];
+        let mut heap = Vec::new();
+        let buf = if size <= STACK_READ {
+            &mut stack[..size]
+        } else {
+            heap.resize(size, 0);
+            &mut heap[..]
+        };
+        let mut total = 0;
+        loop {
+            let n = self.read_body(buf)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            w.write_all(&buf[..n])?;
+            total += n as u64;
         }
     }
 

@@ -367,3 +367,244 @@ fn bytes_after_the_body_are_not_read_as_body_nor_as_the_next_response() {
         srv.join();
     });
 }
+
+/// A writer that takes `room` bytes, then fails as a pipe whose reader
+/// has gone does (`roundtrip ... | head`).
+struct Full {
+    got: Vec<u8>,
+    room: usize,
+}
+
+impl Write for Full {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.room - self.got.len());
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone"));
+        }
+        self.got.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `body` as chunks of `size` bytes, then the last chunk.
+fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[test]
+fn copy_to_writes_every_byte_of_each_framing_and_keeps_the_connection() {
+    within(LIMIT, || {
+        // Larger than the receive buffer (read straight from the socket),
+        // shorter than it (through the receive buffer), short enough for
+        // the stack, empty, and chunked (no length to size by).
+        let big = pattern((1 << 20) + 3);
+        let mid = pattern(40_000);
+        let short = pattern(13);
+        let chunky = pattern(300_000);
+        let mut answers = Vec::new();
+        for b in [&big, &mid, &short, &Vec::new()] {
+            answers.push([length_head(b.len()), b.clone()].concat());
+        }
+        answers.push(
+            [
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+                chunked(&chunky, 7_000),
+            ]
+            .concat(),
+        );
+        let script: ConnScript = {
+            let answers = answers.clone();
+            Box::new(move |mut s: TcpStream| {
+                for a in &answers {
+                    if read_req(&mut s).is_none() {
+                        return;
+                    }
+                    // In pieces, so that some reads find the socket empty.
+                    for piece in a.chunks(a.len().div_ceil(8).max(1)) {
+                        if s.write_all(piece).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                wait_client_close(&mut s, IO_TIMEOUT);
+            })
+        };
+        let srv = Srv::new(vec![script]);
+        let client = client();
+        for want in [&big, &mid, &short, &Vec::new(), &chunky] {
+            let mut body = client.get(&srv.url("/copy")).unwrap().into_body();
+            let mut got = Vec::new();
+            let n = body.copy_to(&mut got).unwrap();
+            assert_eq!(n, want.len() as u64);
+            assert_same(&got, want);
+            assert_eq!(body.copy_to(&mut got).unwrap(), 0, "the body is over");
+        }
+        assert_eq!(srv.accepted(), 1, "every response on one connection");
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn copy_to_of_a_close_delimited_body_ends_at_eof() {
+    within(LIMIT, || {
+        let want = pattern(700_001);
+        let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        let srv = Srv::new(vec![paced(head, want.clone(), 5, Vec::new(), true)]);
+        let client = client();
+        let mut body = client.get(&srv.url("/close")).unwrap().into_body();
+        let mut got = Vec::new();
+        assert_eq!(body.copy_to(&mut got).unwrap(), want.len() as u64);
+        assert_same(&got, &want);
+        drop(body);
+        assert_eq!(client.idle_connections(), 0);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn copy_to_of_a_body_cut_short_is_the_clients_error_after_the_bytes_that_came() {
+    within(LIMIT, || {
+        let sent = pattern(200_000);
+        let srv = Srv::new(vec![paced(
+            length_head(500_000),
+            sent.clone(),
+            4,
+            Vec::new(),
+            true,
+        )]);
+        let client = client();
+        let mut body = client.get(&srv.url("/cut")).unwrap().into_body();
+        let mut got = Vec::new();
+        let err = body.copy_to(&mut got).unwrap_err();
+        assert!(got == sent, "the bytes that came are written first");
+        let err = err
+            .into_inner()
+            .and_then(|e| e.downcast::<roundtrip::Error>().ok())
+            .expect("the client's own error inside the io::Error");
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::BodyTruncated {
+                    received: 200_000,
+                    expected: Some(500_000)
+                }
+            ),
+            "{err}"
+        );
+        drop(body);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn copy_to_a_failing_writer_returns_its_error_and_does_not_reuse_the_connection() {
+    within(LIMIT, || {
+        let want = pattern(1 << 20);
+        let srv = Srv::new(vec![
+            paced(length_head(want.len()), want.clone(), 4, Vec::new(), false),
+            paced(
+                NEXT[..NEXT.len() - 4].to_vec(),
+                b"next".to_vec(),
+                1,
+                Vec::new(),
+                false,
+            ),
+        ]);
+        let client = client();
+        let mut body = client.get(&srv.url("/big")).unwrap().into_body();
+        let mut full = Full {
+            got: Vec::new(),
+            room: 100_000,
+        };
+        let err = body.copy_to(&mut full).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        assert!(
+            full.got == want[..100_000],
+            "the bytes written were the body's"
+        );
+        drop(body);
+        // The rest of the body was never read: the connection cannot carry
+        // the next response.
+        let next = client.get(&srv.url("/next")).unwrap().into_body().bytes();
+        assert_eq!(next.unwrap(), b"next");
+        assert_eq!(srv.accepted(), 2);
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn bytes_of_a_huge_claimed_length_cut_short_is_truncated_not_an_allocation() {
+    within(LIMIT, || {
+        // A length of about 1 PB: believed, it would abort the process.
+        let sent = pattern(10_000);
+        let claimed = 1u64 << 50;
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {claimed}\r\n\r\n").into_bytes();
+        let srv = Srv::new(vec![paced(head, sent, 2, Vec::new(), true)]);
+        let client = client();
+        let err = client
+            .get(&srv.url("/huge"))
+            .unwrap()
+            .into_body()
+            .bytes()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::BodyTruncated {
+                    received: 10_000,
+                    expected: Some(c)
+                } if *c == claimed
+            ),
+            "{err}"
+        );
+        drop(client);
+        srv.join();
+    });
+}
+
+#[test]
+fn bytes_reads_bodies_of_every_size_and_framing_whole() {
+    within(LIMIT, || {
+        let sizes = [0usize, 1, 13, 16 * 1024, 16 * 1024 + 1, 3 << 20];
+        let mut scripts = Vec::new();
+        for &n in &sizes {
+            scripts.push(paced(length_head(n), pattern(n), 3, Vec::new(), false));
+        }
+        let chunky = pattern(100_003);
+        let chunked_head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        scripts.push(paced(
+            chunked_head,
+            chunked(&chunky, 999),
+            3,
+            Vec::new(),
+            false,
+        ));
+        let close = pattern(50_000);
+        let close_head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        scripts.push(paced(close_head, close.clone(), 3, Vec::new(), true));
+        let srv = Srv::new(scripts);
+        // A fresh client per response: each script serves one connection.
+        for want in sizes.iter().map(|&n| pattern(n)).chain([chunky, close]) {
+            let client = client();
+            let got = client.get(&srv.url("/b")).unwrap().into_body().bytes();
+            assert_same(&got.unwrap(), &want);
+        }
+        srv.join();
+    });
+}

@@ -838,6 +838,12 @@ impl Core {
         (ready && limit > 0).then_some((sock, limit))
     }
 
+    /// How many body bytes of `id` the caller may still read, when known
+    /// (`Exchange::body_left`): a reader sizes its buffer by it.
+    pub(crate) fn body_left(&self, id: RequestId) -> Option<u64> {
+        self.slots.get(&id)?.ex.body_left()
+    }
+
     /// The outcome of a [`direct_read`](Self::direct_read) of `want` bytes
     /// on `sock`: the bytes read (empty at EOF) or the error. As with
     /// [`read_body_last`](Self::read_body_last), also whether the request

@@ -291,6 +291,19 @@ impl Exchange {
         Some((conn.sock, decoder.identity_left()?))
     }
 
+    /// How many body bytes the caller may still read, when that is known:
+    /// those decoded and buffered plus what a Content-Length body has
+    /// left (`u64::MAX` for a close-delimited one). `None` before the
+    /// head and for a chunked body, whose size only its chunks tell.
+    pub fn body_left(&self) -> Option<u64> {
+        let buffered = self.conn.as_ref().map_or(0, |c| c.recv.body().len() as u64);
+        match &self.receiving {
+            Receiving::Head => None,
+            Receiving::Body(decoder) => decoder.identity_left().map(|l| l.saturating_add(buffered)),
+            Receiving::Done | Receiving::Failed(_) => Some(buffered),
+        }
+    }
+
     /// The driver read `data`, body bytes of a [`direct_limit`] read,
     /// straight into the caller's buffer; they are only counted here.
     ///

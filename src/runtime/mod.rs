@@ -180,6 +180,16 @@ impl Runtime {
         read.map_err(|e| self.with_timings(id, e))
     }
 
+    /// How a reader of `id`'s whole body should size its buffer: the
+    /// bytes left when known (`Core::body_left`), and the smallest buffer
+    /// read into straight from the socket.
+    pub fn body_size_hint(&self, id: RequestId) -> (Option<u64>, usize) {
+        (
+            self.core.body_left(id),
+            self.core.config().recv_storage_size(),
+        )
+    }
+
     fn read_body_into(
         &mut self,
         id: RequestId,

@@ -19,7 +19,8 @@ use crate::nginx;
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
 
-/// Size of every client's read buffer, where the caller supplies one.
+/// Size of every client's read buffer, where the caller supplies one
+/// (roundtrip sizes its own: [`copy_body`]).
 const BUF: usize = 64 * 1024;
 
 /// The floor's read size for the big download: no client can do less work
@@ -253,12 +254,12 @@ fn roundtrip_client(t: &Target, keep: bool) -> roundtrip::Client {
 }
 
 /// `roundtrip::Client`, what a user writes: `Request::get(url)`, `send`
-/// (or `send_traced` with [`hook`]), the body read to its end.
+/// (or `send_traced` with [`hook`]), the body written to its end with
+/// [`copy_body`].
 struct Roundtrip {
     client: roundtrip::Client,
     url: String,
     hooks: bool,
-    buf: Vec<u8>,
 }
 
 impl Roundtrip {
@@ -267,9 +268,16 @@ impl Roundtrip {
             client: roundtrip_client(t, w != Workload::New),
             url: t.url(w),
             hooks,
-            buf: vec![0; BUF],
         }
     }
+}
+
+/// A roundtrip body to its end, through `Body::copy_to`: roundtrip's call
+/// for handing a body to a writer, as curl's write callback and hyper's
+/// frames are theirs (the body's bytes reach the writer without a copy
+/// into a caller's buffer). The writer is `io::sink`, which only counts.
+fn copy_body(mut body: roundtrip::Body) -> Res<usize> {
+    Ok(usize::try_from(body.copy_to(&mut io::sink())?)?)
 }
 
 impl Client for Roundtrip {
@@ -282,7 +290,7 @@ impl Client for Roundtrip {
             self.client.send(req)?
         };
         check_status(resp.status().as_u16())?;
-        read_all(resp.into_body(), &mut self.buf)
+        copy_body(resp.into_body())
     }
 }
 
@@ -291,7 +299,6 @@ impl Client for Roundtrip {
 struct RoundtripBatch {
     target: Target,
     url: String,
-    buf: Vec<u8>,
 }
 
 impl RoundtripBatch {
@@ -299,7 +306,6 @@ impl RoundtripBatch {
         RoundtripBatch {
             target: t.clone(),
             url: t.url(Workload::Concurrent),
-            buf: vec![0; BUF],
         }
     }
 }
@@ -315,7 +321,7 @@ impl Client for RoundtripBatch {
         while let Some((_, resp)) = batch.wait() {
             let resp = resp?;
             check_status(resp.status().as_u16())?;
-            total += read_all(resp.into_body(), &mut self.buf)?;
+            total += copy_body(resp.into_body())?;
         }
         Ok(total)
     }
