@@ -301,6 +301,14 @@ fn table() -> Vec<Case> {
             status("HTTP/1.1 200 Tr\u{e8}s bien"),
         ),
         case(
+            "reason phrase of 8 KiB",
+            status(&format!("HTTP/1.1 200 {}", "r".repeat(8192))),
+        ),
+        case(
+            "trailing whitespace after the reason",
+            status("HTTP/1.1 200 OK \t "),
+        ),
+        case(
             "reason phrase not matching the code",
             status("HTTP/1.1 200 Not Found"),
         ),
@@ -696,6 +704,19 @@ fn table() -> Vec<Case> {
             chunked("5;a=\"x y;z\\\"\"\r\nhello\r\n0\r\n\r\n"),
         ),
         case(
+            "chunk extension with an empty name",
+            chunked("5;\r\nhello\r\n0\r\n\r\n"),
+        ),
+        case(
+            "chunk extension with a bare CR",
+            chunked("5;a=b\rc\r\nhello\r\n0\r\n\r\n"),
+        )
+        .diverge(
+            "both allowed by RFC 9112 §2.2 (a bare CR makes its element \
+             invalid, or is replaced by SP): roundtrip refuses the chunk-size \
+             line, curl skips the extension",
+        ),
+        case(
             "chunk extension after BWS",
             chunked("5 \t; a = b\r\nhello\r\n0\r\n\r\n"),
         ),
@@ -779,6 +800,17 @@ fn table() -> Vec<Case> {
             chunked("5\r\nhello\r\n0\r\nX-T 1\r\n\r\n"),
         ),
         case(
+            "NUL in a trailer field",
+            chunked("5\r\nhello\r\n0\r\nX-T: 1\x002\r\n\r\n"),
+        ),
+        case(
+            "trailer line of 20 KiB",
+            chunked(format!(
+                "5\r\nhello\r\n0\r\nX-T: {}\r\n\r\n",
+                "t".repeat(20 * 1024)
+            )),
+        ),
+        case(
             "trailer with obs-fold",
             chunked("5\r\nhello\r\n0\r\nX-T: 1\r\n 2\r\n\r\n"),
         ),
@@ -832,6 +864,18 @@ fn table() -> Vec<Case> {
             "roundtrip's bound: more interim responses than \
              Config::max_1xx_responses (20) are refused (DESIGN.md principle 4; \
              RFC 9110 §15.2 sets no number); curl has no limit",
+        ),
+        case(
+            "1xx and final response in bare LF",
+            "HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+        ),
+        case(
+            "HTTP/1.0 100 then HTTP/1.0 200",
+            "HTTP/1.0 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        ),
+        case(
+            "1xx with a different version than the final response",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
         ),
         case("100 then close", "HTTP/1.1 100 Continue\r\n\r\n").then_close(),
         case("101 unsolicited, kept open", SWITCH_101).diverge(UNSOLICITED_101),
