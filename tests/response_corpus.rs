@@ -11,7 +11,8 @@
 //!   short-body test and `TestReadResponseErrors`);
 //! - python-hyper h11, `h11/tests/test_io.py` (head and body readers; its
 //!   body-reader cases are wrapped in a chunked or length-framed head, its
-//!   request-side field cases are asked of a response).
+//!   request-side field cases are asked of a response) and
+//!   `test_connection.py` (framing table, early errors, lost connections).
 //!
 //! Each row is one response to a GET (or a HEAD where the case is about
 //! one): its raw bytes, whether the server closes the connection after
@@ -1258,4 +1259,102 @@ fn rfc9112_9_connection() {
         )
         .ok(200, b"body", Reused),
     ]);
+}
+
+// ----- h11's connection-level cases (test_connection.py) -------------------
+
+#[test]
+fn h11_connection_cases() {
+    let mut rows = Vec::new();
+    // RFC 9112 §6.3 rule 1: the framing fields of a HEAD answer, a 204
+    // and a 304 are ignored (h11's `_body_framing` table).
+    let framing_fields: [(&str, &str); 4] = [
+        ("no framing fields", ""),
+        ("Content-Length 100", "Content-Length: 100\r\n"),
+        ("chunked", "Transfer-Encoding: chunked\r\n"),
+        (
+            "Content-Length 100 and chunked",
+            "Content-Length: 100\r\nTransfer-Encoding: chunked\r\n",
+        ),
+    ];
+    for (what, fields) in framing_fields {
+        rows.push(
+            case(
+                format!("h11 connection: HEAD answer with {what}"),
+                format!("HTTP/1.1 200 OK\r\n{fields}\r\n"),
+            )
+            .head()
+            .ok(200, b"", Reused),
+        );
+        for status in [204, 304] {
+            rows.push(
+                case(
+                    format!("h11 connection: {status} with {what}"),
+                    format!("HTTP/1.1 {status} X\r\n{fields}\r\n"),
+                )
+                .ok(status, b"", Reused),
+            );
+        }
+    }
+    let mut long = b"HTTP/1.0 200 OK\r\nEndless: ".to_vec();
+    long.extend_from_slice(&[b'a'; 70 * 1024]);
+    let mut big = b"HTTP/1.1 200 OK\r\nBig: ".to_vec();
+    big.extend_from_slice(&[b'a'; 4000]);
+    big.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+    rows.extend([
+        // Rule 3: chunked wins over Content-Length; h11 keeps the
+        // connection, roundtrip closes it (as after Go's case).
+        case(
+            "h11 connection: Content-Length 100 and chunked, chunked wins",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n0\r\n\r\n",
+        )
+        .ok(200, b"hello", Closed(CloseReason::AmbiguousFraming)),
+        case(
+            "h11 connection: HTTP/1.0 server, body in two writes, then EOF",
+            b"HTTP/1.0 200 OK\r\n\r\n1234567890",
+        )
+        .eof()
+        .ok(200, b"1234567890", Closed(CloseReason::CloseDelimited)),
+        case(
+            "h11 connection: chunked 404 with only the last chunk, reused",
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        )
+        .ok(404, b"", Reused),
+        case("h11 connection: gibberish", b"gibberish\r\n\r\n").bad_head("MalformedHead"),
+        // roundtrip skips empty lines before a status line (httparse
+        // does), so a lone CRLF is a head not yet begun: EOF ends it.
+        // h11 refuses the CRLF at once.
+        case("h11 connection: a lone CRLF, then EOF", b"\r\n")
+            .eof()
+            .bad_head("ConnectionClosed"),
+        // Refused on the first bytes, before any line ends (the server
+        // keeps the connection open).
+        case("h11 connection: NUL as the first byte", b"\x00").bad_head("MalformedHead"),
+        case("h11 connection: space as the first byte", b"\x20").bad_head("MalformedHead"),
+        case(
+            "h11 connection: a TLS ServerHello's first bytes",
+            b"\x16\x03\x03\x00\x31",
+        )
+        .bad_head("MalformedHead"),
+        // Bounded heads (h11's max_incomplete_event_size; roundtrip's
+        // max_head_size, 64 KiB by default).
+        case("h11 connection: a field value that never ends", long)
+            .bad_head("LimitExceeded { limit: HeadSize, max: 65536 }"),
+        case("h11 connection: a 4000-byte field value", big).ok(200, b"", Reused),
+        // The connection ends inside a body (RFC 9112 §8).
+        case(
+            "h11 connection: Content-Length 100, 5 bytes, EOF",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n12345",
+        )
+        .eof()
+        .bad_body("BodyTruncated { received: 5, expected: Some(100) }"),
+        case(
+            "h11 connection: chunk of 8 cut after 6 bytes, EOF",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n012345",
+        )
+        .eof()
+        .bad_body("BodyTruncated { received: 6, expected: None }"),
+    ]);
+    check(rows);
 }
