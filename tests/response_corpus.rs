@@ -575,8 +575,9 @@ fn rfc9112_4_status_line() {
     // a client SHOULD process such a response as a 5xx; Go hands these
     // over (status 0 and 1). roundtrip does so for 600..999 (999 above)
     // but refuses 000..099, which `http::StatusCode` cannot hold.
-    for s in ["000 OK", "001 OK"] {
-        rows.push(go_status(s).bad_head("MalformedHead"));
+    for (s, code) in [("000 OK", 0), ("001 OK", 1)] {
+        let kind = format!("MalformedHead(\"status code {code} outside 100-999\")");
+        rows.push(go_status(s).bad_head(&kind));
     }
     // RFC 9110 §2.5: a higher minor version is read as the highest one
     // implemented (1.1); Go also parses HTTP/2.0 in HTTP/1 syntax, which
