@@ -27,10 +27,9 @@
 //! trailers), §9 connection management (RFC 9110 §7.6.1 Connection,
 //! §15.2.2 101).
 //!
-//! Where roundtrip differs from a source, the row's comment says why; a
-//! `SUSPECT:` comment marks a behaviour the RFCs argue against (pinned as
-//! it is, not fixed here). docs/robustness.md ("Comparison with other
-//! clients' test corpora") sums the rows up.
+//! Where roundtrip differs from a source, the row's comment says why, and
+//! why it is kept. docs/robustness.md ("Comparison with other clients'
+//! test corpora") sums the rows up.
 //!
 //! Every server is on 127.0.0.1 with a port-0 listener; the timeouts are
 //! hang guards only, and nothing is timed.
@@ -571,10 +570,13 @@ fn rfc9112_4_status_line() {
                 .ok(code, b"", CLOSE_DELIMITED),
         );
     }
-    // SUSPECT: RFC 9110 §15 says codes outside 100..599 are invalid and
-    // a client SHOULD process such a response as a 5xx; Go hands these
-    // over (status 0 and 1). roundtrip does so for 600..999 (999 above)
-    // but refuses 000..099, which `http::StatusCode` cannot hold.
+    // Kept against a SHOULD: RFC 9110 §15 says codes outside 100..599 are
+    // invalid and a client SHOULD process such a response as a 5xx; Go
+    // hands these over (status 0 and 1). roundtrip hands over 600..999
+    // (999 above) but refuses 000..099, which `http::StatusCode` cannot
+    // hold: a made-up 500 would report a status the server never sent,
+    // and the typed refusal names the code. curl refuses them too
+    // (tests/differential_curl.rs, "code 000").
     for (s, code) in [("000 OK", 0), ("001 OK", 1)] {
         let kind = format!("MalformedHead(\"status code {code} outside 100-999\")");
         rows.push(go_status(s).bad_head(&kind));
@@ -711,10 +713,13 @@ fn rfc9112_5_field_syntax() {
             b"HTTP/1.1 200 OK\r\nX-Host: foo\x00bar\r\nContent-Length: 0\r\n\r\n",
         )
         .bad_head("MalformedHead"),
-        // SUSPECT: RFC 9110 §5.5 calls other CTLs invalid too, but says a
-        // recipient MAY keep them "within a safe context"; h11 keeps this
-        // \x01 (its issue 57). httparse refuses the whole response, and
-        // `HeaderValue` could not hold the byte either.
+        // Kept (a MAY not taken): RFC 9110 §5.5 calls other CTLs invalid
+        // too, but says a recipient MAY keep them "within a safe context";
+        // h11 keeps this \x01 (its issue 57). httparse refuses the whole
+        // response, `HeaderValue` could not hold the byte, and dropping the
+        // field silently would hand over a different response (curl keeps
+        // the byte: tests/differential_curl.rs, "control byte in a field
+        // value").
         case(
             "h11 io: \\x01 inside a Set-Cookie value",
             b"HTTP/1.1 200 OK\r\nSet-Cookie: ___utmvafIumyLc=kUd\x01UpAt; path=/; Max-Age=900\r\n\
