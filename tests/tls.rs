@@ -608,6 +608,52 @@ fn big_bodies_through_a_small_receive_buffer_keep_the_connection() {
     });
 }
 
+/// `copy_to` and `bytes` over TLS: the body's length sizes their buffers,
+/// but no direct read from the socket is possible (the bytes are records
+/// to decrypt), so they take the receive buffer's path; the caller must
+/// see the same bytes either way and the connection must carry the next
+/// response.
+#[test]
+fn copy_to_and_bytes_over_tls_see_the_whole_body_and_keep_the_connection() {
+    within(LIMIT, || {
+        let ca = Ca::new("roundtrip test CA");
+        let config = server_config(&ca.leaf(&["localhost"], &[], None));
+        let body = support::interop::pseudo_random((3 << 20) + 7, 5);
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let script: lo::ConnScript = Box::new(move |tcp| {
+            let Ok(mut s) = accept(tcp, &config) else {
+                panic!("handshake failed")
+            };
+            while !read_head(&mut s).is_empty() {
+                s.write_all(&response).unwrap();
+                s.flush().unwrap();
+            }
+        });
+        let srv = Srv::new(vec![script]);
+        let log = lo::Log::default();
+        let client = Client::builder()
+            .configure(|c| {
+                c.tls_ca_files = vec![ca.pem_path.clone()];
+                c.tls_builtin_roots = false;
+            })
+            .trace(log.trace())
+            .build();
+        let url = format!("https://localhost:{}/", srv.addr.port());
+        let mut copied = Vec::new();
+        let n = client.get(&url).unwrap().into_body().copy_to(&mut copied);
+        assert_eq!(n.unwrap(), body.len() as u64);
+        assert!(copied == body, "copy_to: {} bytes", copied.len());
+        let got = client.get(&url).unwrap().into_body().bytes().unwrap();
+        assert!(got == body, "bytes: {} bytes", got.len());
+        assert_eq!(log.got_conn(), [false, true]);
+        assert_eq!(log.put_idle(), [None, None]);
+        drop(client);
+        srv.join();
+    });
+}
+
 /// The chain in `tls_handshake_done` is what the server sent, byte for
 /// byte and leaf first, and the leaf's summary is read from that
 /// certificate: the server here sends its CA after the leaf, and the leaf
