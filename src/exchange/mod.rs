@@ -49,7 +49,7 @@ use crate::trace::{AttemptId, CloseReason, ConnId, Event, EventKind, RequestId, 
 const INITIAL_RECV_BUFFER: usize = 16 * 1024;
 
 /// The largest receive buffer kept for reuse once its connection is done
-/// with it; larger ones are cut down to this.
+/// with it, but for one: larger ones are cut down to this.
 const RECYCLED_RECV_BUFFER: usize = 64 * 1024;
 
 /// Id counters shared by every exchange of a client.
@@ -63,7 +63,8 @@ pub(crate) struct Ids {
 /// connection then neither allocates nor zeroes them.
 #[derive(Debug, Default)]
 pub(crate) struct Spares {
-    /// Receive buffers (plaintext), each at most `RECYCLED_RECV_BUFFER`.
+    /// Receive buffers (plaintext), each at most `RECYCLED_RECV_BUFFER`
+    /// but the last, which may have any size (`Ctx::recycle_conn`).
     pub recv: Vec<Vec<u8>>,
     /// TLS ciphertext buffers (zeroing a fresh 18 KiB one was the largest
     /// cost of the library's own code in a new HTTPS connection).
@@ -152,14 +153,24 @@ impl Ctx<'_> {
         let spares = &mut *self.spare_bufs;
         if let Some(mut buf) = conn.recv.detach() {
             if spares.recv.len() < 4 {
-                // A buffer that grew for a large body goes back to the size
-                // small responses need: spares wait idle, and one large
-                // body should not pin its buffer for good.
-                if buf.len() > RECYCLED_RECV_BUFFER {
+                // One buffer that grew for a large body is kept as it is,
+                // last, so that the next connection to attach one (on a
+                // kept-alive connection, the same one's next response)
+                // takes it: cutting it down and growing it again zeroed up
+                // to `recv_buffer_size` per response of a series of large
+                // ones. Any other goes back to the size small responses
+                // need, so idle spares pin at most one large buffer.
+                let large = |b: &Vec<u8>| b.len() > RECYCLED_RECV_BUFFER;
+                if large(&buf) && spares.recv.last().is_some_and(large) {
                     buf.truncate(RECYCLED_RECV_BUFFER);
                     buf.shrink_to_fit();
                 }
-                spares.recv.push(buf);
+                if large(&buf) || !spares.recv.last().is_some_and(large) {
+                    spares.recv.push(buf);
+                } else {
+                    let at = spares.recv.len() - 1;
+                    spares.recv.insert(at, buf);
+                }
             }
         }
         if conn.cipher_len == 0 && !conn.cipher_in.is_empty() && spares.cipher.len() < 4 {

@@ -568,3 +568,51 @@ fn host_and_port_come_from_the_authority() {
         assert_eq!((ex.host(), ex.port), (host, port), "{url}");
     }
 }
+
+/// A connection whose receive buffer grew to `len` bytes, with nothing in
+/// it: what `recycle_conn` sees when a response has been read.
+fn conn_with_recv(len: usize) -> crate::conn::Conn {
+    let key = crate::conn::PoolKey {
+        scheme: crate::conn::Scheme::Http,
+        host: "origin.test".into(),
+        port: 80,
+        proxy: None,
+    };
+    let addr = "127.0.0.1:80".parse().unwrap();
+    let mut conn = crate::conn::Conn::new(ConnId(1), crate::conn::SockId(0), key, addr, addr);
+    conn.recv.attach_growable(vec![0; len], len);
+    conn
+}
+
+#[test]
+fn one_grown_receive_buffer_is_recycled_whole_and_handed_out_first() {
+    let mut net = Net::new();
+    let big = 512 * 1024;
+    // A large body's buffer is kept as it grew: the next response on the
+    // connection would otherwise zero its way back up to it.
+    ctx!(net).recycle_conn(&mut conn_with_recv(big));
+    assert_eq!(
+        net.spare_bufs.recv.iter().map(Vec::len).collect::<Vec<_>>(),
+        [big]
+    );
+    // Small ones go under it; a second large one is cut down, so that
+    // idle spares pin one large buffer at most.
+    ctx!(net).recycle_conn(&mut conn_with_recv(16 * 1024));
+    ctx!(net).recycle_conn(&mut conn_with_recv(2 * big));
+    let sizes: Vec<usize> = net.spare_bufs.recv.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [16 * 1024, RECYCLED_RECV_BUFFER, big]);
+    // The next connection takes the large one.
+    let mut recv = crate::conn::RecvBuf::default();
+    ctx!(net).attach_recv_storage(&mut recv);
+    assert_eq!(recv.spare().len(), big);
+    // With it gone, a large buffer may be kept again; at four spares, none.
+    ctx!(net).recycle_conn(&mut conn_with_recv(big));
+    ctx!(net).recycle_conn(&mut conn_with_recv(big));
+    let sizes: Vec<usize> = net.spare_bufs.recv.iter().map(Vec::len).collect();
+    assert_eq!(
+        sizes,
+        [16 * 1024, RECYCLED_RECV_BUFFER, RECYCLED_RECV_BUFFER, big]
+    );
+    ctx!(net).recycle_conn(&mut conn_with_recv(big));
+    assert_eq!(net.spare_bufs.recv.len(), 4);
+}
