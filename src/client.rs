@@ -469,11 +469,12 @@ impl Body {
             usize::try_from(n).map_or(direct, |n| n.clamp(1, direct))
         });
         let mut stack = [0u8; STACK_READ];
-        let mut heap = Vec::new();
+        let mut heap;
         let buf = if size <= STACK_READ {
             &mut stack[..size]
         } else {
-            heap.resize(size, 0);
+            // `calloc`: a large buffer comes as zero pages, not a memset.
+            heap = vec![0u8; size];
             &mut heap[..]
         };
         let mut total = 0;
