@@ -565,25 +565,30 @@ fn client_certificate_files_that_do_not_load_are_a_config_error() {
     });
 }
 
+/// A TLS server that answers every request on its connection with `body`
+/// and its `Content-Length`.
+fn length_body_script(config: std::sync::Arc<rustls::ServerConfig>, body: &[u8]) -> lo::ConnScript {
+    let mut response =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    response.extend_from_slice(body);
+    Box::new(move |tcp| {
+        let Ok(mut s) = accept(tcp, &config) else {
+            panic!("handshake failed")
+        };
+        while !read_head(&mut s).is_empty() {
+            s.write_all(&response).unwrap();
+            s.flush().unwrap();
+        }
+    })
+}
+
 #[test]
 fn big_bodies_through_a_small_receive_buffer_keep_the_connection() {
     within(LIMIT, || {
         let ca = Ca::new("roundtrip test CA");
         let config = server_config(&ca.leaf(&["localhost"], &[], None));
         let body = support::interop::pseudo_random((1 << 20) + 333, 9);
-        let mut response =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        response.extend_from_slice(&body);
-        let script: lo::ConnScript = Box::new(move |tcp| {
-            let Ok(mut s) = accept(tcp, &config) else {
-                panic!("handshake failed")
-            };
-            while !read_head(&mut s).is_empty() {
-                s.write_all(&response).unwrap();
-                s.flush().unwrap();
-            }
-        });
-        let srv = Srv::new(vec![script]);
+        let srv = Srv::new(vec![length_body_script(config, &body)]);
         let log = lo::Log::default();
         let client = Client::builder()
             .configure(|c| {
@@ -619,19 +624,7 @@ fn copy_to_and_bytes_over_tls_see_the_whole_body_and_keep_the_connection() {
         let ca = Ca::new("roundtrip test CA");
         let config = server_config(&ca.leaf(&["localhost"], &[], None));
         let body = support::interop::pseudo_random((3 << 20) + 7, 5);
-        let mut response =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        response.extend_from_slice(&body);
-        let script: lo::ConnScript = Box::new(move |tcp| {
-            let Ok(mut s) = accept(tcp, &config) else {
-                panic!("handshake failed")
-            };
-            while !read_head(&mut s).is_empty() {
-                s.write_all(&response).unwrap();
-                s.flush().unwrap();
-            }
-        });
-        let srv = Srv::new(vec![script]);
+        let srv = Srv::new(vec![length_body_script(config, &body)]);
         let log = lo::Log::default();
         let client = Client::builder()
             .configure(|c| {
