@@ -35,6 +35,22 @@ fn client_trusting(ca: &Ca) -> Client {
         .build()
 }
 
+/// Like [`client_trusting`], with `log`'s hooks and `f` applied.
+fn traced_client_trusting(
+    ca: &Ca,
+    log: &lo::Log,
+    f: impl FnOnce(&mut roundtrip::Config),
+) -> Client {
+    Client::builder()
+        .configure(|c| {
+            c.tls_ca_files = vec![ca.pem_path.clone()];
+            c.tls_builtin_roots = false;
+            f(c)
+        })
+        .trace(log.trace())
+        .build()
+}
+
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure";
 
 #[test]
@@ -468,13 +484,7 @@ fn pool_keys_include_the_scheme() {
             lo::replies(vec![PLAIN.to_vec(), PLAIN.to_vec()]),
         ]);
         let log = lo::Log::default();
-        let client = Client::builder()
-            .configure(|c| {
-                c.tls_ca_files = vec![ca.pem_path.clone()];
-                c.tls_builtin_roots = false;
-            })
-            .trace(log.trace())
-            .build();
+        let client = traced_client_trusting(&ca, &log, |_| {});
         let port = srv.addr.port();
         let https = format!("https://localhost:{port}/");
         let http = format!("http://localhost:{port}/");
@@ -514,13 +524,7 @@ fn plain_http_to_the_tls_port_does_not_reuse_the_tls_connection() {
         };
         let srv = Srv::new(vec![tls_keepalive_script(config), second]);
         let log = lo::Log::default();
-        let client = Client::builder()
-            .configure(|c| {
-                c.tls_ca_files = vec![ca.pem_path.clone()];
-                c.tls_builtin_roots = false;
-            })
-            .trace(log.trace())
-            .build();
+        let client = traced_client_trusting(&ca, &log, |_| {});
         let port = srv.addr.port();
         let https = format!("https://localhost:{port}/");
         let get = |url: &str| client.get(url).unwrap().into_body().text().unwrap();
@@ -590,15 +594,10 @@ fn big_bodies_through_a_small_receive_buffer_keep_the_connection() {
         let body = support::interop::pseudo_random((1 << 20) + 333, 9);
         let srv = Srv::new(vec![length_body_script(config, &body)]);
         let log = lo::Log::default();
-        let client = Client::builder()
-            .configure(|c| {
-                c.tls_ca_files = vec![ca.pem_path.clone()];
-                c.tls_builtin_roots = false;
-                c.recv_buffer_size = 1024;
-                c.max_head_size = 1024;
-            })
-            .trace(log.trace())
-            .build();
+        let client = traced_client_trusting(&ca, &log, |c| {
+            c.recv_buffer_size = 1024;
+            c.max_head_size = 1024;
+        });
         let url = format!("https://localhost:{}/", srv.addr.port());
         for i in 0..3 {
             let mut resp = client.get(&url).unwrap().into_body();
@@ -626,13 +625,7 @@ fn copy_to_and_bytes_over_tls_see_the_whole_body_and_keep_the_connection() {
         let body = support::interop::pseudo_random((3 << 20) + 7, 5);
         let srv = Srv::new(vec![length_body_script(config, &body)]);
         let log = lo::Log::default();
-        let client = Client::builder()
-            .configure(|c| {
-                c.tls_ca_files = vec![ca.pem_path.clone()];
-                c.tls_builtin_roots = false;
-            })
-            .trace(log.trace())
-            .build();
+        let client = traced_client_trusting(&ca, &log, |_| {});
         let url = format!("https://localhost:{}/", srv.addr.port());
         let mut copied = Vec::new();
         let n = client.get(&url).unwrap().into_body().copy_to(&mut copied);
