@@ -409,8 +409,17 @@ impl Body {
     /// word, not memory it has sent), so a body of known length costs one
     /// allocation and no copy beyond the one out of the receive buffer.
     pub fn bytes(mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.append_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the rest of the body to `out`, read straight into it and
+    /// sized as [`bytes`](Self::bytes) says; the number of bytes appended.
+    /// On an error, `out` holds the bytes that came before it.
+    fn append_to(&mut self, out: &mut Vec<u8>) -> Result<usize> {
         if self.ended {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let (left, _) = lock(&self.rt).body_size_hint(self.id);
         // A close-delimited body (`u64::MAX` left) is of unknown length.
@@ -419,19 +428,26 @@ impl Body {
             .map_or(UNKNOWN_LENGTH_READ, |n| {
                 usize::try_from(n).map_or(PREALLOC_LIMIT, |n| n.clamp(1, PREALLOC_LIMIT))
             });
-        let mut out = vec![0u8; first];
-        let mut filled = 0;
+        let base = out.len();
+        if out.capacity() == 0 {
+            // `calloc`: a large first piece comes as zero pages.
+            *out = vec![0u8; first];
+        } else {
+            out.resize(base + first, 0);
+        }
+        let mut filled = base;
         loop {
             if filled == out.len() {
                 // Doubling, so that every byte is zeroed once in all.
-                let more = filled.clamp(UNKNOWN_LENGTH_READ, PREALLOC_LIMIT);
+                let more = (filled - base).clamp(UNKNOWN_LENGTH_READ, PREALLOC_LIMIT);
                 out.resize(filled + more, 0);
             }
-            let n = self.read_body(&mut out[filled..])?;
+            let read = self.read_body(&mut out[filled..]);
+            let n = *read.as_ref().unwrap_or(&0);
             filled += n;
-            if n == 0 || self.ended {
+            if read.is_err() || n == 0 || self.ended {
                 out.truncate(filled);
-                return Ok(out);
+                return read.map(|_| filled - base);
             }
         }
     }
@@ -501,6 +517,27 @@ impl Body {
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_body(buf).map_err(io::Error::from)
+    }
+
+    /// Sized by the body's `Content-Length`, as [`Body::bytes`].
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.append_to(buf).map_err(io::Error::from)
+    }
+
+    /// Sized by the body's `Content-Length`, as [`Body::bytes`]. A body
+    /// that is not UTF-8 is an `InvalidData` error, and `buf` is left as
+    /// it was.
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        let mut bytes = Vec::new();
+        let n = self.append_to(&mut bytes).map_err(io::Error::from)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the body is not UTF-8"))?;
+        if buf.is_empty() {
+            *buf = text;
+        } else {
+            buf.push_str(&text);
+        }
+        Ok(n)
     }
 }
 

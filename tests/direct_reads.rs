@@ -583,3 +583,66 @@ fn bytes_reads_bodies_of_every_size_and_framing_whole() {
         srv.join();
     });
 }
+
+#[test]
+fn read_to_end_and_read_to_string_append_the_body_sized_by_its_length() {
+    use std::io::Read;
+    within(LIMIT, || {
+        let big = pattern(700_000);
+        let text = "héllo, wörld\n".repeat(1000);
+        let chunky = pattern(50_001);
+        let chunked_head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let not_utf8 = b"ok \xff\xfe".to_vec();
+        let srv = Srv::new(vec![
+            paced(length_head(big.len()), big.clone(), 4, Vec::new(), false),
+            paced(
+                length_head(text.len()),
+                text.clone().into_bytes(),
+                2,
+                Vec::new(),
+                false,
+            ),
+            paced(chunked_head, chunked(&chunky, 4096), 3, Vec::new(), false),
+            paced(length_head(not_utf8.len()), not_utf8, 1, Vec::new(), false),
+            paced(length_head(500_000), pattern(1000), 1, Vec::new(), true),
+        ]);
+        // A fresh client per response: each script serves one connection.
+        let get = || client().get(&srv.url("/r")).unwrap().into_body();
+
+        // Appended after what the caller's vector held.
+        let mut got = b"before:".to_vec();
+        assert_eq!(get().read_to_end(&mut got).unwrap(), big.len());
+        assert_same(&got[7..], &big);
+        assert_eq!(&got[..7], b"before:");
+
+        let mut s = String::from(">");
+        assert_eq!(get().read_to_string(&mut s).unwrap(), text.len());
+        assert_eq!(s, format!(">{text}"));
+
+        let mut got = Vec::new();
+        get().read_to_end(&mut got).unwrap();
+        assert_same(&got, &chunky);
+
+        let mut s = String::from("kept");
+        let err = get().read_to_string(&mut s).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(
+            s, "kept",
+            "a body that is not UTF-8 leaves the string alone"
+        );
+
+        // Cut short: the error, with the bytes that came appended first.
+        let mut got = Vec::new();
+        let err = get().read_to_end(&mut got).unwrap_err();
+        assert_same(&got, &pattern(1000));
+        let err = err
+            .into_inner()
+            .and_then(|e| e.downcast::<roundtrip::Error>().ok())
+            .expect("the client's own error inside the io::Error");
+        assert!(
+            matches!(err.kind(), ErrorKind::BodyTruncated { received: 1000, .. }),
+            "{err}"
+        );
+        srv.join();
+    });
+}
