@@ -460,7 +460,9 @@ impl Body {
     /// least [`Config::recv_buffer_size`] bytes left (or one delimited by
     /// the connection's close) through a buffer that large, which the
     /// kernel fills straight from the socket, so the bytes are copied once,
-    /// into `w`, as by a client that hands out its own buffers.
+    /// into `w`, as by a client that hands out its own buffers. The 64 KiB
+    /// buffer of a body of unknown length (chunked) is kept by the client
+    /// for the next such body.
     ///
     /// An error of the body is a [`crate::Error`] inside the
     /// [`io::Error`] (as for [`Read`]); an error of `w` is returned as `w`
@@ -480,28 +482,44 @@ impl Body {
         if self.ended {
             return Ok(0);
         }
-        let (left, direct) = lock(&self.rt).body_size_hint(self.id);
+        let mut rt = lock(&self.rt);
+        let (left, direct) = rt.body_size_hint(self.id);
         let size = left.map_or(UNKNOWN_LENGTH_COPY, |n| {
             usize::try_from(n).map_or(direct, |n| n.clamp(1, direct))
         });
         let mut stack = [0u8; STACK_READ];
-        let mut heap;
+        let mut heap = Vec::new();
         let buf = if size <= STACK_READ {
+            drop(rt);
             &mut stack[..size]
         } else {
-            // `calloc`: a large buffer comes as zero pages, not a memset.
-            heap = vec![0u8; size];
+            if size == UNKNOWN_LENGTH_COPY {
+                heap = rt.take_copy_buf();
+            }
+            drop(rt);
+            if heap.len() != size {
+                // `calloc`: a large buffer comes as zero pages, not a memset.
+                heap = vec![0u8; size];
+            }
             &mut heap[..]
         };
         let mut total = 0;
-        loop {
-            let n = self.read_body(buf)?;
-            if n == 0 {
-                return Ok(total);
+        let copied = loop {
+            match self.read_body(buf) {
+                Ok(0) => break Ok(total),
+                Ok(n) => {
+                    if let Err(e) = w.write_all(&buf[..n]) {
+                        break Err(e);
+                    }
+                    total += n as u64;
+                }
+                Err(e) => break Err(e.into()),
             }
-            w.write_all(&buf[..n])?;
-            total += n as u64;
+        };
+        if heap.len() == UNKNOWN_LENGTH_COPY {
+            lock(&self.rt).keep_copy_buf(heap);
         }
+        copied
     }
 
     /// Reads the whole body as UTF-8 text (invalid sequences replaced).

@@ -53,6 +53,10 @@ pub(crate) struct Runtime {
     /// The clock as read at the start of the current call or turn: every
     /// input of one turn carries the same instant.
     now: Instant,
+    /// `Body::copy_to`'s buffer for a body of unknown length, kept between
+    /// bodies so that a client copying one chunked body after another
+    /// allocates (and zeroes) it once.
+    copy_buf: Vec<u8>,
 }
 
 fn stalled() -> Error {
@@ -76,6 +80,7 @@ impl Runtime {
             ready: Vec::new(),
             net: Sockets::default(),
             now,
+            copy_buf: Vec::new(),
         }
     }
 
@@ -188,6 +193,17 @@ impl Runtime {
             self.core.body_left(id),
             self.core.config().recv_storage_size(),
         )
+    }
+
+    /// The buffer kept by [`Runtime::keep_copy_buf`] (empty if none): the
+    /// client's one copy buffer, handed to one body at a time.
+    pub fn take_copy_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.copy_buf)
+    }
+
+    /// Keeps `buf` for the next [`Runtime::take_copy_buf`].
+    pub fn keep_copy_buf(&mut self, buf: Vec<u8>) {
+        self.copy_buf = buf;
     }
 
     fn read_body_into(
