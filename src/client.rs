@@ -487,10 +487,11 @@ impl Body {
         let size = left.map_or(UNKNOWN_LENGTH_COPY, |n| {
             usize::try_from(n).map_or(direct, |n| n.clamp(1, direct))
         });
-        let mut stack = [0u8; STACK_READ];
+        let mut stack;
         let mut heap = Vec::new();
         let buf = if size <= STACK_READ {
             drop(rt);
+            stack = [0u8; STACK_READ];
             &mut stack[..size]
         } else {
             if size == UNKNOWN_LENGTH_COPY {
