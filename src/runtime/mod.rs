@@ -32,7 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::Config;
 use crate::conn::SockId;
-use crate::core::{BodyRead, Core, Ready};
+use crate::core::{BodyRead, Core, Io, Ready};
 use crate::error::{Error, Phase, Result};
 use crate::h1::ResponseHead;
 use crate::send_body::SendBody;
@@ -49,7 +49,7 @@ pub(crate) struct Runtime {
     /// progress is known to have completed.
     ready: Vec<(Token, Ready, bool)>,
     /// The OS socket of each core socket id.
-    net: Sockets,
+    pub(crate) net: Sockets,
     /// The clock as read at the start of the current call or turn: every
     /// input of one turn carries the same instant.
     now: Instant,
@@ -223,7 +223,12 @@ impl Runtime {
             }
             if let Some((sock, limit)) = direct.then(|| self.core.direct_read(id)).flatten() {
                 let want = usize::try_from(limit).map_or(out.len(), |l| l.min(out.len()));
+                let waits = self.net.is_blocking(sock) && self.may_wait_in_read(sock, true);
                 let got = self.net.recv_into(sock, &mut out[..want]);
+                if waits {
+                    // The read was the wait (`turn`): the clock moved.
+                    self.now = Instant::now();
+                }
                 let got = got.map(|n| &out[..n]);
                 let read = self.core.handle_direct_read(id, sock, want, got, self.now);
                 self.drive();
@@ -273,7 +278,32 @@ impl Runtime {
         // From the last clock reading, at most the time of one drive ago:
         // the wait can only come out that much longer, and epoll rounds
         // it up to a millisecond anyway.
-        self.turn_with(deadline.map(|d| d.saturating_duration_since(self.now)))
+        let timeout = deadline.map(|d| d.saturating_duration_since(self.now));
+        match self.core.sole_read_wait() {
+            Some((sock, _)) if self.net.settle(sock, timeout) => {
+                // The read is the wait: raise the flag, and the read the
+                // core then asks for (`drive`), or the caller's direct
+                // read (`read_body_into`), blocks until bytes come or the
+                // receive timeout, which ends before the deadline, runs
+                // out. A keep-alive GET is then two system calls, the
+                // write and the read, where `epoll_wait` made it three.
+                let readable = Ready {
+                    readable: true,
+                    writable: false,
+                    hup: false,
+                };
+                self.core.handle_ready(sock, readable, self.now);
+                self.drive();
+                return Ok(());
+            }
+            Some(_) => {}
+            None => self.net.forget_sole_waits(),
+        }
+        self.net.unsettle(&mut self.core, self.now);
+        if self.drive() {
+            return Ok(());
+        }
+        self.turn_with(timeout)
     }
 
     fn turn_with(&mut self, timeout: Option<Duration>) -> Result<()> {
@@ -319,12 +349,44 @@ impl Runtime {
         Ok(())
     }
 
+    /// Before a read of `sock`, a socket in blocking mode: true if the
+    /// read may wait ([`Core::read_wait`] says it waits for wanted bytes,
+    /// of the kind `direct` says, and [`Sockets::settle`] has the receive
+    /// timeout within the next deadline); otherwise the socket goes back
+    /// to non-blocking mode, for a read that must not wait.
+    fn may_wait_in_read(&mut self, sock: SockId, direct: bool) -> bool {
+        let deadline = self.core.poll_timeout();
+        let timeout = deadline.map(|d| d.saturating_duration_since(self.now));
+        if self.core.read_wait(sock) == Some(direct) && self.net.settle(sock, timeout) {
+            return true;
+        }
+        self.net.unsettle(&mut self.core, self.now);
+        false
+    }
+
+    /// The read that is the wait, on a socket in blocking mode: the clock
+    /// is read after it, as after `epoll_wait` in `turn_with`.
+    fn recv_waiting(&mut self, sock: SockId) {
+        let got = match self.core.recv_buf(sock) {
+            Some(space) => self.net.recv_waiting(sock, space),
+            None => return,
+        };
+        self.now = Instant::now();
+        self.core.handle_recv_result(sock, got, self.now);
+    }
+
     /// Carries out everything the core asks for until it has nothing more.
     /// True if it asked for anything.
     fn drive(&mut self) -> bool {
         let mut any = false;
         while let Some(io) = self.core.poll_io() {
             any = true;
+            if let Io::Recv { sock } = io {
+                if self.net.is_blocking(sock) && self.may_wait_in_read(sock, false) {
+                    self.recv_waiting(sock);
+                    continue;
+                }
+            }
             let poll = &mut self.poll;
             // Registered once for both readiness kinds, edge-triggered,
             // under the token of the core's socket id. A closed socket is

@@ -7,7 +7,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpStream, UdpSocket};
 
@@ -37,7 +37,31 @@ pub(crate) struct Sockets {
     live: usize,
     /// Scratch space for DNS datagrams.
     dns_buf: Vec<u8>,
+    /// The socket the loop last waited on alone, and how many times in a
+    /// row ([`Sockets::settle`]).
+    sole_waits: Option<(SockId, u32)>,
+    /// The one socket in blocking mode, if any, and the receive timeout
+    /// (`SO_RCVTIMEO`) it has now (`None`: none, wait for ever).
+    blocking: Option<(SockId, Option<Duration>)>,
 }
+
+/// Waits alone on one socket before it settles into blocking reads: a new
+/// HTTPS connection waits twice (the server's first flight, the response),
+/// and the three system calls of settling would cost it more than the two
+/// `epoll_wait`s they save; a kept-alive connection settles in its second
+/// exchange and saves one per request from then on.
+const SETTLE_AFTER: u32 = 3;
+
+/// Below this much time to the next deadline the loop waits in
+/// `epoll_wait`, whose millisecond timeout is exact enough: a socket's
+/// receive timeout is counted in scheduler ticks (up to 10 ms).
+const BLOCKING_WAIT_MIN: Duration = Duration::from_millis(20);
+
+/// A send on a blocking socket waits at most this long (rounded up to a
+/// scheduler tick) for room in the send buffer before it returns
+/// `WouldBlock` and the loop goes back to `epoll_wait`, where a response
+/// that comes early, while the body is still going out, is seen.
+const BLOCKING_SEND_WAIT: Duration = Duration::from_millis(1);
 
 /// Called with each socket just opened, before it is kept: registration
 /// with whatever waits on it. An error fails the open.
@@ -61,6 +85,7 @@ impl Sockets {
     ) -> Option<Handle> {
         match io {
             Io::Connect { sock, addr } => {
+                self.unsettle(core, now);
                 if let Err(e) = self.open(sock, addr, opened) {
                     core.handle_connect_failed(sock, e, now);
                 }
@@ -70,6 +95,7 @@ impl Sockets {
                 server,
                 payload,
             } => {
+                self.unsettle(core, now);
                 if let Err(e) = self.send_datagram(sock, server, &payload, opened) {
                     core.handle_io_error(sock, Direction::Send, e, now);
                 }
@@ -86,6 +112,12 @@ impl Sockets {
                 let closed = self.handles.get_mut(sock.0).and_then(Option::take);
                 if closed.is_some() {
                     self.live -= 1;
+                }
+                if self.sole_waits.is_some_and(|(s, _)| s == sock) {
+                    self.sole_waits = None;
+                }
+                if self.is_blocking(sock) {
+                    self.blocking = None;
                 }
                 return closed;
             }
@@ -194,6 +226,11 @@ impl Sockets {
     }
 
     fn recv(&mut self, core: &mut Core, sock: SockId, now: Instant) {
+        if self.is_blocking(sock) {
+            // A read that may wait is the loop's (`Runtime::drive`); this
+            // one must not.
+            self.unsettle(core, now);
+        }
         let Some(Some(Handle::Tcp(stream))) = self.handles.get_mut(sock.0) else {
             return;
         };
@@ -215,6 +252,103 @@ impl Sockets {
     pub(crate) fn recv_into(&mut self, sock: SockId, buf: &mut [u8]) -> io::Result<usize> {
         match self.handles.get_mut(sock.0) {
             Some(Some(Handle::Tcp(stream))) => read_retrying(stream, buf),
+            _ => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Readies `sock`, the loop's only wait ([`Core::sole_read_wait`]),
+    /// for a read that is itself the wait: blocking mode, with a receive
+    /// timeout that ends no later than `timeout` (`None`: no deadline).
+    /// False if the loop should wait in its poller instead: `sock` has not
+    /// waited alone [`SETTLE_AFTER`] times in a row, the deadline is too
+    /// close for the timeout's granularity, or a socket option failed.
+    ///
+    /// The receive timeout is set again only when it would end after the
+    /// deadline or more than half of the time before it, so a kept-alive
+    /// connection whose every request has the same timeout sets it once.
+    pub(crate) fn settle(&mut self, sock: SockId, timeout: Option<Duration>) -> bool {
+        let waits = match self.sole_waits {
+            Some((s, n)) if s == sock => n.saturating_add(1),
+            _ => 1,
+        };
+        self.sole_waits = Some((sock, waits));
+        if waits < SETTLE_AFTER || timeout.is_some_and(|t| t < BLOCKING_WAIT_MIN) {
+            return false;
+        }
+        let current = match self.blocking {
+            Some((s, current)) if s == sock => Some(current),
+            _ => None,
+        };
+        let fits = |t: Option<Duration>| match (t, timeout) {
+            (None, None) => true,
+            (Some(t), Some(left)) => t <= left - BLOCKING_WAIT_MIN / 4 && t >= left / 2,
+            _ => false,
+        };
+        if current.is_some_and(fits) {
+            return true;
+        }
+        // Leaves a margin of a few ticks before the deadline.
+        let wanted = timeout.map(|left| left - left / 8 - BLOCKING_WAIT_MIN / 4);
+        let set = with_std(self.handles.get_mut(sock.0), |s| {
+            if current.is_none() {
+                s.set_nonblocking(false)?;
+                s.set_write_timeout(Some(BLOCKING_SEND_WAIT))?;
+            }
+            s.set_read_timeout(wanted)
+        });
+        match set {
+            Some(Ok(())) => {
+                self.blocking = Some((sock, wanted));
+                true
+            }
+            _ => {
+                self.blocking = Some((sock, None));
+                false
+            }
+        }
+    }
+
+    /// Puts the blocking socket, if any, back in non-blocking mode before
+    /// the loop waits in its poller or another socket opens. Readiness that
+    /// came while it was blocking raised no flag, so both are raised: at
+    /// worst one read or write returns `WouldBlock`.
+    pub(crate) fn unsettle(&mut self, core: &mut Core, now: Instant) {
+        let Some((sock, _)) = self.blocking.take() else {
+            return;
+        };
+        match with_std(self.handles.get_mut(sock.0), |s| s.set_nonblocking(true)) {
+            Some(Ok(())) => core.handle_ready(sock, Ready::BOTH, now),
+            Some(Err(e)) => core.handle_io_error(sock, Direction::Recv, e, now),
+            None => {}
+        }
+    }
+
+    /// The loop waits on more than one socket, or not to read: the count
+    /// of [`Sockets::settle`] starts again.
+    pub(crate) fn forget_sole_waits(&mut self) {
+        self.sole_waits = None;
+    }
+
+    /// The socket in blocking mode, if any.
+    #[cfg(test)]
+    pub(crate) fn blocking_sock(&self) -> Option<SockId> {
+        self.blocking.map(|(s, _)| s)
+    }
+
+    /// True if `sock` is in blocking mode ([`Sockets::settle`]).
+    pub(crate) fn is_blocking(&self, sock: SockId) -> bool {
+        self.blocking.is_some_and(|(s, _)| s == sock)
+    }
+
+    /// The read that is the wait, on a socket [`Sockets::settle`] readied:
+    /// one blocking read, returning `WouldBlock` when the receive timeout
+    /// ran out, `Interrupted` as it comes.
+    pub(crate) fn recv_waiting(&mut self, sock: SockId, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.is_blocking(sock) {
+            return Err(io::ErrorKind::NotConnected.into());
+        }
+        match self.handles.get_mut(sock.0) {
+            Some(Some(Handle::Tcp(stream))) => stream.read(buf),
             _ => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -266,6 +400,28 @@ impl Sockets {
         opened(sock, &mut handle)?;
         self.keep(sock, handle);
         Ok(())
+    }
+}
+
+/// Lends `slot`'s TCP stream to `f` as std's, whose socket options mio
+/// does not have (moving the descriptor between the two types costs no
+/// system call). `None` if the slot holds no TCP stream.
+fn with_std<R>(
+    slot: Option<&mut Option<Handle>>,
+    f: impl FnOnce(&std::net::TcpStream) -> R,
+) -> Option<R> {
+    let slot = slot?;
+    match slot.take() {
+        Some(Handle::Tcp(stream)) => {
+            let stream = std::net::TcpStream::from(stream);
+            let r = f(&stream);
+            *slot = Some(Handle::Tcp(TcpStream::from_std(stream)));
+            Some(r)
+        }
+        other => {
+            *slot = other;
+            None
+        }
     }
 }
 

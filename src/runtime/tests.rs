@@ -3,12 +3,12 @@
 //! benches/src/bin/soak.rs found).
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::proxy::ProxyConfig;
-use crate::Client;
+use crate::{Client, ErrorKind, SendBody};
 
 /// A server on 127.0.0.1 for `conns` connections, each answering every
 /// request head it reads with `200 OK` until the client closes it.
@@ -99,6 +99,213 @@ fn a_burst_of_requests_leaves_no_room_for_it_behind() {
         rt.core.slot_capacity()
     );
     drop(rt);
+    drop(client);
+    srv.join().unwrap();
+}
+
+// ----- the read that is the wait (`Runtime::wait_in_read`) -------------------
+
+/// What a scripted connection does with the request after the kept-alive
+/// ones: it gets the stream and the request head.
+type Then = Box<dyn FnOnce(&mut TcpStream, Vec<u8>) + Send>;
+
+/// A server whose first connection answers `ok` small requests with
+/// `200 OK`, then hands the next request head to `then`; each later
+/// connection (up to `more`) answers every request with `200 OK`.
+fn scripted(ok: usize, then: Then, more: usize) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        for _ in 0..ok {
+            read_head(&mut s).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+        }
+        if let Some(head) = read_head(&mut s) {
+            then(&mut s, head);
+        }
+        drop(s);
+        for _ in 0..more {
+            let (mut s, _) = listener.accept().unwrap();
+            while read_head(&mut s).is_some() {
+                let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                if s.write_all(ok).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (url, handle)
+}
+
+/// One request head, read a byte at a time so nothing after it is taken.
+fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
+fn plain_client(configure: impl FnOnce(&mut crate::Config)) -> Client {
+    Client::builder()
+        .configure(|c| {
+            c.proxy = ProxyConfig::Off;
+            configure(c);
+        })
+        .build()
+}
+
+/// Four GETs on one connection: from the third wait alone on it, the
+/// socket is in blocking mode (the wait is its read).
+fn settle(client: &Client, url: &str) {
+    for i in 0..4 {
+        let body = client.get(url).unwrap().into_body().bytes().unwrap();
+        assert_eq!(body, b"ok");
+        let blocking = client.runtime().net.blocking_sock();
+        assert_eq!(blocking.is_some(), i >= 2, "after GET {}", i + 1);
+    }
+}
+
+#[test]
+fn a_settled_connection_still_times_out_on_a_silent_server() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let then: Then = Box::new(move |_, _| {
+        // Read the request, never answer, until the test is done.
+        let _ = rx.recv_timeout(Duration::from_secs(20));
+    });
+    let (url, srv) = scripted(4, then, 0);
+    let client = plain_client(|c| c.response_header_timeout = Some(Duration::from_millis(300)));
+    settle(&client, &url);
+    let start = Instant::now();
+    let err = client.get(&url).unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout { .. }),
+        "{err} ({err:?})"
+    );
+    // Not before the deadline (the receive timeout ends before it), and
+    // not long after (no wait past it for the server).
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    tx.send(()).unwrap();
+    drop(client);
+    srv.join().unwrap();
+}
+
+#[test]
+fn an_early_response_to_an_upload_on_a_settled_connection_is_read() {
+    // The server refuses the upload after its head and stops reading, but
+    // keeps the connection open: the client's send blocks on a full send
+    // buffer, must give up within its short send timeout, and find the 413
+    // in `epoll_wait`, long before the server lets go.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let then: Then = Box::new(move |s, _| {
+        s.write_all(
+            b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo much",
+        )
+        .unwrap();
+        let _ = rx.recv_timeout(Duration::from_secs(20));
+    });
+    let (url, srv) = scripted(4, then, 0);
+    let client = plain_client(|_| {});
+    settle(&client, &url);
+    let start = Instant::now();
+    let body = SendBody::from_reader(std::io::repeat(b'u').take(64 * 1024 * 1024));
+    let req = http::Request::post(&url).body(body).unwrap();
+    let resp = client.send(req).unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.into_body().bytes().unwrap(), b"too much");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(client.runtime().net.blocking_sock(), None);
+    tx.send(()).unwrap();
+    drop(client);
+    srv.join().unwrap();
+}
+
+#[test]
+fn a_direct_body_read_on_a_settled_connection_meets_the_total_timeout() {
+    // Half a body, then silence: big reads straight from the socket wait
+    // in the read itself, and the request's whole deadline still ends it.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let then: Then = Box::new(move |s, _| {
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n")
+            .unwrap();
+        s.write_all(&vec![b'b'; 2 << 20]).unwrap();
+        let _ = rx.recv_timeout(Duration::from_secs(20));
+    });
+    let (url, srv) = scripted(4, then, 0);
+    let client = plain_client(|c| c.total_timeout = Some(Duration::from_millis(800)));
+    settle(&client, &url);
+    let start = Instant::now();
+    let mut body = client.get(&url).unwrap().into_body();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0;
+    let err = loop {
+        match body.read(&mut buf) {
+            Ok(0) => panic!("the body ended after {got} bytes"),
+            Ok(n) => got += n,
+            Err(e) => break e,
+        }
+    };
+    let took = start.elapsed();
+    assert_eq!(got, 2 << 20);
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    tx.send(()).unwrap();
+    drop(body);
+    drop(client);
+    srv.join().unwrap();
+}
+
+#[test]
+fn a_second_socket_ends_the_wait_in_the_read() {
+    // After settling on A, a batch asks A for a slow answer and B for a
+    // quick one. Waiting in A's read would hold B's answer back until A's
+    // came; B must come first.
+    let then: Then = Box::new(|s, _| {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
+        let _ = read_head(s);
+    });
+    let (a, srv_a) = scripted(4, then, 0);
+    let (b, srv_b) = server(1);
+    let client = plain_client(|_| {});
+    settle(&client, &a);
+    let mut batch = client.batch();
+    let slow = batch.submit(http::Request::get(&a).body(()).unwrap());
+    let quick = batch.submit(http::Request::get(&b).body(()).unwrap());
+    let (first, resp) = batch.wait().unwrap();
+    assert_eq!(first, quick);
+    assert_eq!(resp.unwrap().into_body().bytes().unwrap(), b"ok");
+    let (second, resp) = batch.wait().unwrap();
+    assert_eq!(second, slow);
+    assert_eq!(resp.unwrap().into_body().bytes().unwrap(), b"slow");
+    drop(batch);
+    drop(client);
+    srv_a.join().unwrap();
+    srv_b.join().unwrap();
+}
+
+#[test]
+fn a_settled_connection_the_server_closed_is_replaced() {
+    // The server closes the kept-alive connection instead of answering the
+    // fifth GET: the loop learns it from the read that is the wait (end of
+    // stream before any byte of a response) and, the GET being idempotent,
+    // sends it again on a new connection.
+    let then: Then = Box::new(|_, _| {});
+    let (url, srv) = scripted(4, then, 1);
+    let client = plain_client(|_| {});
+    settle(&client, &url);
+    let body = client.get(&url).unwrap().into_body().bytes().unwrap();
+    assert_eq!(body, b"ok");
     drop(client);
     srv.join().unwrap();
 }
