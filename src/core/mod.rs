@@ -842,39 +842,42 @@ impl Core {
     /// waits for: the only open socket, not known readable, and
     /// [`read_wait`](Self::read_wait) holds for it. A driver may then wait
     /// in that read itself instead of in a poller (`Runtime::turn`).
-    pub(crate) fn sole_read_wait(&mut self) -> Option<(SockId, bool)> {
+    pub(crate) fn sole_read_wait(&mut self) -> Option<SockId> {
         let mut open = self.socks.iter().enumerate().filter(|(_, s)| s.is_some());
         let (i, s) = open.next()?;
         if open.next().is_some() || s.as_ref()?.readable {
             return None;
         }
         let sock = SockId(i);
-        self.read_wait(sock).map(|direct| (sock, direct))
+        self.read_wait(sock).then_some(sock)
     }
 
-    /// Whether a read of `sock` would only wait for bytes its exchange is
-    /// waiting for: connected, not at its end, the exchange with receive
-    /// space on it (or a direct body read, then `Some(true)`) and nothing
-    /// to send. A pooled socket's probe, a read offered before the rest of
-    /// an upload, a DNS answer: none of these is a wait.
-    pub(crate) fn read_wait(&mut self, sock: SockId) -> Option<bool> {
-        let s = self.socks.get(sock.0)?.as_ref()?;
+    /// Whether a read of `sock` would only wait for the response its
+    /// exchange awaits: connected, not at its end, the exchange waiting
+    /// for a response head (or a TLS handshake's next flight) with receive
+    /// space on it and nothing to send. A pooled socket's probe, a read
+    /// offered before the rest of an upload, a DNS answer are not such a
+    /// wait; nor is a body streaming in, whose reads take more at once
+    /// when `epoll_wait` lets the bytes gather (docs/benchmarks.md, step
+    /// 33).
+    pub(crate) fn read_wait(&mut self, sock: SockId) -> bool {
+        let Some(s) = self.sock(sock) else {
+            return false;
+        };
         if s.connecting || s.eof {
-            return None;
+            return false;
         }
         let Owner::Exchange(id) = s.owner else {
-            return None;
+            return false;
         };
-        let slot = self.slots.get_mut(&id)?;
-        if slot.ex.pending_send().is_some() {
-            return None;
-        }
-        if self.reading == Some(id) && slot.ex.direct_limit().is_some() {
-            return Some(true);
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return false;
+        };
+        if !slot.ex.awaits_head() || slot.ex.pending_send().is_some() {
+            return false;
         }
         let mut ctx = ctx!(self);
-        let wants = slot.ex.recv_space(&mut ctx).is_some_and(|p| p.0 == sock);
-        wants.then_some(false)
+        slot.ex.recv_space(&mut ctx).is_some_and(|p| p.0 == sock)
     }
 
     /// How many body bytes of `id` the caller may still read, when known

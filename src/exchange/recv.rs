@@ -274,6 +274,12 @@ impl Exchange {
         self.fail(err, ctx, now);
     }
 
+    /// True while the response head is awaited (or still arriving): the
+    /// wait a driver may spend in the read itself (`Core::read_wait`).
+    pub fn awaits_head(&self) -> bool {
+        matches!(self.receiving, Receiving::Head)
+    }
+
     /// Where the rest of the body may be read straight into the caller's
     /// buffer, skipping the receive buffer (one copy fewer per byte): a
     /// plain-TCP Content-Length or close-delimited body with nothing

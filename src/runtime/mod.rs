@@ -223,12 +223,11 @@ impl Runtime {
             }
             if let Some((sock, limit)) = direct.then(|| self.core.direct_read(id)).flatten() {
                 let want = usize::try_from(limit).map_or(out.len(), |l| l.min(out.len()));
-                let waits = self.net.is_blocking(sock) && self.may_wait_in_read(sock, true);
-                let got = self.net.recv_into(sock, &mut out[..want]);
-                if waits {
-                    // The read was the wait (`turn`): the clock moved.
-                    self.now = Instant::now();
+                if self.net.is_blocking(sock) {
+                    // A body is read as `epoll_wait` says (`Core::read_wait`).
+                    self.net.unsettle(&mut self.core, self.now);
                 }
+                let got = self.net.recv_into(sock, &mut out[..want]);
                 let got = got.map(|n| &out[..n]);
                 let read = self.core.handle_direct_read(id, sock, want, got, self.now);
                 self.drive();
@@ -280,12 +279,11 @@ impl Runtime {
         // it up to a millisecond anyway.
         let timeout = deadline.map(|d| d.saturating_duration_since(self.now));
         match self.core.sole_read_wait() {
-            Some((sock, _)) if self.net.settle(sock, timeout) => {
+            Some(sock) if self.net.settle(sock, timeout) => {
                 // The read is the wait: raise the flag, and the read the
-                // core then asks for (`drive`), or the caller's direct
-                // read (`read_body_into`), blocks until bytes come or the
-                // receive timeout, which ends before the deadline, runs
-                // out. A keep-alive GET is then two system calls, the
+                // core then asks for (`drive`) blocks until bytes come or
+                // the receive timeout, which ends before the deadline,
+                // runs out. A keep-alive GET is then two system calls, the
                 // write and the read, where `epoll_wait` made it three.
                 let readable = Ready {
                     readable: true,
@@ -350,14 +348,14 @@ impl Runtime {
     }
 
     /// Before a read of `sock`, a socket in blocking mode: true if the
-    /// read may wait ([`Core::read_wait`] says it waits for wanted bytes,
-    /// of the kind `direct` says, and [`Sockets::settle`] has the receive
-    /// timeout within the next deadline); otherwise the socket goes back
-    /// to non-blocking mode, for a read that must not wait.
-    fn may_wait_in_read(&mut self, sock: SockId, direct: bool) -> bool {
+    /// read may wait ([`Core::read_wait`] says it waits for the response,
+    /// and [`Sockets::settle`] has the receive timeout within the next
+    /// deadline); otherwise the socket goes back to non-blocking mode, for
+    /// a read that must not wait.
+    fn may_wait_in_read(&mut self, sock: SockId) -> bool {
         let deadline = self.core.poll_timeout();
         let timeout = deadline.map(|d| d.saturating_duration_since(self.now));
-        if self.core.read_wait(sock) == Some(direct) && self.net.settle(sock, timeout) {
+        if self.core.read_wait(sock) && self.net.settle(sock, timeout) {
             return true;
         }
         self.net.unsettle(&mut self.core, self.now);
@@ -382,7 +380,7 @@ impl Runtime {
         while let Some(io) = self.core.poll_io() {
             any = true;
             if let Io::Recv { sock } = io {
-                if self.net.is_blocking(sock) && self.may_wait_in_read(sock, false) {
+                if self.net.is_blocking(sock) && self.may_wait_in_read(sock) {
                     self.recv_waiting(sock);
                     continue;
                 }

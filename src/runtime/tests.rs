@@ -231,8 +231,10 @@ fn an_early_response_to_an_upload_on_a_settled_connection_is_read() {
 
 #[test]
 fn a_direct_body_read_on_a_settled_connection_meets_the_total_timeout() {
-    // Half a body, then silence: big reads straight from the socket wait
-    // in the read itself, and the request's whole deadline still ends it.
+    // Half a body, then silence, on a connection settled in blocking mode:
+    // the big reads straight from the socket go back to non-blocking mode
+    // and `epoll_wait` (a body is not read as the wait), and the request's
+    // whole deadline still ends the body.
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let then: Then = Box::new(move |s, _| {
         s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n")
@@ -257,6 +259,7 @@ fn a_direct_body_read_on_a_settled_connection_meets_the_total_timeout() {
     let took = start.elapsed();
     assert_eq!(got, 2 << 20);
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert_eq!(client.runtime().net.blocking_sock(), None);
     assert!(took >= Duration::from_millis(800), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     tx.send(()).unwrap();
