@@ -11,9 +11,19 @@
 //! reports and lowered when a call returns `WouldBlock` — or when a read
 //! returned less than the space offered, which on a stream socket means the
 //! kernel buffer was emptied; any later arrival raises a new edge. That is
-//! what keeps a keep-alive GET to three system calls: write, `epoll_wait`,
-//! read. Idle pooled sockets stay registered, so a server closing one (or
+//! what keeps a request to three system calls: write, `epoll_wait`, read.
+//! Idle pooled sockets stay registered, so a server closing one (or
 //! sending a stray 408) is noticed without a syscall at checkout.
+//!
+//! The read is the wait when there is nothing else to wait for: one open
+//! socket, its exchange awaiting the response head with nothing left to
+//! send (`Core::sole_read_wait`). After three such waits in a row the
+//! socket settles into blocking mode (`Sockets::settle`), with a receive
+//! timeout (`SO_RCVTIMEO`) that ends before the next deadline, so the read
+//! itself blocks and a kept-alive GET is two system calls, write and read.
+//! Every other read (a body, a pooled socket's probe), a second socket, a
+//! deadline under 20 ms away or a send held back puts it back in
+//! non-blocking mode and the loop in `epoll_wait` (`Sockets::unsettle`).
 //!
 //! The socket code itself (opening, writing, reading, datagrams, connect
 //! completion) is in `net`, shared with
