@@ -49,7 +49,8 @@ pub(crate) struct Sockets {
 /// HTTPS connection waits twice (the server's first flight, the response),
 /// and the three system calls of settling would cost it more than the two
 /// `epoll_wait`s they save; a kept-alive connection settles in its second
-/// exchange and saves one per request from then on.
+/// exchange (HTTPS) or third (plain TCP) and saves one per request from
+/// then on.
 const SETTLE_AFTER: u32 = 3;
 
 /// Below this much time to the next deadline the loop waits in
@@ -277,7 +278,10 @@ impl Sockets {
         }
         let current = match self.blocking {
             Some((s, current)) if s == sock => Some(current),
-            _ => None,
+            // Another socket still blocking (never while `sock` waits
+            // alone): the poller's turn puts it back first.
+            Some(_) => return false,
+            None => None,
         };
         let fits = |t: Option<Duration>| match (t, timeout) {
             (None, None) => true,
