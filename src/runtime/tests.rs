@@ -312,3 +312,30 @@ fn a_settled_connection_the_server_closed_is_replaced() {
     drop(client);
     srv.join().unwrap();
 }
+
+#[test]
+fn a_settled_connection_times_the_first_byte_after_the_wait() {
+    // The clock is read after the read that was the wait, as after
+    // `epoll_wait`: the server's 150 ms before it answers count as the
+    // wait for the first byte, not as nothing.
+    let then: Then = Box::new(|s, _| {
+        std::thread::sleep(Duration::from_millis(150));
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        let _ = read_head(s);
+    });
+    let (url, srv) = scripted(4, then, 0);
+    let client = plain_client(|_| {});
+    settle(&client, &url);
+    let mut body = client.get(&url).unwrap().into_body();
+    let mut got = Vec::new();
+    body.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"ok");
+    let t = body.timings().unwrap();
+    let waited = t.starttransfer() - t.posttransfer();
+    assert!(waited >= Duration::from_millis(150), "{t:?}");
+    assert!(t.total().unwrap() >= t.starttransfer(), "{t:?}");
+    drop(body);
+    drop(client);
+    srv.join().unwrap();
+}
