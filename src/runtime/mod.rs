@@ -63,6 +63,10 @@ pub(crate) struct Runtime {
     /// The clock as read at the start of the current call or turn: every
     /// input of one turn carries the same instant.
     now: Instant,
+    /// The socket `turn` has just found waiting alone for its response and
+    /// settled: the first read `drive` is asked for on it needs no second
+    /// look ([`Runtime::may_wait_in_read`]).
+    settled_for: Option<SockId>,
     /// `Body::copy_to`'s buffer for a body of unknown length, kept between
     /// bodies so that a client copying one chunked body after another
     /// allocates (and zeroes) it once.
@@ -90,6 +94,7 @@ impl Runtime {
             ready: Vec::new(),
             net: Sockets::default(),
             now,
+            settled_for: None,
             copy_buf: Vec::new(),
         }
     }
@@ -301,7 +306,9 @@ impl Runtime {
                     hup: false,
                 };
                 self.core.handle_ready(sock, readable, self.now);
+                self.settled_for = Some(sock);
                 self.drive();
+                self.settled_for = None;
                 return Ok(());
             }
             Some(_) => {}
@@ -390,7 +397,8 @@ impl Runtime {
         while let Some(io) = self.core.poll_io() {
             any = true;
             if let Io::Recv { sock } = io {
-                if self.net.is_blocking(sock) && self.may_wait_in_read(sock) {
+                let settled = self.settled_for.take() == Some(sock);
+                if self.net.is_blocking(sock) && (settled || self.may_wait_in_read(sock)) {
                     self.recv_waiting(sock);
                     continue;
                 }
