@@ -1,6 +1,9 @@
 //! The loop's own bookkeeping over many requests, against a loopback
 //! server: nothing it keeps per request may outlive the request (the leaks
-//! benches/src/bin/soak.rs found).
+//! benches/src/bin/soak.rs found); and the read that is the wait
+//! (`Runtime::turn`, `Sockets::settle`) on kept-alive connections: it
+//! happens, and timeouts, early responses, other sockets, closed
+//! connections and timings still come out as they do in `epoll_wait`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -153,6 +156,18 @@ fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
     Some(head)
 }
 
+/// A [`Then`] that writes `answer` (possibly nothing) and then holds the
+/// connection open, reading nothing, until the returned sender is used
+/// (or 20 s pass).
+fn answer_and_hold(answer: Vec<u8>) -> (Then, std::sync::mpsc::Sender<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let then: Then = Box::new(move |s, _| {
+        s.write_all(&answer).unwrap();
+        let _ = rx.recv_timeout(Duration::from_secs(20));
+    });
+    (then, tx)
+}
+
 fn plain_client(configure: impl FnOnce(&mut crate::Config)) -> Client {
     Client::builder()
         .configure(|c| {
@@ -175,11 +190,8 @@ fn settle(client: &Client, url: &str) {
 
 #[test]
 fn a_settled_connection_still_times_out_on_a_silent_server() {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let then: Then = Box::new(move |_, _| {
-        // Read the request, never answer, until the test is done.
-        let _ = rx.recv_timeout(Duration::from_secs(20));
-    });
+    // Read the request, never answer, until the test is done.
+    let (then, tx) = answer_and_hold(Vec::new());
     let (url, srv) = scripted(4, then, 0);
     let client = plain_client(|c| c.response_header_timeout = Some(Duration::from_millis(300)));
     settle(&client, &url);
@@ -205,14 +217,10 @@ fn an_early_response_to_an_upload_on_a_settled_connection_is_read() {
     // keeps the connection open: the client's send blocks on a full send
     // buffer, must give up within its short send timeout, and find the 413
     // in `epoll_wait`, long before the server lets go.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let then: Then = Box::new(move |s, _| {
-        s.write_all(
-            b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo much",
-        )
-        .unwrap();
-        let _ = rx.recv_timeout(Duration::from_secs(20));
-    });
+    let (then, tx) = answer_and_hold(
+        b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo much"
+            .to_vec(),
+    );
     let (url, srv) = scripted(4, then, 0);
     let client = plain_client(|_| {});
     settle(&client, &url);
@@ -235,13 +243,9 @@ fn a_direct_body_read_on_a_settled_connection_meets_the_total_timeout() {
     // the big reads straight from the socket go back to non-blocking mode
     // and `epoll_wait` (a body is not read as the wait), and the request's
     // whole deadline still ends the body.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let then: Then = Box::new(move |s, _| {
-        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n")
-            .unwrap();
-        s.write_all(&vec![b'b'; 2 << 20]).unwrap();
-        let _ = rx.recv_timeout(Duration::from_secs(20));
-    });
+    let mut half = b"HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n".to_vec();
+    half.resize(half.len() + (2 << 20), b'b');
+    let (then, tx) = answer_and_hold(half);
     let (url, srv) = scripted(4, then, 0);
     let client = plain_client(|c| c.total_timeout = Some(Duration::from_millis(800)));
     settle(&client, &url);
