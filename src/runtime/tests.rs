@@ -168,6 +168,16 @@ fn answer_and_hold(answer: Vec<u8>) -> (Then, std::sync::mpsc::Sender<()>) {
     (then, tx)
 }
 
+/// A [`Then`] that answers `200 OK` with `body` after `delay`.
+fn answer_after(delay: Duration, body: &'static [u8]) -> Then {
+    Box::new(move |s, _| {
+        std::thread::sleep(delay);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = s.write_all(&[head.as_bytes(), body].concat());
+        let _ = read_head(s);
+    })
+}
+
 fn plain_client(configure: impl FnOnce(&mut crate::Config)) -> Client {
     Client::builder()
         .configure(|c| {
@@ -277,12 +287,7 @@ fn a_second_socket_ends_the_wait_in_the_read() {
     // After settling on A, a batch asks A for a slow answer and B for a
     // quick one. Waiting in A's read would hold B's answer back until A's
     // came; B must come first.
-    let then: Then = Box::new(|s, _| {
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
-        let _ = read_head(s);
-    });
-    let (a, srv_a) = scripted(4, then, 0);
+    let (a, srv_a) = scripted(4, answer_after(Duration::from_millis(500), b"slow"), 0);
     let (b, srv_b) = server(1);
     let client = plain_client(|_| {});
     settle(&client, &a);
@@ -322,13 +327,7 @@ fn a_settled_connection_times_the_first_byte_after_the_wait() {
     // The clock is read after the read that was the wait, as after
     // `epoll_wait`: the server's 150 ms before it answers count as the
     // wait for the first byte, not as nothing.
-    let then: Then = Box::new(|s, _| {
-        std::thread::sleep(Duration::from_millis(150));
-        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            .unwrap();
-        let _ = read_head(s);
-    });
-    let (url, srv) = scripted(4, then, 0);
+    let (url, srv) = scripted(4, answer_after(Duration::from_millis(150), b"ok"), 0);
     let client = plain_client(|_| {});
     settle(&client, &url);
     let mut body = client.get(&url).unwrap().into_body();
