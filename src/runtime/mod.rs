@@ -396,6 +396,9 @@ impl Runtime {
         let mut any = false;
         while let Some(io) = self.core.poll_io() {
             any = true;
+            // A read of a blocking socket is the wait, or the socket goes
+            // back to non-blocking mode first (`may_wait_in_read`): the
+            // shared `Sockets::recv` below never meets one.
             if let Io::Recv { sock } = io {
                 let settled = self.settled_for.take() == Some(sock);
                 if self.net.is_blocking(sock) && (settled || self.may_wait_in_read(sock)) {

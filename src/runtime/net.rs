@@ -227,11 +227,6 @@ impl Sockets {
     }
 
     fn recv(&mut self, core: &mut Core, sock: SockId, now: Instant) {
-        if self.is_blocking(sock) {
-            // A read that may wait is the loop's (`Runtime::drive`); this
-            // one must not.
-            self.unsettle(core, now);
-        }
         let Some(Some(Handle::Tcp(stream))) = self.handles.get_mut(sock.0) else {
             return;
         };
