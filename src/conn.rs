@@ -82,7 +82,10 @@ impl PoolKey {
     ) -> bool {
         self.scheme == scheme
             && self.port == port
-            && self.host.eq_ignore_ascii_case(host)
+            // The key's host is lower-cased and nearly every request
+            // writes its host the same way: one compare of the bytes first,
+            // the byte-by-byte case fold only when that fails.
+            && (self.host == host || self.host.eq_ignore_ascii_case(host))
             && self.proxy.as_ref().map(|(h, p)| (h.as_str(), *p)) == proxy
     }
 }
