@@ -71,7 +71,7 @@ pub(crate) struct Spares {
     pub cipher: Vec<Vec<u8>>,
     /// Where response heads are copied to be shared by their field values
     /// (`h1::head::parse_response_head_into`).
-    pub heads: bytes::BytesMut,
+    pub heads: crate::h1::head::HeadStore,
     /// Room for the text of an event field that has to be built (`GetConn`'s
     /// `host:port`), kept so that a traced request allocates none for it.
     pub text: String,

@@ -88,23 +88,51 @@ pub fn parse_response_head(
     max_head_size: usize,
     max_headers: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
-    parse_response_head_into(buf, max_head_size, max_headers, &mut BytesMut::new(), 0)
+    parse_response_head_into(
+        buf,
+        max_head_size,
+        max_headers,
+        &mut HeadStore::default(),
+        0,
+    )
 }
 
-/// [`parse_response_head`], copying the head's bytes (which the field
-/// values share) into `store` instead of a new allocation. The exchanges
-/// of one client share one store: a head takes the next piece of it, and
-/// once every value cut from it has been dropped its storage is used again
-/// (`BytesMut::reserve`), so a keep-alive response head costs no
-/// allocation for its bytes. A value the caller keeps keeps the piece of
-/// storage it was cut from alive (at most `chunk` bytes, or the one head
-/// when it is larger); the store then takes fresh storage, at least
-/// `chunk` bytes at a time.
+/// Where a client's response heads are kept between parses
+/// ([`parse_response_head_into`]): the byte store their field values share,
+/// and the field names of the last head parsed.
+#[derive(Debug, Default)]
+pub(crate) struct HeadStore {
+    /// The head's bytes are copied into this store instead of a new
+    /// allocation. The exchanges of one client share one store: a head
+    /// takes the next piece of it, and once every value cut from it has
+    /// been dropped its storage is used again (`BytesMut::reserve`), so a
+    /// keep-alive response head costs no allocation for its bytes. A value
+    /// the caller keeps keeps the piece of storage it was cut from alive
+    /// (at most `chunk` bytes, or the one head when it is larger); the
+    /// store then takes fresh storage, at least `chunk` bytes at a time.
+    bytes: BytesMut,
+    /// The names of the last head's field lines, in order (at most
+    /// [`KEPT_NAMES`]), each with the end of its spelling on the wire in
+    /// `spelled`. Responses on one connection, from one server, nearly
+    /// always repeat them byte for byte; a line spelled as the kept one at
+    /// its place takes a copy of that name instead of being looked up
+    /// again (`HeaderName::from_bytes`, with its case folding and search of
+    /// the standard names, the largest part of a short head's parse).
+    names: Vec<(HeaderName, usize)>,
+    /// The kept names as they were spelled, one after another.
+    spelled: Vec<u8>,
+}
+
+/// Field names a [`HeadStore`] keeps from one head for the next.
+const KEPT_NAMES: usize = 32;
+
+/// [`parse_response_head`], with the head's bytes and names kept in
+/// `store` for the next head (see [`HeadStore`]).
 pub(crate) fn parse_response_head_into(
     buf: &[u8],
     max_head_size: usize,
     max_headers: usize,
-    store: &mut BytesMut,
+    store: &mut HeadStore,
     chunk: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
     let window = &buf[..buf.len().min(max_head_size)];
@@ -124,7 +152,7 @@ fn parse_window(
     available: usize,
     max_head_size: usize,
     max_headers: usize,
-    store: &mut BytesMut,
+    store: &mut HeadStore,
     chunk: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
     if max_headers <= STACK_HEADERS {
@@ -162,7 +190,7 @@ fn parse_into<'b>(
     available: usize,
     max_head_size: usize,
     slots: &mut [httparse::Header<'b>],
-    store: &mut BytesMut,
+    store: &mut HeadStore,
     chunk: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
     let max_headers = slots.len();
@@ -189,16 +217,39 @@ fn parse_into<'b>(
     let status = StatusCode::from_u16(code)
         .map_err(|_| malformed(format!("status code {code} outside 100-999")))?;
 
-    if store.capacity() < len {
-        store.reserve(len.max(chunk));
+    let bytes = &mut store.bytes;
+    if bytes.capacity() < len {
+        bytes.reserve(len.max(chunk));
     }
-    store.extend_from_slice(&window[..len]);
-    let shared: Bytes = store.split().freeze();
+    bytes.extend_from_slice(&window[..len]);
+    let shared: Bytes = bytes.split().freeze();
     let base = window.as_ptr() as usize;
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
-    for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| malformed(format!("invalid field name {:?}", h.name)))?;
+    for (i, h) in resp.headers.iter().enumerate() {
+        let wire = h.name.as_bytes();
+        // Where the kept name at this place is spelled: after the one
+        // before it (every place before `i` holds one, or `i` is past
+        // `KEPT_NAMES`, and then none is kept here either).
+        let from = match i {
+            0 => 0,
+            _ => store.names.get(i - 1).map_or(usize::MAX, |&(_, end)| end),
+        };
+        let name = match store.names.get(i) {
+            Some((kept, end)) if store.spelled[from..*end] == *wire => kept.clone(),
+            _ => {
+                let name = HeaderName::from_bytes(wire)
+                    .map_err(|_| malformed(format!("invalid field name {:?}", h.name)))?;
+                // From the first line that differs, the kept names are this
+                // head's.
+                if i < KEPT_NAMES {
+                    store.names.truncate(i);
+                    store.spelled.truncate(from);
+                    store.spelled.extend_from_slice(wire);
+                    store.names.push((name.clone(), store.spelled.len()));
+                }
+                name
+            }
+        };
         let start = h.value.as_ptr() as usize - base;
         // A value with an obs-fold keeps its line break (httparse allows
         // the fold but leaves it in), which `HeaderValue` refuses: only
@@ -276,30 +327,30 @@ pub(crate) fn reason_phrase(head: &[u8]) -> String {
 /// # Ok::<(), roundtrip::Error>(())
 /// ```
 pub fn parse_trailers(buf: &[u8], max_fields: usize) -> Result<HeaderMap> {
-    let mut slots = vec![httparse::EMPTY_HEADER; max_fields.min(1024)];
     let err = |why: String| Error::new(Phase::ReadResponseBody, ErrorKind::MalformedTrailers(why));
     // httparse unfolds obs-fold (RFC 9112 §5.2, a MUST for a user agent,
     // trailers included) only behind a status line: the section is parsed
-    // as the fields of a stand-in one. Trailers are rare; the copy is too.
+    // as the fields of a stand-in one, by the head's own parser. Trailers
+    // are rare; the copy is too.
     let mut wire = Vec::with_capacity(TRAILER_STATUS_LINE.len() + buf.len());
     wire.extend_from_slice(TRAILER_STATUS_LINE);
     wire.extend_from_slice(buf);
-    let mut resp = httparse::Response::new(&mut slots);
-    match parser().parse_response(&mut resp, &wire) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(err("incomplete".into())),
-        Err(e) => return Err(err(e.to_string())),
+    let max_fields = max_fields.min(1024);
+    match parse_window(
+        &wire,
+        wire.len(),
+        usize::MAX,
+        max_fields,
+        &mut HeadStore::default(),
+        0,
+    ) {
+        Ok(Some((_, head))) => Ok(head.headers),
+        Ok(None) => Err(err("incomplete".into())),
+        Err(e) => Err(err(match e.kind() {
+            ErrorKind::MalformedHead(why) => why.clone(),
+            _ => format!("more than {max_fields} fields"),
+        })),
     }
-    let mut map = HeaderMap::with_capacity(resp.headers.len());
-    for f in resp.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
-            .map_err(|_| err(format!("invalid field name {:?}", f.name)))?;
-        let value = HeaderValue::from_bytes(f.value)
-            .or_else(|e| unfolded(f.value).ok_or(e))
-            .map_err(|_| err(format!("invalid value for field {:?}", f.name)))?;
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 /// What [`parse_trailers`] puts before a trailer section to parse it.
@@ -327,7 +378,7 @@ mod tests {
     /// kept), and heads larger than the store's chunk still fit.
     #[test]
     fn heads_sharing_one_store_keep_their_own_bytes() {
-        let mut store = BytesMut::new();
+        let mut store = HeadStore::default();
         let mut kept = Vec::new();
         for i in 0..200 {
             let pad = "p".repeat(i * 7 % 300);
@@ -353,7 +404,7 @@ mod tests {
     #[test]
     fn a_store_whose_heads_were_dropped_is_reused() {
         let raw = b"HTTP/1.1 204 No Content\r\nServer: t\r\n\r\n";
-        let mut store = BytesMut::new();
+        let mut store = HeadStore::default();
         let first = parse_response_head_into(raw, 1024, 8, &mut store, 64)
             .unwrap()
             .unwrap()
@@ -368,6 +419,67 @@ mod tests {
             let p = head.headers["server"].as_bytes().as_ptr() as usize;
             assert!(p.abs_diff(at) < 64, "storage moved: {p:#x} vs {at:#x}");
         }
+    }
+
+    /// Heads parsed one after another into one store, each field name
+    /// checked against the last head's at its place: the names come out
+    /// the same whether they were looked up or taken from the last head,
+    /// in whatever case the line spells them, when lines move, when a head
+    /// has more or fewer of them, and a bad name is refused at a place
+    /// whose last name was good.
+    #[test]
+    fn field_names_kept_from_the_last_head_are_the_names_sent() {
+        let heads: &[(&str, &[&str])] = &[
+            (
+                "Server: a\r\nContent-Length: 0\r\nX-Custom: 1\r\n",
+                &["server", "content-length", "x-custom"],
+            ),
+            (
+                "SERVER: a\r\ncontent-LENGTH: 0\r\nx-CUSTOM: 1\r\n",
+                &["server", "content-length", "x-custom"],
+            ),
+            (
+                "Content-Length: 0\r\nServer: a\r\n",
+                &["content-length", "server"],
+            ),
+            (
+                "Content-Length: 0\r\nServer: a\r\nX-Custon: 1\r\nX-More: 2\r\n",
+                &["content-length", "server", "x-custon", "x-more"],
+            ),
+            (
+                "Content-Length: 0\r\nServer: a\r\nX-Custom: 1\r\nX-More: 2\r\n",
+                &["content-length", "server", "x-custom", "x-more"],
+            ),
+        ];
+        let mut store = HeadStore::default();
+        for (fields, names) in heads {
+            let raw = format!("HTTP/1.1 200 OK\r\n{fields}\r\n");
+            let (_, head) = parse_response_head_into(raw.as_bytes(), 1024, 8, &mut store, 64)
+                .unwrap()
+                .unwrap();
+            let got: Vec<&str> = head.headers.keys().map(|n| n.as_str()).collect();
+            assert_eq!(&got, names, "{fields:?}");
+            for name in *names {
+                assert_eq!(head.headers[*name].len(), 1, "{name}");
+            }
+        }
+        // A name that is no token, where the last head had a good one.
+        let bad = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSer\x01ver: a\r\n\r\n";
+        assert!(parse_response_head_into(bad, 1024, 8, &mut store, 64).is_err());
+        // More lines than the store keeps names for.
+        let many: String = (0..KEPT_NAMES + 5)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        let raw = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
+        for _ in 0..2 {
+            let (_, head) = parse_response_head_into(raw.as_bytes(), 4096, 64, &mut store, 64)
+                .unwrap()
+                .unwrap();
+            assert_eq!(head.headers.len(), KEPT_NAMES + 5);
+            assert_eq!(head.headers[format!("x-{}", KEPT_NAMES + 4).as_str()], "v");
+        }
+        assert_eq!(store.names.len(), KEPT_NAMES);
+        assert_eq!(store.names[KEPT_NAMES - 1].1, store.spelled.len());
     }
 
     #[test]
@@ -508,6 +620,20 @@ mod tests {
         assert_eq!(t["digest"], "a   b");
         assert_eq!(t["x"], "1");
         assert_eq!(parse_trailers(b"\r\n", 10).unwrap().len(), 0);
+        // Every refusal is a malformed trailer section, in the body phase.
+        for (bad, why) in [
+            (&b"bad trailer\r\n\r\n"[..], "invalid"),
+            (b"A: 1\r\n", "incomplete"),
+            (b"A: 1\r\nB: 2\r\n\r\n", "more than 1 fields"),
+            (b"A: \x01\r\n\r\n", "invalid"),
+        ] {
+            let e = parse_trailers(bad, 1).unwrap_err();
+            assert_eq!(e.phase(), Phase::ReadResponseBody, "{bad:?}");
+            match e.kind() {
+                ErrorKind::MalformedTrailers(w) => assert!(w.contains(why), "{bad:?}: {w}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 }
 
