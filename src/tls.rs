@@ -94,10 +94,9 @@ pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
             add_native_roots(&mut roots).map_err(setup)?;
         }
         for path in &config.tls_ca_files {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| setup(format!("reading {}: {e}", path.display())))?;
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| unreadable(path, &e))?;
             for cert in certs {
-                let cert = cert.map_err(|e| setup(format!("reading {}: {e}", path.display())))?;
+                let cert = cert.map_err(|e| unreadable(path, &e))?;
                 roots
                     .add(cert)
                     .map_err(|e| setup(format!("CA in {}: {e}", path.display())))?;
@@ -109,9 +108,9 @@ pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
         Some((cert_path, key_path)) => {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
                 .and_then(|it| it.collect())
-                .map_err(|e| setup(format!("reading {}: {e}", cert_path.display())))?;
-            let key = PrivateKeyDer::from_pem_file(key_path)
-                .map_err(|e| setup(format!("reading {}: {e}", key_path.display())))?;
+                .map_err(|e| unreadable(cert_path, &e))?;
+            let key =
+                PrivateKeyDer::from_pem_file(key_path).map_err(|e| unreadable(key_path, &e))?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| setup(format!("client certificate: {e}")))?
@@ -120,6 +119,17 @@ pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
     };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(tls))
+}
+
+/// A PEM file named in the configuration that could not be read or
+/// parsed (one formatting site for every such file).
+#[cold]
+#[inline(never)]
+fn unreadable(path: &std::path::Path, e: &dyn std::fmt::Display) -> Error {
+    Error::new(
+        Phase::Tls,
+        ErrorKind::Tls(TlsError::Config(format!("reading {}: {e}", path.display()))),
+    )
 }
 
 #[cfg(feature = "native-roots")]
