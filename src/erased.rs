@@ -7,13 +7,16 @@
 
 use std::ops::{Deref, DerefMut};
 
-/// Implemented by every `T`; `dyn Erased<T>` dereferences to the `T`.
-pub(crate) trait Erased<T>: Send + Sync {
+/// Implemented by every `T`; `dyn Erased<T> + Send (+ Sync)` dereferences
+/// to the `T` (the auto traits are the object type's, so that a `T` that is
+/// not `Sync`, such as an exchange holding the caller's body reader, can
+/// be erased too).
+pub(crate) trait Erased<T> {
     fn get(&self) -> &T;
     fn get_mut(&mut self) -> &mut T;
 }
 
-impl<T: Send + Sync> Erased<T> for T {
+impl<T> Erased<T> for T {
     fn get(&self) -> &T {
         self
     }
@@ -22,15 +25,23 @@ impl<T: Send + Sync> Erased<T> for T {
     }
 }
 
-impl<T> Deref for dyn Erased<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.get()
-    }
+/// The object types used, each with its `Deref`.
+macro_rules! deref_erased {
+    ($($bounds:tt)*) => {
+        impl<T> Deref for dyn Erased<T> $($bounds)* {
+            type Target = T;
+            fn deref(&self) -> &T {
+                self.get()
+            }
+        }
+
+        impl<T> DerefMut for dyn Erased<T> $($bounds)* {
+            fn deref_mut(&mut self) -> &mut T {
+                self.get_mut()
+            }
+        }
+    };
 }
 
-impl<T> DerefMut for dyn Erased<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.get_mut()
-    }
-}
+deref_erased!(+ Send + Sync);
+deref_erased!(+ Send);

@@ -413,7 +413,7 @@ pub struct Error {
     /// has its drop glue, a match over every kind, compiled into each
     /// codegen unit that may drop an error, and errors travel through
     /// nearly all of them.
-    inner: Box<dyn crate::erased::Erased<Inner>>,
+    inner: Box<dyn crate::erased::Erased<Inner> + Send + Sync>,
 }
 
 struct Inner {

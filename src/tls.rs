@@ -268,7 +268,7 @@ pub enum Plain {
 /// assert!(tls.pending_ciphertext().is_empty()); // now wait for the ServerHello
 /// # Ok::<(), roundtrip::Error>(())
 /// ```
-pub struct Tls(Box<Session<dyn Erased<ClientConnection>>>);
+pub struct Tls(Box<Session<dyn Erased<ClientConnection> + Send + Sync>>);
 
 /// A TLS connection's state. rustls's connection is the unsized tail,
 /// reached through a trait object: its drop glue (the handshake and record

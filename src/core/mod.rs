@@ -439,7 +439,10 @@ fn put<K: PartialEq, V>(list: &mut Vec<(K, V)>, key: K, value: V) {
 }
 
 struct Slot {
-    ex: Box<Exchange>,
+    /// Behind a trait object (`crate::erased`): an exchange's drop code is
+    /// some 1.7 KB, and the compiler had copied it into the drop of a slot
+    /// and of the request table besides `Box<Exchange>`'s own.
+    ex: Box<dyn crate::erased::Erased<Exchange> + Send>,
     armed: Option<Instant>,
 }
 
@@ -1369,12 +1372,12 @@ impl Core {
         }
         let (send, recv) = match s.owner {
             Owner::Exchange(id) => {
-                let slot = self.slots.get_mut(&id)?;
-                let send = s.writable && slot.ex.pending_send().is_some_and(|p| p.0 == sock);
-                let direct = self.reading == Some(id) && slot.ex.direct_limit().is_some();
+                let ex = &mut *self.slots.get_mut(&id)?.ex;
+                let send = s.writable && ex.pending_send().is_some_and(|p| p.0 == sock);
+                let direct = self.reading == Some(id) && ex.direct_limit().is_some();
                 let recv = s.readable && !s.eof && !direct && {
                     let mut ctx = ctx!(self);
-                    slot.ex.recv_space(&mut ctx).is_some_and(|p| p.0 == sock)
+                    ex.recv_space(&mut ctx).is_some_and(|p| p.0 == sock)
                 };
                 (send, recv)
             }
@@ -1436,11 +1439,19 @@ impl Core {
     /// receives it wants come out of `poll_io` after.
     fn pump(&mut self, id: RequestId, now: Instant) {
         loop {
-            while let Some(action) = self.slots.get_mut(&id).and_then(|s| s.ex.poll_action()) {
-                self.perform(id, action);
-            }
-            if let Some(q) = self.slots.get_mut(&id).and_then(|s| s.ex.take_new_query()) {
-                self.queries.insert(q, id);
+            // One look-up (and one step through the slot's trait object)
+            // per action, and one more when there is none.
+            while let Some(slot) = self.slots.get_mut(&id) {
+                let ex = &mut *slot.ex;
+                match ex.poll_action() {
+                    Some(action) => self.perform(id, action),
+                    None => {
+                        if let Some(q) = ex.take_new_query() {
+                            self.queries.insert(q, id);
+                        }
+                        break;
+                    }
+                }
             }
             if !self.drive_resolver(now) {
                 break;
@@ -1449,10 +1460,11 @@ impl Core {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        if let Some(sock) = slot.ex.sock() {
+        let ex = &*slot.ex;
+        if let Some(sock) = ex.sock() {
             self.check.push(sock);
         }
-        let due = slot.ex.poll_timeout();
+        let due = ex.poll_timeout();
         if due != slot.armed {
             slot.armed = due;
             if let Some(t) = due {
