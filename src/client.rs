@@ -395,6 +395,23 @@ impl Body {
         lock(&self.rt).timings(self.id)
     }
 
+    /// The response head as it came off the wire, from the status line to
+    /// the empty line that ends it: what `curl -i` prints, with the
+    /// server's reason phrase and the case of its field names, which
+    /// [`Response::status`] and [`Response::headers`] do not keep.
+    /// Informational (1xx) heads before it are not included. It shares its
+    /// storage with the field values (no copy).
+    ///
+    /// ```no_run
+    /// let resp = roundtrip::Client::new().get("http://127.0.0.1:8080/")?;
+    /// let head = resp.body().raw_head();
+    /// print!("{}", String::from_utf8_lossy(&head)); // "HTTP/1.1 200 OK\r\nServer: nginx\r\n..."
+    /// # Ok::<(), roundtrip::Error>(())
+    /// ```
+    pub fn raw_head(&self) -> bytes::Bytes {
+        lock(&self.rt).raw_head(self.id).unwrap_or_default()
+    }
+
     /// The chunked trailer section, available once the body has been read
     /// to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {

@@ -101,6 +101,9 @@ pub use send_body::SendBody;
 pub use timings::{PhaseTime, Skipped, Timings};
 pub use trace::{CloseReason, ConnId, Event, EventKind, RequestId, Trace};
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) [`Body::raw_head`]
+/// returns.
+pub use bytes;
 pub use http;
 
 /// `now + d`, saturating a century ahead: a caller's "huge" timeout (even

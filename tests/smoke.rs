@@ -31,3 +31,31 @@ fn get_then_reuse() {
     }
     drop(client);
 }
+
+/// `Body::raw_head` is the final head byte for byte: the server's reason
+/// phrase and name case, an obs-fold as sent (the parsed value is
+/// unfolded), a higher HTTP/1 minor version as sent (read as 1.1), and
+/// none of the 1xx head before it; the body and the next response on the
+/// connection are untouched by it.
+#[test]
+fn raw_head_is_the_final_head_as_sent() {
+    const FIRST: &[u8] =
+        b"HTTP/1.1 200 Fine Thanks\r\nX-MiXed-Case: a\r\n  folded\r\nContent-Length: 5\r\n\r\n";
+    const SECOND: &[u8] = b"HTTP/1.7 201 Made\r\ncontent-length: 2\r\n\r\n";
+    let server = serve(vec![respond(vec![
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 Fine Thanks\r\nX-MiXed-Case: a\r\n  folded\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.7 201 Made\r\ncontent-length: 2\r\n\r\nok",
+    ])]);
+    let client = roundtrip::Client::new();
+    let resp = client.get(&server.url("/a")).unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-mixed-case"], "a    folded");
+    let body = resp.into_body();
+    assert_eq!(body.raw_head(), FIRST);
+    assert_eq!(body.text().unwrap(), "hello");
+    let resp = client.get(&server.url("/b")).unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.version(), http::Version::HTTP_11);
+    assert_eq!(resp.body().raw_head(), SECOND);
+    assert_eq!(resp.into_body().text().unwrap(), "ok");
+}

@@ -39,7 +39,8 @@ OPTIONS:
         --data-binary DATA   Like -d, but @FILE is sent exactly as stored
         --data-raw DATA      Like -d, but '@' is not special
     -o, --output FILE        Write bodies to FILE instead of stdout
-    -i, --include            Print the status line and headers before the body
+    -i, --include            Print the response head before the body, as
+                             received (the server's reason phrase and case)
     -s, --silent             Print no error messages (the exit status still
                              says what happened)
     -S, --show-error         With -s, print error messages anyway

@@ -258,24 +258,10 @@ pub fn build_request(
         .map_err(|e| Failure::Build(e.to_string()))
 }
 
-/// The status line and fields, as curl's `-i` prints them (CRLF endings).
-pub fn head_text(resp: &Response<Body>) -> Vec<u8> {
-    let status = resp.status();
-    let mut head = format!("{:?} {}", resp.version(), status.as_u16());
-    if let Some(reason) = status.canonical_reason() {
-        head.push(' ');
-        head.push_str(reason);
-    }
-    head.push_str("\r\n");
-    let mut head = head.into_bytes();
-    for (name, value) in resp.headers() {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    head
+/// The response head as curl's `-i` prints it: as it came off the wire,
+/// the server's reason phrase and the case of its field names included.
+pub fn head_text(resp: &Response<Body>) -> roundtrip::bytes::Bytes {
+    resp.body().raw_head()
 }
 
 struct Fetcher<'a> {

@@ -783,6 +783,13 @@ impl Core {
         self.slots.get(&id).map(|s| s.ex.timings())
     }
 
+    /// The final response head of `id` as it came off the wire: status
+    /// line, field lines and the empty line (`None` for an unknown
+    /// request; empty before the head).
+    pub fn raw_head(&self, id: RequestId) -> Option<bytes::Bytes> {
+        self.slots.get(&id).map(|s| s.ex.raw_head.clone())
+    }
+
     /// Copies body bytes of `id` into `out`. This is the back-pressure
     /// valve: the core reads from the socket only while the body buffer
     /// has room, so a caller that stops asking stops the transfer.

@@ -392,6 +392,9 @@ pub(crate) struct Exchange {
     scheme: Scheme,
     port: u16,
     headers: HeaderMap,
+    /// The final response head as it came off the wire (empty until it
+    /// has): `Body::raw_head`.
+    pub(crate) raw_head: bytes::Bytes,
     /// The caller's `Host` value, written instead of the URI's authority.
     host_header: Option<HeaderValue>,
     /// The client's `User-Agent`, when the caller set none.
@@ -630,6 +633,7 @@ impl Exchange {
             },
             method: parts.method,
             uri: parts.uri,
+            raw_head: bytes::Bytes::new(),
             host_at,
             scheme,
             port,

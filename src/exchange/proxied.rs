@@ -59,7 +59,7 @@ impl Exchange {
             );
             let (head, reason) = match parsed {
                 Ok(None) => return,
-                Ok(Some((len, head))) => {
+                Ok(Some((len, head, _))) => {
                     // The refusal's own words ("403 Blocked By Policy"),
                     // not the registry's name for the code.
                     let reason = (!head.status.is_success() && !head.status.is_informational())

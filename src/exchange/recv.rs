@@ -55,10 +55,13 @@ impl Exchange {
                         &mut ctx.spare_bufs.heads,
                         super::HEAD_STORE_CHUNK,
                     )?;
-                    let Some((len, head)) = parsed else {
+                    let Some((len, head, raw)) = parsed else {
                         return Ok(());
                     };
                     conn.recv.skip_raw(len);
+                    if !head.status.is_informational() {
+                        self.raw_head = raw;
+                    }
                     self.handle_head(head, ctx, now)?;
                 }
                 Receiving::Body(decoder) => {

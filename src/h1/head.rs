@@ -44,6 +44,10 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
 }
 
+/// A parsed head, its length in the buffer, and the head itself as it came
+/// off the wire ([`parse_response_head_into`]).
+pub(crate) type Parsed = (usize, ResponseHead, Bytes);
+
 /// Header slots httparse gets on the stack; more than this (when
 /// `max_headers` is raised) uses a heap array.
 const STACK_HEADERS: usize = 100;
@@ -88,13 +92,9 @@ pub fn parse_response_head(
     max_head_size: usize,
     max_headers: usize,
 ) -> Result<Option<(usize, ResponseHead)>> {
-    parse_response_head_into(
-        buf,
-        max_head_size,
-        max_headers,
-        &mut HeadStore::default(),
-        0,
-    )
+    let store = &mut HeadStore::default();
+    let parsed = parse_response_head_into(buf, max_head_size, max_headers, store, 0)?;
+    Ok(parsed.map(|(len, head, _)| (len, head)))
 }
 
 /// Where a client's response heads are kept between parses
@@ -127,41 +127,74 @@ pub(crate) struct HeadStore {
 const KEPT_NAMES: usize = 32;
 
 /// [`parse_response_head`], with the head's bytes and names kept in
-/// `store` for the next head (see [`HeadStore`]).
+/// `store` for the next head (see [`HeadStore`]), and with the head as it
+/// came off the wire, from the status line to the empty line that ends it
+/// (sharing its storage with the field values): the server's reason phrase
+/// and the case of its field names, which `status` and `headers` do not
+/// keep, and any obs-fold and higher HTTP/1 minor version as sent.
 pub(crate) fn parse_response_head_into(
     buf: &[u8],
     max_head_size: usize,
     max_headers: usize,
     store: &mut HeadStore,
     chunk: usize,
-) -> Result<Option<(usize, ResponseHead)>> {
+) -> Result<Option<Parsed>> {
     let window = &buf[..buf.len().min(max_head_size)];
     // Decided on the version alone, not on the space after it: httparse
     // refuses `HTTP/1.7` as soon as it has the digit, so the verdict on a
     // head that arrives in pieces must not wait for more (found by the
     // h1_head fuzz target).
     if names_higher_http1_minor(window) {
-        let window = as_http11(window);
-        return parse_window(&window, buf.len(), max_head_size, max_headers, store, chunk);
+        // Parsed as HTTP/1.1; the raw head keeps the version sent.
+        let as_11 = as_http11(window);
+        return parse_window(
+            &as_11,
+            window,
+            buf.len(),
+            max_head_size,
+            max_headers,
+            store,
+            chunk,
+        );
     }
-    parse_window(window, buf.len(), max_head_size, max_headers, store, chunk)
+    parse_window(
+        window,
+        window,
+        buf.len(),
+        max_head_size,
+        max_headers,
+        store,
+        chunk,
+    )
 }
 
+/// Parses `window`; `wire` is what arrived, of which `window` is a copy
+/// but for the version digit ([`as_http11`]), and is what the raw head
+/// keeps.
 fn parse_window(
     window: &[u8],
+    wire: &[u8],
     available: usize,
     max_head_size: usize,
     max_headers: usize,
     store: &mut HeadStore,
     chunk: usize,
-) -> Result<Option<(usize, ResponseHead)>> {
+) -> Result<Option<Parsed>> {
     if max_headers <= STACK_HEADERS {
         let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
         let slots = &mut slots[..max_headers];
-        parse_into(window, available, max_head_size, slots, store, chunk)
+        parse_into(window, wire, available, max_head_size, slots, store, chunk)
     } else {
         let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-        parse_into(window, available, max_head_size, &mut slots, store, chunk)
+        parse_into(
+            window,
+            wire,
+            available,
+            max_head_size,
+            &mut slots,
+            store,
+            chunk,
+        )
     }
 }
 
@@ -187,12 +220,13 @@ fn as_http11(window: &[u8]) -> Vec<u8> {
 
 fn parse_into<'b>(
     window: &'b [u8],
+    wire: &[u8],
     available: usize,
     max_head_size: usize,
     slots: &mut [httparse::Header<'b>],
     store: &mut HeadStore,
     chunk: usize,
-) -> Result<Option<(usize, ResponseHead)>> {
+) -> Result<Option<Parsed>> {
     let max_headers = slots.len();
     let mut resp = httparse::Response::new(slots);
     let len = match parser().parse_response(&mut resp, window) {
@@ -221,7 +255,7 @@ fn parse_into<'b>(
     if bytes.capacity() < len {
         bytes.reserve(len.max(chunk));
     }
-    bytes.extend_from_slice(&window[..len]);
+    bytes.extend_from_slice(&wire[..len]);
     let shared: Bytes = bytes.split().freeze();
     let base = window.as_ptr() as usize;
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
@@ -267,6 +301,7 @@ fn parse_into<'b>(
             status,
             headers,
         },
+        shared,
     )))
 }
 
@@ -336,15 +371,9 @@ pub fn parse_trailers(buf: &[u8], max_fields: usize) -> Result<HeaderMap> {
     wire.extend_from_slice(TRAILER_STATUS_LINE);
     wire.extend_from_slice(buf);
     let max_fields = max_fields.min(1024);
-    match parse_window(
-        &wire,
-        wire.len(),
-        usize::MAX,
-        max_fields,
-        &mut HeadStore::default(),
-        0,
-    ) {
-        Ok(Some((_, head))) => Ok(head.headers),
+    let store = &mut HeadStore::default();
+    match parse_window(&wire, &wire, wire.len(), usize::MAX, max_fields, store, 0) {
+        Ok(Some((_, head, _))) => Ok(head.headers),
         Ok(None) => Err(err("incomplete".into())),
         Err(e) => Err(err(match e.kind() {
             ErrorKind::MalformedHead(why) => why.clone(),
@@ -383,11 +412,12 @@ mod tests {
         for i in 0..200 {
             let pad = "p".repeat(i * 7 % 300);
             let raw = format!("HTTP/1.1 200 OK\r\nX-N: {i}\r\nX-Pad: {pad}\r\n\r\nbody");
-            let (len, head) =
+            let (len, head, wire) =
                 parse_response_head_into(raw.as_bytes(), 64 * 1024, 8, &mut store, 256)
                     .unwrap()
                     .unwrap();
             assert_eq!(&raw.as_bytes()[len..], b"body");
+            assert_eq!(wire, raw.as_bytes()[..len]);
             assert_eq!(head.headers["x-n"], i.to_string().as_str());
             if i % 3 == 0 {
                 kept.push((i, pad, head)); // the others are dropped at once
@@ -454,7 +484,7 @@ mod tests {
         let mut store = HeadStore::default();
         for (fields, names) in heads {
             let raw = format!("HTTP/1.1 200 OK\r\n{fields}\r\n");
-            let (_, head) = parse_response_head_into(raw.as_bytes(), 1024, 8, &mut store, 64)
+            let (_, head, _) = parse_response_head_into(raw.as_bytes(), 1024, 8, &mut store, 64)
                 .unwrap()
                 .unwrap();
             let got: Vec<&str> = head.headers.keys().map(|n| n.as_str()).collect();
@@ -472,7 +502,7 @@ mod tests {
             .collect();
         let raw = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
         for _ in 0..2 {
-            let (_, head) = parse_response_head_into(raw.as_bytes(), 4096, 64, &mut store, 64)
+            let (_, head, _) = parse_response_head_into(raw.as_bytes(), 4096, 64, &mut store, 64)
                 .unwrap()
                 .unwrap();
             assert_eq!(head.headers.len(), KEPT_NAMES + 5);

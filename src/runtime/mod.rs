@@ -137,6 +137,11 @@ impl Runtime {
         self.core.timings(id).cloned()
     }
 
+    /// The final response head of `id` as received (`Body::raw_head`).
+    pub fn raw_head(&self, id: RequestId) -> Option<bytes::Bytes> {
+        self.core.raw_head(id)
+    }
+
     /// Drives the loop until `id` has a head or an error.
     pub fn wait_outcome(&mut self, id: RequestId) -> Result<ResponseHead> {
         let mut outcome = self.take_outcome(id);
