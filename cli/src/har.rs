@@ -27,6 +27,9 @@ pub struct Entry {
     events: Vec<(&'static str, Instant)>,
     request_headers: Vec<(String, String)>,
     status: Option<u16>,
+    /// The response's version as the server sent it ("HTTP/1.0" or
+    /// "HTTP/1.1"), once its head came.
+    response_version: Option<&'static str>,
     response_headers: Vec<(String, String)>,
     body_bytes: u64,
     server: String,
@@ -94,9 +97,16 @@ pub fn recorder() -> (Trace, Recorded) {
                 r.request_headers.extend(fields);
             }
             EventKind::GotResponseHeaders {
-                status, headers, ..
+                status,
+                version,
+                headers,
             } => {
                 r.status = Some(status.as_u16());
+                r.response_version = Some(if *version == http::Version::HTTP_10 {
+                    "HTTP/1.0"
+                } else {
+                    "HTTP/1.1"
+                });
                 r.response_headers = headers
                     .iter()
                     .map(|(n, v)| (n.to_string(), text(v)))
@@ -228,7 +238,9 @@ fn entry(r: &Entry, (t0, wall0): (Instant, SystemTime)) -> String {
     let response = object(&[
         ("status", status.to_string()),
         ("statusText", string(reason.unwrap_or(""))),
-        ("httpVersion", string("HTTP/1.1")),
+        // What the server answered with, HTTP/1.0 included; "" before a
+        // head came, as for the status.
+        ("httpVersion", string(r.response_version.unwrap_or(""))),
         ("cookies", "[]".into()),
         ("headers", headers(&r.response_headers)),
         ("content", object(&content)),

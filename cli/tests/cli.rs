@@ -1445,7 +1445,11 @@ fn har_records_every_hop_and_validates_against_the_har_schema() {
                 false,
             )
         } else {
-            ok("fresh\n")
+            // HTTP/1.0, which the entry must say.
+            (
+                b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nfresh\n".to_vec(),
+                true,
+            )
         }
     });
     let file = std::env::temp_dir().join(format!("roundtrip-cli-{}.har", closed_port()));
@@ -1465,6 +1469,8 @@ fn har_records_every_hop_and_validates_against_the_har_schema() {
     assert_eq!(second["request"]["url"], server.url("/new?b=2").as_str());
     assert_eq!(second["response"]["status"], 200);
     assert_eq!(second["response"]["content"]["size"], 6);
+    assert_eq!(first["response"]["httpVersion"], "HTTP/1.1");
+    assert_eq!(second["response"]["httpVersion"], "HTTP/1.0");
     // One connection for both hops: the second skipped dns and connect.
     assert_eq!(server.accepted(), 1);
     assert_eq!(first["connection"], second["connection"]);
@@ -1516,6 +1522,7 @@ fn har_of_https_counts_ssl_inside_connect_and_keeps_failures() {
     let failed = &entries[1];
     assert_eq!(failed["request"]["url"], refused.as_str());
     assert_eq!(failed["response"]["status"], 0);
+    assert_eq!(failed["response"]["httpVersion"], "", "no head, no version");
     assert!(
         failed["_error"].as_str().unwrap().contains("connect"),
         "{failed}"
