@@ -973,11 +973,12 @@ impl Core {
             self.flush_dns_transmits();
         }
         self.dirty.retain(|r| *r != id);
-        // A slot holds its exchange inline (about 2.4 KiB): after a burst of
-        // requests the table would keep room for all of them for good (5 MB
-        // after 1,000 at once, benches/src/bin/soak.rs). Give it back once
-        // nothing is in flight; steady traffic never gets here with a large
-        // table, so this costs nothing per request.
+        // After a burst of requests the table would keep room for all of
+        // them for good (5 MB after 1,000 at once when a slot held its
+        // exchange inline, benches/src/bin/soak.rs; a boxed one still
+        // leaves some 40 bytes a slot). Give it back once nothing is in
+        // flight; steady traffic never gets here with a large table, so
+        // this costs nothing per request.
         if self.slots.is_empty() && self.slots.capacity() > SLOTS_KEPT {
             self.slots.shrink_to(SLOTS_KEPT);
         }
