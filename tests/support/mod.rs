@@ -1,6 +1,7 @@
 //! Shared helpers for the loopback tests: a scripted TCP server on
 //! 127.0.0.1 and a trace recorder. The interop harnesses for real servers
-//! live in `interop` (the `ROUNDTRIP_INTEROP` policy) and `nginx`.
+//! live in `interop` (the `ROUNDTRIP_INTEROP` policy), `nginx` and
+//! `lighttpd`.
 #![allow(dead_code)]
 
 pub mod interop;
@@ -703,6 +704,9 @@ pub mod lo {
 // trace log and a dual-stack HTTP server (`dns`), and the dnsmasq harness.
 pub mod dns;
 pub mod dnsmasq;
+
+/// A real lighttpd, the second HTTP server of the interop layer.
+pub mod lighttpd;
 
 // Network namespaces with a silent IPv6 blackhole, for the Happy Eyeballs
 // real-socket test (`happy_eyeballs_netns.rs`) and benchmark.
