@@ -144,21 +144,11 @@ pub(crate) fn parse_response_head_into(
     // refuses `HTTP/1.7` as soon as it has the digit, so the verdict on a
     // head that arrives in pieces must not wait for more (found by the
     // h1_head fuzz target).
-    if names_higher_http1_minor(window) {
-        // Parsed as HTTP/1.1; the raw head keeps the version sent.
-        let as_11 = as_http11(window);
-        return parse_window(
-            &as_11,
-            window,
-            buf.len(),
-            max_head_size,
-            max_headers,
-            store,
-            chunk,
-        );
-    }
+    // Parsed as HTTP/1.1; the raw head keeps the version sent.
+    let as_11 = names_higher_http1_minor(window).then(|| as_http11(window));
+    let parsed = as_11.as_deref().unwrap_or(window);
     parse_window(
-        window,
+        parsed,
         window,
         buf.len(),
         max_head_size,
