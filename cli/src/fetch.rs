@@ -258,12 +258,6 @@ pub fn build_request(
         .map_err(|e| Failure::Build(e.to_string()))
 }
 
-/// The response head as curl's `-i` prints it: as it came off the wire,
-/// the server's reason phrase and the case of its field names included.
-pub fn head_text(resp: &Response<Body>) -> roundtrip::bytes::Bytes {
-    resp.body().raw_head()
-}
-
 struct Fetcher<'a> {
     opts: &'a Options,
     body: Option<&'a [u8]>,
@@ -494,7 +488,8 @@ impl Fetcher<'_> {
         let discard = self.opts.head || no_body;
         if (self.opts.include || self.opts.head) && !no_body {
             self.out
-                .write_all(&head_text(&resp))
+                // As it came off the wire, as curl's `-i` prints it.
+                .write_all(&resp.body().raw_head())
                 .map_err(Failure::Write)?;
         }
         let mut body = resp.into_body();

@@ -59,11 +59,11 @@ impl Exchange {
             );
             let (head, reason) = match parsed {
                 Ok(None) => return,
-                Ok(Some((len, head, _))) => {
+                Ok(Some((len, head, raw))) => {
                     // The refusal's own words ("403 Blocked By Policy"),
                     // not the registry's name for the code.
                     let reason = (!head.status.is_success() && !head.status.is_informational())
-                        .then(|| h1::head::reason_phrase(&conn.recv.raw()[..len]));
+                        .then(|| h1::head::reason_phrase(&raw));
                     conn.recv.skip_raw(len);
                     (head, reason)
                 }

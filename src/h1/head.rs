@@ -367,7 +367,8 @@ pub fn parse_trailers(buf: &[u8], max_fields: usize) -> Result<HeaderMap> {
         Ok(None) => Err(err("incomplete".into())),
         Err(e) => Err(err(match e.kind() {
             ErrorKind::MalformedHead(why) => why.clone(),
-            _ => format!("more than {max_fields} fields"),
+            ErrorKind::LimitExceeded { .. } => format!("more than {max_fields} fields"),
+            other => other.to_string(),
         })),
     }
 }
