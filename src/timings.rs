@@ -734,6 +734,7 @@ mod tests {
                 EventKind::ProxyConnectDone {
                     status: Some(http::StatusCode::OK),
                     error: None,
+                    raw_head: b"",
                 },
             ),
             (25, EventKind::TlsHandshakeStart),

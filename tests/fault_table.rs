@@ -116,7 +116,7 @@ impl Rec {
                 | EventKind::WroteRequest { error }
                 | EventKind::ResponseBodyDone { error, .. }
                 | EventKind::RequestDone { error } => s.error = error.cloned(),
-                EventKind::ProxyConnectDone { status, error } => {
+                EventKind::ProxyConnectDone { status, error, .. } => {
                     s.error = error.cloned();
                     s.status = status.map(|c| c.as_u16());
                 }

@@ -268,10 +268,21 @@ fn refused_connect_is_an_error_with_the_status_line() {
         let reply: &'static [u8] = Box::leak(reply.to_vec().into_boxed_slice());
         let (proxy, _) = fake_proxy(reply, "close");
         let rec = Recorder::default();
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let seen = raw.clone();
+        let mut trace = rec.trace();
+        trace.add(roundtrip::Trace::new().on_event(move |e| {
+            if let roundtrip::EventKind::ProxyConnectDone { raw_head, .. } = e.kind {
+                seen.lock().unwrap().push(raw_head.to_vec());
+            }
+        }));
         let req = http::Request::get("https://localhost:9/").body(()).unwrap();
         let err = via(&format!("http://{proxy}"), None)
-            .send_traced(req, rec.trace())
+            .send_traced(req, trace)
             .unwrap_err();
+        // The event carries the proxy's head as sent, without its body.
+        let head_len = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(*raw.lock().unwrap(), [reply[..head_len].to_vec()]);
         assert_eq!(err.phase(), Phase::Connect, "{err}");
         assert!(matches!(err.kind(), ErrorKind::ProxyConnectRefused { status: s, .. } if *s == status), "{err}");
         // The proxy's own status line, not the registry's name for the code.

@@ -47,11 +47,34 @@ fn raw_head_is_the_final_head_as_sent() {
         b"HTTP/1.7 201 Made\r\ncontent-length: 2\r\n\r\nok",
     ])]);
     let client = roundtrip::Client::new();
-    let resp = client.get(&server.url("/a")).unwrap();
+    // The events carry every head as sent: the 1xx one too.
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    let trace = roundtrip::Trace::new().on_event(move |e| match &e.kind {
+        roundtrip::EventKind::Got1xxResponse { raw_head, .. } => {
+            seen.lock().unwrap().push((103, raw_head.to_vec()))
+        }
+        roundtrip::EventKind::GotResponseHeaders { raw_head, .. } => {
+            seen.lock().unwrap().push((200, raw_head.to_vec()))
+        }
+        _ => {}
+    });
+    let req = http::Request::get(server.url("/a")).body(()).unwrap();
+    let resp = client.send_traced(req, trace).unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-mixed-case"], "a    folded");
     let body = resp.into_body();
     assert_eq!(body.raw_head(), FIRST);
+    assert_eq!(
+        *heads.lock().unwrap(),
+        [
+            (
+                103,
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n".to_vec()
+            ),
+            (200, FIRST.to_vec())
+        ]
+    );
     assert_eq!(body.text().unwrap(), "hello");
     let resp = client.get(&server.url("/b")).unwrap();
     assert_eq!(resp.status(), 201);

@@ -39,8 +39,10 @@ OPTIONS:
         --data-binary DATA   Like -d, but @FILE is sent exactly as stored
         --data-raw DATA      Like -d, but '@' is not special
     -o, --output FILE        Write bodies to FILE instead of stdout
-    -i, --include            Print the response head before the body, as
-                             received (the server's reason phrase and case)
+    -i, --include            Print the response heads before the body, as
+                             received (the server's reason phrase and case):
+                             a proxy's CONNECT answer, 1xx heads, and with
+                             -L every hop's
     -s, --silent             Print no error messages (the exit status still
                              says what happened)
     -S, --show-error         With -s, print error messages anyway
@@ -108,7 +110,8 @@ OPTIONS:
 EXIT STATUS:
     0 success; 2 usage error; otherwise the first failure, curl-like:
     6 host not found, 7 could not connect, 18 body cut short,
-    23 could not write the output, 28 timed out, 1 anything else.
+    23 could not write the output, 28 timed out, 47 too many redirects,
+    56 the proxy refused CONNECT, 1 anything else.
 ";
 
 /// A usage error: bad option, missing value, bad URL, unreadable file.
@@ -306,6 +309,19 @@ impl Options {
         } else {
             Method::GET
         }
+    }
+
+    /// True when no response goes to stdout: under `--json` (without
+    /// `-o`) stdout carries the documents, and under `-n` the statistics
+    /// are the output, which N copies of the body would only bury.
+    pub fn suppresses_body(&self) -> bool {
+        (self.json && self.output.is_none()) || self.repeat.is_some()
+    }
+
+    /// True when the response heads are printed before the body (`-i`,
+    /// `-I`).
+    pub fn prints_heads(&self) -> bool {
+        (self.include || self.head) && !self.suppresses_body()
     }
 
     /// True when error messages should be printed (`-s` without `-S`

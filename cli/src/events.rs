@@ -177,7 +177,7 @@ pub fn describe(kind: &EventKind<'_>, out: &mut String) {
             let values: Vec<String> = values.iter().map(value_text).collect();
             let _ = write!(out, "{name}: {}", values.join(", "));
         }
-        EventKind::Got1xxResponse { code, headers } => {
+        EventKind::Got1xxResponse { code, headers, .. } => {
             let _ = write!(out, "{code} ");
             fields(headers, out);
         }
@@ -185,6 +185,7 @@ pub fn describe(kind: &EventKind<'_>, out: &mut String) {
             status,
             version,
             headers,
+            ..
         } => {
             let _ = write!(out, "{version:?} {status} ({} fields)", headers.len());
         }

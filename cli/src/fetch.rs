@@ -7,11 +7,12 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, Response};
-use roundtrip::{Body, Client, ErrorKind, RequestId, SendBody};
+use roundtrip::{Body, Client, ErrorKind, EventKind, RequestId, SendBody};
 
 use crate::args::{self, HeaderArg, Options, Target};
 use crate::events;
@@ -48,6 +49,8 @@ impl Failure {
                 ErrorKind::TooManyRedirects { .. } => 47,
                 ErrorKind::ConnectFailed(_) => 7,
                 ErrorKind::BodyTruncated { .. } => 18,
+                // curl's "CONNECT tunnel failed".
+                ErrorKind::ProxyConnectRefused { .. } => 56,
                 ErrorKind::Timeout { .. } => 28,
                 _ => 1,
             },
@@ -183,6 +186,11 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         trace.add(recorder);
         archive
     });
+    let heads = opts.prints_heads().then(|| {
+        let (recorder, heads) = heads_recorder();
+        trace.add(recorder);
+        heads
+    });
     let har_clock = (Instant::now(), std::time::SystemTime::now());
     let client = builder.trace(trace).build();
 
@@ -200,6 +208,7 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         failed: 0,
         har,
         har_named: 0,
+        heads,
     };
     if opts.parallel && opts.repeat.is_none() {
         fetcher.parallel(&client);
@@ -282,9 +291,44 @@ struct Fetcher<'a> {
     har: Option<crate::har::Recorded>,
     /// Requests whose first HAR entry was given its URL.
     har_named: usize,
+    /// Under `-i` and `-I`, every head received (`heads_recorder`).
+    heads: Option<Heads>,
 }
 
 type RecordingLog = crate::waterfall::Recordings;
+
+/// Under `-i` and `-I`: the heads each request received so far, as they
+/// came off the wire, by request id.
+type Heads = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
+
+/// A trace that keeps every head a request receives, in order, as curl's
+/// `-i` prints them: the proxy's answer to CONNECT, each informational
+/// (1xx) head, and the head of every redirect hop before the final one.
+fn heads_recorder() -> (roundtrip::Trace, Heads) {
+    let heads: Heads = Arc::default();
+    let sink = heads.clone();
+    let trace = roundtrip::Trace::new().on_event(move |e| {
+        let (Some(req), Some(raw)) = (e.req, received_head(&e.kind)) else {
+            return;
+        };
+        let mut all = sink.lock().unwrap_or_else(|p| p.into_inner());
+        match all.iter_mut().find(|(id, _)| *id == req.0) {
+            Some((_, bytes)) => bytes.extend_from_slice(raw),
+            None => all.push((req.0, raw.to_vec())),
+        }
+    });
+    (trace, heads)
+}
+
+/// The head an event reports as received, if any.
+fn received_head<'e>(kind: &EventKind<'e>) -> Option<&'e [u8]> {
+    match *kind {
+        EventKind::ProxyConnectDone { raw_head, .. }
+        | EventKind::Got1xxResponse { raw_head, .. }
+        | EventKind::GotResponseHeaders { raw_head, .. } => Some(raw_head),
+        _ => None,
+    }
+}
 
 impl Fetcher<'_> {
     /// Records a failure; true when the remaining URLs should be skipped
@@ -303,6 +347,11 @@ impl Fetcher<'_> {
                 let result = build_request(self.opts, target, self.body)
                     .and_then(|req| client.send(req).map_err(Failure::Request))
                     .and_then(|resp| self.write_response(resp));
+                if matches!(result, Err(Failure::Request(_))) {
+                    // What came before the failure, as curl shows it (a
+                    // proxy's refusal, a redirect hop's head).
+                    let _ = self.write_heads(None);
+                }
                 if self.opts.repeat.is_some() {
                     match &result {
                         Ok(Info {
@@ -403,17 +452,23 @@ impl Fetcher<'_> {
         let mut arrived: HashMap<RequestId, roundtrip::Result<Response<Body>>> = HashMap::new();
         for (target, id) in opts.targets.iter().zip(submitted) {
             let result = match id {
-                Ok(id) => loop {
-                    if let Some(r) = arrived.remove(&id) {
-                        break r.map_err(Failure::Request);
-                    }
-                    match batch.wait() {
-                        Some((done, r)) => {
-                            arrived.insert(done, r);
+                Ok(id) => {
+                    let result = loop {
+                        if let Some(r) = arrived.remove(&id) {
+                            break r.map_err(Failure::Request);
                         }
-                        None => break Err(Failure::Build("lost track of the request".into())),
+                        match batch.wait() {
+                            Some((done, r)) => {
+                                arrived.insert(done, r);
+                            }
+                            None => break Err(Failure::Build("lost track of the request".into())),
+                        }
+                    };
+                    if result.is_err() {
+                        let _ = self.write_heads(Some(id));
                     }
-                },
+                    result
+                }
                 Err(failure) => Err(failure),
             };
             let result = result.and_then(|resp| self.write_response(resp));
@@ -477,21 +532,36 @@ impl Fetcher<'_> {
         }
     }
 
-    /// Writes the head (with `-i` or `-I`) and streams the body (unless
+    /// Under `-i` and `-I`, writes the heads request `id` received (every
+    /// request's when `None`: in sequence only one is under way), as they
+    /// came off the wire.
+    fn write_heads(&mut self, id: Option<RequestId>) -> Result<(), Failure> {
+        let Some(heads) = &self.heads else {
+            return Ok(());
+        };
+        let mut all = heads.lock().unwrap_or_else(|p| p.into_inner());
+        let taken: Vec<(u64, Vec<u8>)> = match id {
+            Some(id) => all
+                .iter()
+                .position(|(r, _)| *r == id.0)
+                .map(|i| all.remove(i))
+                .into_iter()
+                .collect(),
+            None => std::mem::take(&mut *all),
+        };
+        drop(all);
+        for (_, bytes) in taken {
+            self.out.write_all(&bytes).map_err(Failure::Write)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the heads (with `-i` or `-I`) and streams the body (unless
     /// `-I`, which reads and discards it so the connection can be reused).
     fn write_response(&mut self, resp: Response<Body>) -> Result<Info, Failure> {
         let status = resp.status().as_u16();
-        // Under --json, stdout carries the documents; the response goes
-        // only to a file named by -o. Under -n, the statistics are the
-        // output; N copies of the body would only bury them.
-        let no_body = (self.opts.json && self.opts.output.is_none()) || self.opts.repeat.is_some();
-        let discard = self.opts.head || no_body;
-        if (self.opts.include || self.opts.head) && !no_body {
-            self.out
-                // As it came off the wire, as curl's `-i` prints it.
-                .write_all(&resp.body().raw_head())
-                .map_err(Failure::Write)?;
-        }
+        let discard = self.opts.head || self.opts.suppresses_body();
+        self.write_heads(Some(resp.body().request_id()))?;
         let mut body = resp.into_body();
         let mut buf = vec![0u8; 64 * 1024];
         loop {

@@ -31,6 +31,10 @@ pub struct Entry {
     /// "HTTP/1.1"), once its head came.
     response_version: Option<&'static str>,
     response_headers: Vec<(String, String)>,
+    /// The reason phrase the server sent, once its head came.
+    response_reason: String,
+    /// The response head's size on the wire, status line to empty line.
+    response_head_size: Option<usize>,
     body_bytes: u64,
     server: String,
     conn: Option<u64>,
@@ -100,8 +104,11 @@ pub fn recorder() -> (Trace, Recorded) {
                 status,
                 version,
                 headers,
+                raw_head,
             } => {
                 r.status = Some(status.as_u16());
+                r.response_reason = roundtrip::h1::head::reason_phrase(raw_head);
+                r.response_head_size = Some(raw_head.len());
                 r.response_version = Some(if *version == http::Version::HTTP_10 {
                     "HTTP/1.0"
                 } else {
@@ -218,9 +225,6 @@ fn entry(r: &Entry, (t0, wall0): (Instant, SystemTime)) -> String {
             .map(|(_, v)| v.as_str())
     };
     let status = r.status.unwrap_or(0);
-    let reason = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason());
     let request = object(&[
         ("method", string(&r.method)),
         ("url", string(&r.url)),
@@ -237,7 +241,8 @@ fn entry(r: &Entry, (t0, wall0): (Instant, SystemTime)) -> String {
     ];
     let response = object(&[
         ("status", status.to_string()),
-        ("statusText", string(reason.unwrap_or(""))),
+        // The server's own words, as a browser records them.
+        ("statusText", string(&r.response_reason)),
         // What the server answered with, HTTP/1.0 included; "" before a
         // head came, as for the status.
         ("httpVersion", string(r.response_version.unwrap_or(""))),
@@ -245,7 +250,13 @@ fn entry(r: &Entry, (t0, wall0): (Instant, SystemTime)) -> String {
         ("headers", headers(&r.response_headers)),
         ("content", object(&content)),
         ("redirectURL", string(field("location").unwrap_or(""))),
-        ("headersSize", "-1".into()),
+        // HAR 1.2: from the status line up to and including the empty
+        // line; -1 until a head came.
+        (
+            "headersSize",
+            r.response_head_size
+                .map_or_else(|| "-1".into(), |n| n.to_string()),
+        ),
         ("bodySize", r.body_bytes.to_string()),
     ]);
     let names = [

@@ -135,6 +135,7 @@ fn head(status: u16, headers: &HeaderMap) -> EventKind<'_> {
         status: StatusCode::from_u16(status).unwrap(),
         version: Version::HTTP_11,
         headers,
+        raw_head: b"",
     }
 }
 
@@ -349,6 +350,7 @@ fn expect_100_continue_and_an_informational_response() {
             EventKind::Got1xxResponse {
                 code: StatusCode::CONTINUE,
                 headers: &h,
+                raw_head: b"",
             },
         ),
         (9_000, EventKind::WroteRequest { error: None }),
@@ -384,6 +386,7 @@ fn https_through_a_connect_proxy() {
             EventKind::ProxyConnectDone {
                 status: Some(StatusCode::OK),
                 error: None,
+                raw_head: b"",
             },
         ),
         (4_020, EventKind::TlsHandshakeStart),

@@ -218,7 +218,7 @@ impl Recording {
                 self.ip_literal = host.parse::<std::net::IpAddr>().is_ok();
                 self.open(format!("proxy CONNECT {target}"), t)
             }
-            EventKind::ProxyConnectDone { status, error } => {
+            EventKind::ProxyConnectDone { status, error, .. } => {
                 let note = match (status, error) {
                     (_, Some(e)) => failure_note(e),
                     (Some(s), None) => s.as_u16().to_string(),
@@ -674,6 +674,7 @@ mod tests {
                 status: http::StatusCode::OK,
                 version: http::Version::HTTP_11,
                 headers: &headers,
+                raw_head: b"",
             },
         );
         r.record(100_000, &EventKind::RequestDone { error: None });
@@ -807,6 +808,7 @@ mod tests {
                     status: http::StatusCode::OK,
                     version: http::Version::HTTP_11,
                     headers: &no_headers,
+                    raw_head: b"",
                 },
             ),
             (

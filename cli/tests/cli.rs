@@ -292,6 +292,63 @@ fn include_prints_the_status_line_and_headers_first() {
     );
 }
 
+#[test]
+fn include_prints_every_head_received_as_curl_does() {
+    // A redirect hop, then an informational head before the final one.
+    let server = serve(|req| {
+        match path_of(req) {
+        "/old" => (
+            b"HTTP/1.1 302 Moved Along\r\nlocation: /new\r\nContent-Length: 5\r\n\r\nredir".to_vec(),
+            false,
+        ),
+        _ => (
+            b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 Fine\r\nContent-Length: 3\r\n\r\nnew"
+                .to_vec(),
+            false,
+        ),
+    }
+    });
+    let hop = "HTTP/1.1 302 Moved Along\r\nlocation: /new\r\nContent-Length: 5\r\n\r\n";
+    let last = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 Fine\r\nContent-Length: 3\r\n\r\n";
+    let r = run(&["-iL", &server.url("/old")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    // The redirect's body is not shown; its head is.
+    assert_eq!(r.stdout(), format!("{hop}{last}new"));
+    // Without -L the redirect is the answer, body and all.
+    let r = run(&["-i", &server.url("/old")]);
+    assert_eq!(r.stdout(), format!("{hop}redir"));
+    // Under -Z each response gets its own heads, in argument order.
+    let r = run(&["-Z", "-i", &server.url("/new"), &server.url("/old")]);
+    assert_eq!(r.stdout(), format!("{last}new{hop}redir"));
+    // -I shows the same heads and no body.
+    let r = run(&["-IL", &server.url("/old")]);
+    assert_eq!(r.stdout(), format!("{hop}{last}"));
+}
+
+#[test]
+fn include_shows_a_proxys_refusal_of_connect_and_exits_56() {
+    let proxy = serve(|req| {
+        assert!(req.starts_with("CONNECT origin.test:443 "), "{req}");
+        (
+            b"HTTP/1.1 407 Who Are You\r\nProxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+            true,
+        )
+    });
+    let p = format!("http://127.0.0.1:{}", proxy.addr.port());
+    let r = run(&["-i", "-x", &p, "https://origin.test/"]);
+    // curl's status for a failed tunnel, and its output: the proxy's head.
+    assert_eq!(r.code, Some(56), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.stdout(),
+        "HTTP/1.1 407 Who Are You\r\nProxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert!(r.stderr.contains("407"), "{}", r.stderr);
+    // Without -i nothing goes to stdout.
+    let r = run(&["-x", &p, "https://origin.test/"]);
+    assert_eq!((r.code, r.stdout().as_str()), (Some(56), ""));
+}
+
 /// Answers HEAD with a Content-Length but (correctly) no body.
 fn serve_head_only() -> Server {
     serve(|req| {
@@ -1441,7 +1498,8 @@ fn har_records_every_hop_and_validates_against_the_har_schema() {
     let server = serve(|req| {
         if path_of(req).starts_with("/old") {
             (
-                b"HTTP/1.1 302 Found\r\nLocation: /new?b=2\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                b"HTTP/1.1 302 Found It\r\nLocation: /new?b=2\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec(),
                 false,
             )
         } else {
@@ -1471,6 +1529,11 @@ fn har_records_every_hop_and_validates_against_the_har_schema() {
     assert_eq!(second["response"]["content"]["size"], 6);
     assert_eq!(first["response"]["httpVersion"], "HTTP/1.1");
     assert_eq!(second["response"]["httpVersion"], "HTTP/1.0");
+    // The server's reason phrases, and each head's size on the wire.
+    assert_eq!(first["response"]["statusText"], "Found It");
+    assert_eq!(second["response"]["statusText"], "OK");
+    assert_eq!(first["response"]["headersSize"], 64);
+    assert_eq!(second["response"]["headersSize"], 38);
     // One connection for both hops: the second skipped dns and connect.
     assert_eq!(server.accepted(), 1);
     assert_eq!(first["connection"], second["connection"]);

@@ -1008,6 +1008,7 @@ impl Exchange {
             let kind = EventKind::ProxyConnectDone {
                 status: None,
                 error: Some(&err),
+                raw_head: &[],
             };
             self.tr.emit(ctx, now, kind);
         }

@@ -57,19 +57,15 @@ impl Exchange {
                 &mut ctx.spare_bufs.heads,
                 super::HEAD_STORE_CHUNK,
             );
-            let (head, reason) = match parsed {
+            let (head, raw) = match parsed {
                 Ok(None) => return,
                 Ok(Some((len, head, raw))) => {
-                    // The refusal's own words ("403 Blocked By Policy"),
-                    // not the registry's name for the code.
-                    let reason = (!head.status.is_success() && !head.status.is_informational())
-                        .then(|| h1::head::reason_phrase(&raw));
                     conn.recv.skip_raw(len);
-                    (head, reason)
+                    (head, raw)
                 }
                 Err(e) => {
                     let e = Error::new(Phase::Connect, e.kind().clone());
-                    self.proxy_failed(None, e, ctx, now);
+                    self.proxy_failed(None, &[], e, ctx, now);
                     return;
                 }
             };
@@ -81,15 +77,18 @@ impl Exchange {
                     Phase::Connect,
                     ErrorKind::ProxyConnectRefused {
                         status: head.status.as_u16(),
-                        reason: reason.unwrap_or_default(),
+                        // The refusal's own words ("403 Blocked By
+                        // Policy"), not the registry's name for the code.
+                        reason: h1::head::reason_phrase(&raw),
                     },
                 );
-                self.proxy_failed(Some(head.status), err, ctx, now);
+                self.proxy_failed(Some(head.status), &raw, err, ctx, now);
                 return;
             }
             let kind = EventKind::ProxyConnectDone {
                 status: Some(head.status),
                 error: None,
+                raw_head: &raw,
             };
             self.tr.emit(ctx, now, kind);
             let Some(mut conn) = self.conn.take() else {
@@ -116,12 +115,13 @@ impl Exchange {
     /// The proxy closed the connection during CONNECT.
     pub(super) fn proxy_eof(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         let err = Error::new(Phase::Connect, ErrorKind::ConnectionClosed);
-        self.proxy_failed(None, err, ctx, now);
+        self.proxy_failed(None, &[], err, ctx, now);
     }
 
     fn proxy_failed(
         &mut self,
         status: Option<http::StatusCode>,
+        raw_head: &[u8],
         err: Error,
         ctx: &mut Ctx<'_>,
         now: Instant,
@@ -131,6 +131,7 @@ impl Exchange {
         let kind = EventKind::ProxyConnectDone {
             status,
             error: Some(&err),
+            raw_head,
         };
         self.tr.emit(ctx, now, kind);
         self.fail(err, ctx, now);

@@ -59,10 +59,7 @@ impl Exchange {
                         return Ok(());
                     };
                     conn.recv.skip_raw(len);
-                    if !head.status.is_informational() {
-                        self.raw_head = raw;
-                    }
-                    self.handle_head(head, ctx, now)?;
+                    self.handle_head(head, raw, ctx, now)?;
                 }
                 Receiving::Body(decoder) => {
                     let raw = conn.recv.raw();
@@ -86,6 +83,7 @@ impl Exchange {
     pub(super) fn handle_head(
         &mut self,
         head: ResponseHead,
+        raw: bytes::Bytes,
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) -> Result<()> {
@@ -118,6 +116,7 @@ impl Exchange {
                 EventKind::Got1xxResponse {
                     code: status,
                     headers: &head.headers,
+                    raw_head: &raw,
                 },
             );
             if awaited {
@@ -161,8 +160,10 @@ impl Exchange {
                 status,
                 version: head.version,
                 headers: &head.headers,
+                raw_head: &raw,
             },
         );
+        self.raw_head = raw;
         if matches!(self.sending, Sending::WaitContinue { .. }) {
             self.skip_body(ctx, now);
         }

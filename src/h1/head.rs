@@ -319,9 +319,18 @@ fn unfolded(value: &[u8]) -> Option<HeaderValue> {
     HeaderValue::from_bytes(value.trim_ascii()).ok()
 }
 
-/// The reason phrase of a complete response head (`head` holds at least
-/// its status line), as sent: empty when absent or unparsable.
-pub(crate) fn reason_phrase(head: &[u8]) -> String {
+/// The reason phrase of a response head (`head` holds at least its
+/// status line, as `Body::raw_head` or a trace event's `raw_head` give
+/// it), as the server sent it: empty when absent, not UTF-8 or unparsable.
+///
+/// ```
+/// use roundtrip::h1::head::reason_phrase;
+///
+/// assert_eq!(reason_phrase(b"HTTP/1.1 404 Gone Fishing\r\nA: 1\r\n\r\n"), "Gone Fishing");
+/// assert_eq!(reason_phrase(b"HTTP/1.1 204\r\n\r\n"), "");
+/// assert_eq!(reason_phrase(b"garbage"), "");
+/// ```
+pub fn reason_phrase(head: &[u8]) -> String {
     let line = head
         .split(|&b| b == b'\n')
         .next()

@@ -269,7 +269,9 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             }
             out.push(']');
         }
-        EventKind::Got1xxResponse { code, headers: h } => {
+        EventKind::Got1xxResponse {
+            code, headers: h, ..
+        } => {
             let _ = write!(out, ",\"code\":{}", code.as_u16());
             key(out, "headers");
             headers(out, h);
@@ -279,6 +281,7 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             status,
             version,
             headers: h,
+            ..
         } => {
             let _ = write!(out, ",\"status\":{}", status.as_u16());
             key(out, "version");
@@ -313,7 +316,7 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             key(out, "target");
             string(out, target);
         }
-        EventKind::ProxyConnectDone { status, error } => {
+        EventKind::ProxyConnectDone { status, error, .. } => {
             key(out, "status");
             match status {
                 Some(s) => {

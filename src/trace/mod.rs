@@ -370,6 +370,9 @@ pub enum EventKind<'a> {
         status: Option<StatusCode>,
         /// Why the tunnel was not opened, if it was not.
         error: Option<&'a Error>,
+        /// The proxy's final head as it came off the wire, from the status
+        /// line to the empty line that ends it; empty when none came.
+        raw_head: &'a [u8],
     },
     /// A TLS handshake starts.
     TlsHandshakeStart,
@@ -414,6 +417,10 @@ pub enum EventKind<'a> {
         code: StatusCode,
         /// Its fields.
         headers: &'a HeaderMap,
+        /// The head as it came off the wire, from the status line to the
+        /// empty line that ends it (the reason phrase and the case of the
+        /// field names as sent).
+        raw_head: &'a [u8],
     },
     /// The whole request (head and body) was handed to the socket.
     WroteRequest {
@@ -430,6 +437,10 @@ pub enum EventKind<'a> {
         version: Version,
         /// Its fields.
         headers: &'a HeaderMap,
+        /// The head as it came off the wire, from the status line to the
+        /// empty line that ends it: what `Body::raw_head` returns for the
+        /// final hop, here for every hop.
+        raw_head: &'a [u8],
     },
     /// The response body ended, failed or was cancelled.
     ResponseBodyDone {
@@ -594,7 +605,7 @@ macro_rules! go_hooks {
             pub fn $method(self, mut f: impl FnMut(Instant, $($ty),*) + Send + 'static) -> Self {
                 self.on_event(move |e| {
                     #[allow(unused_variables)]
-                    if let EventKind::$variant { $($field),* } = &e.kind {
+                    if let EventKind::$variant { $($field,)* .. } = &e.kind {
                         f(e.at, $($field.clone()),*)
                     }
                 })

@@ -337,7 +337,7 @@ fn emit(parent: &Span, event: &Event<'_>) {
         EventKind::ProxyConnectStart { proxy, target } => {
             ev!("proxy_connect_start", proxy = *proxy, target = *target)
         }
-        EventKind::ProxyConnectDone { status, error } => ev!(
+        EventKind::ProxyConnectDone { status, error, .. } => ev!(
             "proxy_connect_done",
             status = status.map(|s| s.as_u16()),
             error = error.map(display)
@@ -380,7 +380,7 @@ fn emit(parent: &Span, event: &Event<'_>) {
         EventKind::WroteHeaders => ev!("wrote_headers"),
         EventKind::Wait100Continue => ev!("wait_100_continue"),
         EventKind::Got100Continue => ev!("got_100_continue"),
-        EventKind::Got1xxResponse { code, headers } => ev!(
+        EventKind::Got1xxResponse { code, headers, .. } => ev!(
             "got_1xx_response",
             code = code.as_u16(),
             headers = ?Fields(headers)
@@ -391,6 +391,7 @@ fn emit(parent: &Span, event: &Event<'_>) {
             status,
             version,
             headers,
+            ..
         } => ev!(
             "got_response_headers",
             status = status.as_u16(),

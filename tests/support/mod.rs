@@ -494,7 +494,7 @@ pub mod lo {
                         conn: conn.0,
                         reused: *reused,
                     },
-                    EventKind::Got1xxResponse { code, headers } => Ev::Got1xx {
+                    EventKind::Got1xxResponse { code, headers, .. } => Ev::Got1xx {
                         code: code.as_u16(),
                         headers: (*headers).clone(),
                     },
