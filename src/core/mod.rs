@@ -1046,14 +1046,8 @@ impl Core {
     /// lazily, when they come up): calling [`Core::handle_timeout`] then is
     /// harmless, and the next answer is later.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.timers.peek(),
-            self.pool.poll_timeout(),
-            self.resolver.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let due = crate::earliest(self.timers.peek(), self.pool.poll_timeout());
+        crate::earliest(due, self.resolver.poll_timeout())
     }
 
     /// Where to write from for an [`Io::Send`] on `sock`: two parts to be
@@ -1525,7 +1519,19 @@ impl Core {
     /// Turns what the resolver asked for into [`Io`] and hands its events
     /// to the exchanges waiting on them, until it has nothing more to say.
     /// True if anything happened.
+    #[inline]
     fn drive_resolver(&mut self, now: Instant) -> bool {
+        // The common case, many times per request: no lookup began since
+        // the last look and the resolver has nothing to say. Checked
+        // inline; a call per look had cost more than the look.
+        if self.resolver.queries_started() == self.queries_seen && !self.resolver.has_output() {
+            return false;
+        }
+        self.drive_resolver_output(now)
+    }
+
+    #[inline(never)]
+    fn drive_resolver_output(&mut self, now: Instant) -> bool {
         // An exchange handed input (a read, an EOF, a timeout) may have
         // started a lookup (a retry, a redirect) that no pump has
         // registered yet; the hosts file and the cache answer at once, so
@@ -1544,7 +1550,6 @@ impl Core {
             }
         }
         if !self.resolver.has_output() {
-            // The common case, several times per request: nothing to do.
             return false;
         }
         let mut any = false;

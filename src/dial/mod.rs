@@ -409,7 +409,7 @@ impl Schedule {
         let next = self
             .next_at
             .filter(|_| self.pending.iter().any(|p| !p.is_empty()));
-        [waiting_resolution, next].into_iter().flatten().min()
+        crate::earliest(waiting_resolution, next)
     }
 
     /// Starts attempts that are due, and decides failure.

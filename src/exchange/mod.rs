@@ -723,10 +723,9 @@ impl Exchange {
                     .as_ref()
                     .is_some_and(|c| c.recv.has_room() && !c.tls_backlog)
         });
-        [connect, expect, total, header, idle]
+        [expect, total, header, idle]
             .into_iter()
-            .flatten()
-            .min()
+            .fold(connect, crate::earliest)
     }
 
     /// The phase the request is in now (for errors that can strike in
