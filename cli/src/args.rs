@@ -43,6 +43,10 @@ OPTIONS:
                              received (the server's reason phrase and case):
                              a proxy's CONNECT answer, 1xx heads, and with
                              -L every hop's
+    -D, --dump-header FILE   Write the response heads, as -i prints them,
+                             to FILE (- for stdout)
+    -f, --fail               Fail on an HTTP status of 400 or more: exit 22
+                             without writing the body
     -s, --silent             Print no error messages (the exit status still
                              says what happened)
     -S, --show-error         With -s, print error messages anyway
@@ -110,8 +114,9 @@ OPTIONS:
 EXIT STATUS:
     0 success; 2 usage error; otherwise the first failure, curl-like:
     6 host not found, 7 could not connect, 18 body cut short,
-    23 could not write the output, 28 timed out, 47 too many redirects,
-    56 the proxy refused CONNECT, 1 anything else.
+    22 HTTP status 400 or more under -f, 23 could not write the output,
+    28 timed out, 47 too many redirects, 56 the proxy refused CONNECT,
+    1 anything else.
 ";
 
 /// A usage error: bad option, missing value, bad URL, unreadable file.
@@ -204,6 +209,11 @@ pub struct Options {
     pub output: Option<PathBuf>,
     /// `-i`.
     pub include: bool,
+    /// `-D`: where to write the heads received (`-` for stdout).
+    pub dump_header: Option<PathBuf>,
+    /// `-f`: an HTTP status of 400 or more fails the transfer (exit 22)
+    /// and its body is not written.
+    pub fail: bool,
     /// `-s`.
     pub silent: bool,
     /// `-S`.
@@ -324,6 +334,11 @@ impl Options {
         (self.include || self.head) && !self.suppresses_body()
     }
 
+    /// True when the heads received are wanted: printed, or saved (`-D`).
+    pub fn keeps_heads(&self) -> bool {
+        self.prints_heads() || self.dump_header.is_some()
+    }
+
     /// True when error messages should be printed (`-s` without `-S`
     /// silences them).
     pub fn show_errors(&self) -> bool {
@@ -356,6 +371,8 @@ enum Opt {
     DataRaw,
     Output,
     Include,
+    DumpHeader,
+    Fail,
     Silent,
     ShowError,
     Parallel,
@@ -397,6 +414,8 @@ impl Opt {
             'd' => Opt::Data,
             'o' => Opt::Output,
             'i' => Opt::Include,
+            'D' => Opt::DumpHeader,
+            'f' => Opt::Fail,
             's' => Opt::Silent,
             'S' => Opt::ShowError,
             'Z' => Opt::Parallel,
@@ -425,6 +444,8 @@ impl Opt {
             "data-raw" => Opt::DataRaw,
             "output" => Opt::Output,
             "include" => Opt::Include,
+            "dump-header" => Opt::DumpHeader,
+            "fail" => Opt::Fail,
             "silent" => Opt::Silent,
             "show-error" => Opt::ShowError,
             "parallel" => Opt::Parallel,
@@ -470,6 +491,7 @@ impl Opt {
                 | Opt::DataBinary
                 | Opt::DataRaw
                 | Opt::Output
+                | Opt::DumpHeader
                 | Opt::DnsServers
                 | Opt::Resolve
                 | Opt::HappyEyeballs
@@ -624,6 +646,13 @@ fn apply(
             opts.output = Some(PathBuf::from(value));
         }
         Opt::Include => opts.include = true,
+        Opt::DumpHeader => {
+            if value.is_empty() {
+                return usage(format!("{spelled} needs a file name (- for stdout)"));
+            }
+            opts.dump_header = Some(PathBuf::from(value));
+        }
+        Opt::Fail => opts.fail = true,
         Opt::Silent => opts.silent = true,
         Opt::ShowError => opts.show_error = true,
         Opt::Parallel => opts.parallel = true,

@@ -32,6 +32,8 @@ pub enum Failure {
     Write(io::Error),
     /// The request could not be put together.
     Build(String),
+    /// Under `-f`, the final status was 400 or more.
+    Http(Box<Info>),
 }
 
 impl Failure {
@@ -56,6 +58,7 @@ impl Failure {
             },
             Failure::Write(_) => EXIT_WRITE,
             Failure::Build(_) => 1,
+            Failure::Http(_) => 22,
         }
     }
 }
@@ -66,6 +69,11 @@ impl fmt::Display for Failure {
             Failure::Request(e) => write!(f, "{e}"),
             Failure::Write(e) => write!(f, "writing the output failed: {e}"),
             Failure::Build(why) => write!(f, "request: {why}"),
+            Failure::Http(info) => write!(
+                f,
+                "the requested URL returned error: {}",
+                info.status.unwrap_or_default()
+            ),
         }
     }
 }
@@ -186,11 +194,24 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         trace.add(recorder);
         archive
     });
-    let heads = opts.prints_heads().then(|| {
+    let heads = opts.keeps_heads().then(|| {
         let (recorder, heads) = heads_recorder();
         trace.add(recorder);
         heads
     });
+    let dump: Option<Box<dyn Write>> = match opts.dump_header.as_deref() {
+        None => None,
+        Some(p) if p == std::path::Path::new("-") => Some(Box::new(io::stdout())),
+        Some(p) => match File::create(p) {
+            Ok(f) => Some(Box::new(f)),
+            Err(e) => {
+                if opts.show_errors() {
+                    let _ = writeln!(io::stderr(), "roundtrip: cannot write {}: {e}", p.display());
+                }
+                return ExitCode::from(EXIT_WRITE);
+            }
+        },
+    };
     let har_clock = (Instant::now(), std::time::SystemTime::now());
     let client = builder.trace(trace).build();
 
@@ -209,6 +230,7 @@ pub fn run(opts: &Options, program_start: Instant) -> ExitCode {
         har,
         har_named: 0,
         heads,
+        dump,
     };
     if opts.parallel && opts.repeat.is_none() {
         fetcher.parallel(&client);
@@ -291,8 +313,10 @@ struct Fetcher<'a> {
     har: Option<crate::har::Recorded>,
     /// Requests whose first HAR entry was given its URL.
     har_named: usize,
-    /// Under `-i` and `-I`, every head received (`heads_recorder`).
+    /// Under `-i`, `-I` and `-D`, every head received (`heads_recorder`).
     heads: Option<Heads>,
+    /// Where `-D` writes the heads.
+    dump: Option<Box<dyn Write>>,
 }
 
 type RecordingLog = crate::waterfall::Recordings;
@@ -394,6 +418,7 @@ impl Fetcher<'_> {
                 status: None,
                 timings: e.timings().cloned(),
             },
+            Err(Failure::Http(info)) => (**info).clone(),
             Err(_) => Info::default(),
         };
         if let (Some(har), true) = (&self.har, reached_client) {
@@ -539,6 +564,7 @@ impl Fetcher<'_> {
         let Some(heads) = &self.heads else {
             return Ok(());
         };
+        let print = self.opts.prints_heads();
         let mut all = heads.lock().unwrap_or_else(|p| p.into_inner());
         let taken: Vec<(u64, Vec<u8>)> = match id {
             Some(id) => all
@@ -551,7 +577,16 @@ impl Fetcher<'_> {
         };
         drop(all);
         for (_, bytes) in taken {
-            self.out.write_all(&bytes).map_err(Failure::Write)?;
+            if let Some(dump) = &mut self.dump {
+                // Before what the body output holds, when both are stdout.
+                self.out.flush().map_err(Failure::Write)?;
+                dump.write_all(&bytes)
+                    .and_then(|()| dump.flush())
+                    .map_err(Failure::Write)?;
+            }
+            if print {
+                self.out.write_all(&bytes).map_err(Failure::Write)?;
+            }
         }
         Ok(())
     }
@@ -560,7 +595,11 @@ impl Fetcher<'_> {
     /// `-I`, which reads and discards it so the connection can be reused).
     fn write_response(&mut self, resp: Response<Body>) -> Result<Info, Failure> {
         let status = resp.status().as_u16();
-        let discard = self.opts.head || self.opts.suppresses_body();
+        // Under -f an error status fails the transfer and, as with curl,
+        // its body is not written (it is read, so the connection can be
+        // reused, and the timings are whole).
+        let failed = self.opts.fail && status >= 400;
+        let discard = self.opts.head || self.opts.suppresses_body() || failed;
         self.write_heads(Some(resp.body().request_id()))?;
         let mut body = resp.into_body();
         let mut buf = vec![0u8; 64 * 1024];
@@ -574,9 +613,13 @@ impl Fetcher<'_> {
             }
         }
         self.out.flush().map_err(Failure::Write)?;
-        Ok(Info {
+        let info = Info {
             status: Some(status),
             timings: body.timings(),
-        })
+        };
+        if failed {
+            return Err(Failure::Http(Box::new(info)));
+        }
+        Ok(info)
     }
 }

@@ -349,6 +349,84 @@ fn include_shows_a_proxys_refusal_of_connect_and_exits_56() {
     assert_eq!((r.code, r.stdout().as_str()), (Some(56), ""));
 }
 
+/// `/r` redirects to `/missing`, a 404 with a body; anything else is 200.
+fn serve_missing() -> Server {
+    serve(|req| match path_of(req) {
+        "/r" => (
+            b"HTTP/1.1 302 Found It\r\nLocation: /missing\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            false,
+        ),
+        "/missing" => (
+            b"HTTP/1.1 404 Not Here\r\nContent-Length: 8\r\n\r\nnothing\n".to_vec(),
+            false,
+        ),
+        _ => ok("ok\n"),
+    })
+}
+
+#[test]
+fn fail_flag_exits_22_without_the_body_of_an_error_status() {
+    let server = serve_missing();
+    let r = run(&["-f", "-w", "%{http_code}", &server.url("/missing")]);
+    assert_eq!(r.code, Some(22), "stderr: {}", r.stderr);
+    // The body is not written; -w still reports the status, as curl's.
+    assert_eq!(r.stdout(), "404");
+    assert!(r.stderr.contains("returned error: 404"), "{}", r.stderr);
+    // After a redirect too, and -i still shows the heads.
+    let r = run(&["-fiL", &server.url("/r")]);
+    assert_eq!(r.code, Some(22), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.stdout(),
+        "HTTP/1.1 302 Found It\r\nLocation: /missing\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Here\r\nContent-Length: 8\r\n\r\n"
+    );
+    // The next URL is still fetched, on the same connection (the error's
+    // body was read); the exit status is the first failure's.
+    let before = server.accepted();
+    let r = run(&["-f", &server.url("/missing"), &server.url("/ok")]);
+    assert_eq!((r.code, r.stdout().as_str()), (Some(22), "ok\n"));
+    assert_eq!(server.accepted() - before, 1);
+    // Without -f an error status is a response like any other.
+    let r = run(&[&server.url("/missing")]);
+    assert_eq!((r.code, r.stdout().as_str()), (Some(0), "nothing\n"));
+}
+
+#[test]
+fn dump_header_writes_every_head_to_a_file_or_stdout() {
+    let server = serve_missing();
+    let file = std::env::temp_dir().join(format!("roundtrip-cli-{}.heads", closed_port()));
+    let r = run(&["-L", "-D", file.to_str().unwrap(), &server.url("/r")]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout(), "nothing\n", "the body alone on stdout");
+    let dumped = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        dumped,
+        "HTTP/1.1 302 Found It\r\nLocation: /missing\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Here\r\nContent-Length: 8\r\n\r\n"
+    );
+    // `-` is stdout, ahead of the body; with -o the body goes elsewhere.
+    let r = run(&["-D", "-", &server.url("/ok")]);
+    assert_eq!(
+        r.stdout(),
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
+    );
+    let out = std::env::temp_dir().join(format!("roundtrip-cli-{}.body", closed_port()));
+    let r = run(&["-D", "-", "-o", out.to_str().unwrap(), &server.url("/ok")]);
+    let body = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(
+        (r.stdout().as_str(), body.as_str()),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\n",
+            "ok\n"
+        )
+    );
+    // A file that cannot be created: exit 23 before anything is fetched.
+    let before = server.accepted();
+    let r = run(&["-D", "/nonexistent-dir/heads", &server.url("/ok")]);
+    assert_eq!(r.code, Some(23), "stderr: {}", r.stderr);
+    assert_eq!(server.accepted(), before);
+}
+
 /// Answers HEAD with a Content-Length but (correctly) no body.
 fn serve_head_only() -> Server {
     serve(|req| {
