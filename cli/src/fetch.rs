@@ -321,8 +321,8 @@ struct Fetcher<'a> {
 
 type RecordingLog = crate::waterfall::Recordings;
 
-/// Under `-i` and `-I`: the heads each request received so far, as they
-/// came off the wire, by request id.
+/// Under `-i`, `-I` and `-D`: the heads each request received so far, as
+/// they came off the wire, by request id.
 type Heads = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
 
 /// A trace that keeps every head a request receives, in order, as curl's
@@ -557,9 +557,9 @@ impl Fetcher<'_> {
         }
     }
 
-    /// Under `-i` and `-I`, writes the heads request `id` received (every
-    /// request's when `None`: in sequence only one is under way), as they
-    /// came off the wire.
+    /// Writes the heads request `id` received (every request's when
+    /// `None`: in sequence only one is under way), as they came off the
+    /// wire: to the output under `-i` and `-I`, to `-D`'s file.
     fn write_heads(&mut self, id: Option<RequestId>) -> Result<(), Failure> {
         let Some(heads) = &self.heads else {
             return Ok(());
