@@ -15,44 +15,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use http::{header, Method, Request, StatusCode};
-use roundtrip::{Client, EventKind, SendBody, Trace};
+use roundtrip::SendBody;
+use support::cgi::{client, fetch, get, lines_text, one_connection};
 use support::interop::pseudo_random;
-use support::lighttpd::{lighttpd_or_skip, lines_text, random_1m, SMALL_TEXT};
-
-/// A client whose trace records `reused` of every `got_conn`.
-fn client() -> (Client, Arc<Mutex<Vec<bool>>>) {
-    let reused = Arc::new(Mutex::new(Vec::new()));
-    let log = reused.clone();
-    let trace = Trace::new().on_event(move |e| {
-        if let EventKind::GotConn { reused, .. } = e.kind {
-            log.lock().unwrap().push(reused);
-        }
-    });
-    (Client::builder().trace(trace).build(), reused)
-}
-
-fn one_connection(reused: &Mutex<Vec<bool>>, requests: usize) {
-    let mut want = vec![true; requests];
-    want[0] = false;
-    assert_eq!(*reused.lock().unwrap(), want, "one connection for all");
-}
-
-/// Sends `req`, expecting `status`, and returns the whole body.
-fn fetch(client: &Client, req: Request<SendBody>, status: StatusCode) -> Vec<u8> {
-    let what = format!("{} {}", req.method(), req.uri());
-    let resp = client.send(req).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(resp.status(), status, "{what}");
-    resp.into_body()
-        .bytes()
-        .unwrap_or_else(|e| panic!("{what} body: {e}"))
-}
-
-fn get(url: String) -> Request<SendBody> {
-    Request::get(url).body(SendBody::empty()).unwrap()
-}
+use support::lighttpd::{lighttpd_or_skip, random_1m, SMALL_TEXT};
 
 #[test]
 fn static_files_and_a_range_share_one_connection() {

@@ -77,7 +77,7 @@ fn start_tinyproxy_once() -> Result<Tinyproxy, StartError> {
             .expect("a UTF-8 temp name")
     );
     let conf = dir.path().join("tinyproxy.conf");
-    let user = if running_as_root() {
+    let user = if interop::running_as_root() {
         "User nobody\nGroup nogroup\n"
     } else {
         ""
@@ -118,18 +118,6 @@ fn serves_this_instance(addr: SocketAddr, stat_host: &str) -> Result<(), String>
         let head = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();
         Err(format!("{} {addr}: {head:?}", interop::TAKEN))
     }
-}
-
-/// Whether this process runs as root (tinyproxy then needs a User line).
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

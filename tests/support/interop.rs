@@ -249,6 +249,20 @@ impl Drop for Daemon {
     }
 }
 
+/// Whether this process runs as root (its effective uid is 0): servers
+/// that refuse to serve as root (tinyproxy, Apache) are then told a user
+/// to switch to.
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 /// Deterministic pseudo-random bytes (xorshift64*), so test files are
 /// incompressible but identical from run to run.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {

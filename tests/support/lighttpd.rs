@@ -12,9 +12,7 @@
 //! |--------------------|-------------------------------------------------------------|
 //! | `/small.txt`       | [`SMALL_TEXT`]                                              |
 //! | `/random-1m.bin`   | [`random_1m`]: 1 MiB of pseudo-random bytes                 |
-//! | `/cgi/lines.sh`    | [`LINES`] lines of text from a shell script, with a pause halfway: length unknown, so chunked |
-//! | `/cgi/echo.sh`     | the request body back, after a line naming method and length |
-//! | `/cgi/status.sh?N` | an empty response with status N (204 and 304 have no body)  |
+//! | `/cgi/…`           | the CGI programs of `cgi.rs`                                |
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -25,9 +23,6 @@ use super::interop::{self, Daemon, StartError, TempDir};
 
 /// The short text file.
 pub const SMALL_TEXT: &str = "Hello from lighttpd, served to roundtrip's interop tests.\n";
-/// How many lines `/cgi/lines.sh` prints.
-pub const LINES: usize = 200;
-
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 const PORT_ATTEMPTS: usize = 5;
 
@@ -35,29 +30,6 @@ const PORT_ATTEMPTS: usize = 5;
 pub fn random_1m() -> Vec<u8> {
     interop::pseudo_random(1 << 20, 0x11f7)
 }
-
-/// What `/cgi/lines.sh` prints.
-pub fn lines_text() -> String {
-    (0..LINES)
-        .map(|i| format!("line {i} of a CGI answer\n"))
-        .collect()
-}
-
-const LINES_CGI: &str = r#"printf 'Content-Type: text/plain\r\n\r\n'
-i=0
-while [ $i -lt 200 ]; do
-  echo "line $i of a CGI answer"
-  i=$((i+1))
-  # A pause mid-output, so the head must go before the end is known.
-  [ $i -eq 100 ] && sleep 0.1
-done
-"#;
-const ECHO_CGI: &str = r#"printf 'Content-Type: application/octet-stream\r\n\r\n'
-echo "method=$REQUEST_METHOD length=${CONTENT_LENGTH:-none}"
-exec cat
-"#;
-const STATUS_CGI: &str = r#"printf 'Status: %s\r\nX-Cgi: status\r\n\r\n' "$QUERY_STRING"
-"#;
 
 /// Starts lighttpd, or skips the test (the `ROUNDTRIP_INTEROP` policy of
 /// [`interop::or_skip`]).
@@ -130,10 +102,7 @@ fn write_tree(root: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(&cgi)?;
     std::fs::write(www.join("small.txt"), SMALL_TEXT)?;
     std::fs::write(www.join("random-1m.bin"), random_1m())?;
-    std::fs::write(cgi.join("lines.sh"), LINES_CGI)?;
-    std::fs::write(cgi.join("echo.sh"), ECHO_CGI)?;
-    std::fs::write(cgi.join("status.sh"), STATUS_CGI)?;
-    Ok(())
+    super::cgi::write_programs(&cgi)
 }
 
 /// The whole configuration: no user switch (the tests may run as root or

@@ -1,7 +1,7 @@
 //! Shared helpers for the loopback tests: a scripted TCP server on
 //! 127.0.0.1 and a trace recorder. The interop harnesses for real servers
-//! live in `interop` (the `ROUNDTRIP_INTEROP` policy), `nginx` and
-//! `lighttpd`.
+//! live in `interop` (the `ROUNDTRIP_INTEROP` policy), `nginx`,
+//! `lighttpd` and `apache` (with `cgi`, what the last two share).
 #![allow(dead_code)]
 
 pub mod interop;
@@ -707,6 +707,12 @@ pub mod dnsmasq;
 
 /// A real lighttpd, the second HTTP server of the interop layer.
 pub mod lighttpd;
+
+/// A real Apache httpd, the third.
+pub mod apache;
+
+/// The CGI programs lighttpd and Apache serve, and their tests' helpers.
+pub mod cgi;
 
 // Network namespaces with a silent IPv6 blackhole, for the Happy Eyeballs
 // real-socket test (`happy_eyeballs_netns.rs`) and benchmark.
