@@ -19,128 +19,49 @@ mod support;
 
 use std::time::Duration;
 
-use http::{header, Method, Request, StatusCode};
-use roundtrip::SendBody;
+use http::{header, StatusCode};
 use support::apache::{apache_or_skip, random_1m, SMALL_TEXT};
-use support::cgi::{client, fetch, get, lines_text, one_connection};
+use support::cgi::{self, client, fetch, get, Served};
 use support::interop::pseudo_random;
 
-#[test]
-fn static_files_and_a_range_share_one_connection() {
+/// Runs `f` against a fresh server (or skips).
+fn served(f: impl FnOnce(&Served<'_>)) {
     let Some(server) = apache_or_skip() else {
         return;
     };
-    let (client, reused) = client();
-    let resp = client.get(&server.url("/small.txt")).unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let raw = String::from_utf8(resp.body().raw_head().to_vec()).unwrap();
-    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw:?}");
-    assert!(raw.contains("\r\nServer: Apache/"), "{raw:?}");
-    assert_eq!(resp.into_body().text().unwrap(), SMALL_TEXT);
+    let url = |path: &str| server.url(path);
+    let big = random_1m();
+    f(&Served {
+        url: &url,
+        small: SMALL_TEXT,
+        big: &big,
+    });
+}
 
-    let big = fetch(&client, get(server.url("/random-1m.bin")), StatusCode::OK);
-    assert!(big == random_1m(), "1 MiB file: {} bytes differ", big.len());
-
-    let range = Request::get(server.url("/random-1m.bin"))
-        .header(header::RANGE, "bytes=1000-1099")
-        .body(SendBody::empty())
-        .unwrap();
-    let part = fetch(&client, range, StatusCode::PARTIAL_CONTENT);
-    assert_eq!(part, random_1m()[1000..1100]);
-    one_connection(&reused, 3);
+#[test]
+fn static_files_and_a_range_share_one_connection() {
+    served(|s| cgi::static_files_and_a_range(s, "Apache/"));
 }
 
 #[test]
 fn cgi_output_of_unknown_length_is_chunked_and_ends_where_it_should() {
-    let Some(server) = apache_or_skip() else {
-        return;
-    };
-    let (client, reused) = client();
-    for _ in 0..3 {
-        let resp = client.get(&server.url("/cgi/lines.sh")).unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(resp.headers()[header::TRANSFER_ENCODING], "chunked");
-        assert!(!resp.headers().contains_key(header::CONTENT_LENGTH));
-        assert_eq!(resp.into_body().text().unwrap(), lines_text());
-    }
-    assert_eq!(
-        fetch(&client, get(server.url("/small.txt")), StatusCode::OK),
-        SMALL_TEXT.as_bytes()
-    );
-    one_connection(&reused, 4);
+    served(cgi::chunked_cgi_output);
 }
 
 #[test]
 fn bodiless_answers_and_head_keep_the_connection() {
-    let Some(server) = apache_or_skip() else {
-        return;
-    };
-    let (client, reused) = client();
-    let cases = [
-        (Method::GET, "/cgi/status.sh?204", StatusCode::NO_CONTENT),
-        (Method::GET, "/cgi/status.sh?304", StatusCode::NOT_MODIFIED),
-        (Method::HEAD, "/random-1m.bin", StatusCode::OK),
-        (Method::HEAD, "/cgi/lines.sh", StatusCode::OK),
-        (Method::GET, "/small.txt", StatusCode::OK),
-    ];
-    for (method, path, status) in cases {
-        let req = Request::builder()
-            .method(method.clone())
-            .uri(server.url(path))
-            .body(SendBody::empty())
-            .unwrap();
-        let body = fetch(&client, req, status);
-        let want: &[u8] = if path == "/small.txt" {
-            SMALL_TEXT.as_bytes()
-        } else {
-            b""
-        };
-        assert_eq!(body, want, "{method} {path}");
-    }
-    one_connection(&reused, 5);
+    served(cgi::bodiless_answers_and_head);
 }
 
 #[test]
 fn request_bodies_are_echoed_back_by_a_cgi_program() {
-    let Some(server) = apache_or_skip() else {
-        return;
-    };
-    let (client, reused) = client();
     // Under the size of a pipe's buffer: mod_cgid writes the whole request
     // body to the program before it reads any of its output, so a larger
     // echo deadlocks Apache until its Timeout (a server-side limit, met by
     // curl too).
     let data = pseudo_random((48 << 10) + 3, 0xa9ec);
-    let url = server.url("/cgi/echo.sh");
-    let echoed = |length: &str| {
-        let mut want = format!("method=POST length={length}\n").into_bytes();
-        want.extend_from_slice(&data);
-        want
-    };
-    let post = |body: SendBody, expect: bool| {
-        let mut req = Request::post(url.clone());
-        if expect {
-            req = req.header(header::EXPECT, "100-continue");
-        }
-        req.body(body).unwrap()
-    };
-    let len = data.len().to_string();
-
-    let got = fetch(&client, post(data.clone().into(), false), StatusCode::OK);
-    assert!(got == echoed(&len), "with a length: {} bytes", got.len());
-    // Apache answers 100 Continue once the program reads its input.
-    let got = fetch(&client, post(data.clone().into(), true), StatusCode::OK);
-    assert!(
-        got == echoed(&len),
-        "after 100-continue: {} bytes",
-        got.len()
-    );
-    // Of unknown length, so sent chunked; Apache decodes it and gives the
-    // program no length (it reads to the end).
-    let reader = SendBody::from_reader(std::io::Cursor::new(data.clone()));
-    let got = fetch(&client, post(reader, false), StatusCode::OK);
-    assert!(got == echoed("none"), "chunked: {} bytes", got.len());
-    one_connection(&reused, 3);
+    // Apache decodes a chunked body and gives the program no length.
+    served(|s| cgi::echoed_bodies(s, &data, "none"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What the CGI-capable real servers of the interop layer (lighttpd,
-//! Apache) share: the three CGI programs they serve, and the client-side
-//! helpers their tests use to fetch and to count connections.
+//! Apache) share: the three CGI programs they serve, the client-side
+//! helpers to fetch and to count connections, and the checks both
+//! servers' tests run (`interop_lighttpd.rs`, `interop_apache.rs`).
 //!
 //! | program       | what                                                        |
 //! |---------------|-------------------------------------------------------------|
@@ -11,7 +12,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use http::{Request, StatusCode};
+use http::{header, Method, Request, StatusCode};
 use roundtrip::{Client, EventKind, SendBody, Trace};
 
 /// How many lines `lines.sh` prints.
@@ -92,4 +93,123 @@ pub fn fetch(client: &Client, req: Request<SendBody>, status: StatusCode) -> Vec
 /// A GET of `url` without a body.
 pub fn get(url: String) -> Request<SendBody> {
     Request::get(url).body(SendBody::empty()).unwrap()
+}
+
+/// A server under test: where its paths are, and what its two static
+/// files (`/small.txt`, `/random-1m.bin`) hold.
+pub struct Served<'a> {
+    /// `http://127.0.0.1:<port><path>`.
+    pub url: &'a dyn Fn(&str) -> String,
+    /// `/small.txt`.
+    pub small: &'a str,
+    /// `/random-1m.bin`.
+    pub big: &'a [u8],
+}
+
+/// The small file (its head as sent names `server`), the 1 MiB file and a
+/// range of it, on one connection.
+pub fn static_files_and_a_range(s: &Served<'_>, server: &str) {
+    let (client, reused) = client();
+    let resp = client.get(&(s.url)("/small.txt")).unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let raw = String::from_utf8(resp.body().raw_head().to_vec()).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw:?}");
+    assert!(raw.contains(&format!("\r\nServer: {server}")), "{raw:?}");
+    assert!(raw.ends_with("\r\n\r\n"), "{raw:?}");
+    assert_eq!(resp.into_body().text().unwrap(), s.small);
+
+    let big = fetch(&client, get((s.url)("/random-1m.bin")), StatusCode::OK);
+    assert!(big == s.big, "1 MiB file: {} bytes differ", big.len());
+
+    let range = Request::get((s.url)("/random-1m.bin"))
+        .header(header::RANGE, "bytes=1000-1099")
+        .body(SendBody::empty())
+        .unwrap();
+    let part = fetch(&client, range, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part, s.big[1000..1100]);
+    one_connection(&reused, 3);
+}
+
+/// `lines.sh` three times (chunked: its length is unknown when the head
+/// goes), then the small file, on one connection.
+pub fn chunked_cgi_output(s: &Served<'_>) {
+    let (client, reused) = client();
+    for _ in 0..3 {
+        let resp = client.get(&(s.url)("/cgi/lines.sh")).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::TRANSFER_ENCODING], "chunked");
+        assert!(!resp.headers().contains_key(header::CONTENT_LENGTH));
+        assert_eq!(resp.into_body().text().unwrap(), lines_text());
+    }
+    assert_eq!(
+        fetch(&client, get((s.url)("/small.txt")), StatusCode::OK),
+        s.small.as_bytes()
+    );
+    one_connection(&reused, 4);
+}
+
+/// 204 and 304 from a CGI program, HEAD of a file and of a program, then
+/// a GET, on one connection.
+pub fn bodiless_answers_and_head(s: &Served<'_>) {
+    let (client, reused) = client();
+    let cases = [
+        (Method::GET, "/cgi/status.sh?204", StatusCode::NO_CONTENT),
+        (Method::GET, "/cgi/status.sh?304", StatusCode::NOT_MODIFIED),
+        (Method::HEAD, "/random-1m.bin", StatusCode::OK),
+        (Method::HEAD, "/cgi/lines.sh", StatusCode::OK),
+        (Method::GET, "/small.txt", StatusCode::OK),
+    ];
+    for (method, path, status) in cases {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri((s.url)(path))
+            .body(SendBody::empty())
+            .unwrap();
+        let body = fetch(&client, req, status);
+        let want: &[u8] = if path == "/small.txt" {
+            s.small.as_bytes()
+        } else {
+            b""
+        };
+        assert_eq!(body, want, "{method} {path}");
+    }
+    one_connection(&reused, 5);
+}
+
+/// `data` POSTed to `echo.sh` with a length, after `Expect:
+/// 100-continue`, and chunked (the program then sees `chunked_length`
+/// as its CONTENT_LENGTH), on one connection.
+pub fn echoed_bodies(s: &Served<'_>, data: &[u8], chunked_length: &str) {
+    let (client, reused) = client();
+    let url = (s.url)("/cgi/echo.sh");
+    let echoed = |length: &str| {
+        let mut want = format!("method=POST length={length}\n").into_bytes();
+        want.extend_from_slice(data);
+        want
+    };
+    let post = |body: SendBody, expect: bool| {
+        let mut req = Request::post(url.clone());
+        if expect {
+            req = req.header(header::EXPECT, "100-continue");
+        }
+        req.body(body).unwrap()
+    };
+    let len = data.len().to_string();
+    let got = fetch(&client, post(data.to_vec().into(), false), StatusCode::OK);
+    assert!(got == echoed(&len), "with a length: {} bytes", got.len());
+    let got = fetch(&client, post(data.to_vec().into(), true), StatusCode::OK);
+    assert!(
+        got == echoed(&len),
+        "after 100-continue: {} bytes",
+        got.len()
+    );
+    // Of unknown length, so sent chunked.
+    let reader = SendBody::from_reader(std::io::Cursor::new(data.to_vec()));
+    let got = fetch(&client, post(reader, false), StatusCode::OK);
+    assert!(
+        got == echoed(chunked_length),
+        "chunked: {} bytes",
+        got.len()
+    );
+    one_connection(&reused, 3);
 }
