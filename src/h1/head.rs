@@ -12,6 +12,8 @@
 //! read as HTTP/1.1 (RFC 9110 §2.5); field lines may end in a bare LF
 //! (RFC 9112 §2.2, as httparse allows).
 
+use std::mem::MaybeUninit;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
@@ -170,12 +172,14 @@ fn parse_window(
     store: &mut HeadStore,
     chunk: usize,
 ) -> Result<Option<Parsed>> {
+    // Uninitialised: httparse writes each slot it fills, so a head of eight
+    // fields does not pay for clearing a hundred.
     if max_headers <= STACK_HEADERS {
-        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut slots = [const { MaybeUninit::uninit() }; STACK_HEADERS];
         let slots = &mut slots[..max_headers];
         parse_into(window, wire, available, max_head_size, slots, store, chunk)
     } else {
-        let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+        let mut slots = vec![MaybeUninit::uninit(); max_headers];
         parse_into(
             window,
             wire,
@@ -213,13 +217,13 @@ fn parse_into<'b>(
     wire: &[u8],
     available: usize,
     max_head_size: usize,
-    slots: &mut [httparse::Header<'b>],
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
     store: &mut HeadStore,
     chunk: usize,
 ) -> Result<Option<Parsed>> {
     let max_headers = slots.len();
-    let mut resp = httparse::Response::new(slots);
-    let len = match parser().parse_response(&mut resp, window) {
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match parser().parse_response_with_uninit_headers(&mut resp, window, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             if available >= max_head_size {
