@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "../../tests/support/scratch.rs"]
+mod scratch;
+
 /// What a handler answers: the bytes to write, and whether to close the
 /// connection afterwards.
 type Reply = (Vec<u8>, bool);
@@ -952,13 +955,9 @@ fn serve_https(connections: usize) -> (u16, std::path::PathBuf) {
     (port, ca)
 }
 
-/// A temporary file name unique to this process and call.
+/// A scratch file name unique to this process and call.
 fn temp_pem(what: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "roundtrip-cli-{what}-{}-{}.pem",
-        std::process::id(),
-        closed_port()
-    ))
+    scratch::scratch_path(&format!("{what}.pem"))
 }
 
 /// [`serve_https`], and when `client_auth`, a server that requires a

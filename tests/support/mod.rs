@@ -718,6 +718,8 @@ pub mod cgi;
 // real-socket test (`happy_eyeballs_netns.rs`) and benchmark.
 pub mod netns;
 
+/// Scratch files under `target/tmp`, never `/tmp`.
+pub mod scratch;
 /// Certificates and a rustls server for HTTPS tests.
 pub mod tls;
 

@@ -74,9 +74,7 @@ pub fn self_signed_leaf(names: &[&str]) -> Leaf {
 }
 
 fn temp_path(name: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!("roundtrip-tls-{}-{n}-{name}", std::process::id()))
+    super::scratch::scratch_path(name)
 }
 
 impl Ca {
