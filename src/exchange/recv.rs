@@ -140,8 +140,11 @@ impl Exchange {
             self.retry_with(err, CloseReason::RequestBodyUnsent, ctx, now);
             return Ok(());
         }
-        let framing = framing::response_framing(&self.method, status, head.version, &head.headers)?;
-        self.keep_alive = framing::keep_alive(&self.headers, head.version, &head.headers);
+        let fields = framing::FramingFields::of(&head.headers);
+        let framing = framing::framing_of(&self.method, status, head.version, &fields)?;
+        let request_close =
+            !self.headers.is_empty() && framing::FramingFields::of(&self.headers).close;
+        self.keep_alive = framing::keep_alive_of(request_close, head.version, &fields);
         if framing.must_close {
             let reason = if framing.body == BodyFraming::Close {
                 CloseReason::CloseDelimited

@@ -89,6 +89,16 @@ pub fn response_framing(
     version: Version,
     headers: &HeaderMap,
 ) -> Result<Framing> {
+    framing_of(method, status, version, &FramingFields::of(headers))
+}
+
+/// [`response_framing`] from the framing fields already gathered.
+pub(crate) fn framing_of(
+    method: &Method,
+    status: StatusCode,
+    version: Version,
+    fields: &FramingFields,
+) -> Result<Framing> {
     let framed = |body| Framing {
         body,
         must_close: body == BodyFraming::Close,
@@ -106,17 +116,9 @@ pub fn response_framing(
         return Ok(framed(BodyFraming::None));
     }
     // Rules 3 and 4: Transfer-Encoding overrides Content-Length.
-    let has_te = headers.contains_key(TRANSFER_ENCODING);
-    if has_te {
-        let chunked_last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .map(trim_ows)
-            .rfind(|c| !c.is_empty())
-            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
-        let ambiguous = headers.contains_key(CONTENT_LENGTH) || version == Version::HTTP_10;
-        return Ok(if chunked_last {
+    if fields.transfer_encoding {
+        let ambiguous = fields.content_length_fields || version == Version::HTTP_10;
+        return Ok(if fields.chunked_last {
             Framing {
                 body: BodyFraming::Chunked,
                 must_close: ambiguous,
@@ -126,7 +128,7 @@ pub fn response_framing(
         });
     }
     // Rule 5: Content-Length, with every value equal and a plain number.
-    if let Some(len) = content_length(headers)? {
+    if let Some(len) = fields.content_length()? {
         return Ok(framed(if len == 0 {
             BodyFraming::None
         } else {
@@ -135,6 +137,96 @@ pub fn response_framing(
     }
     // Rule 7: read until the connection closes.
     Ok(framed(BodyFraming::Close))
+}
+
+/// What a field section's Transfer-Encoding, Content-Length and Connection
+/// fields say, gathered in one pass over the section: a hashed lookup per
+/// name, four of them per response, had cost more than the walk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FramingFields {
+    /// A Transfer-Encoding field is present.
+    transfer_encoding: bool,
+    /// The last coding listed, over every Transfer-Encoding field, is
+    /// `chunked`.
+    chunked_last: bool,
+    /// A Content-Length field is present.
+    content_length_fields: bool,
+    /// The Content-Length fields' one value so far, or the first fault
+    /// found in them (RFC 9110 §8.6).
+    content_length: core::result::Result<Option<u64>, LengthFault>,
+    /// Some Connection field lists `close`.
+    pub(crate) close: bool,
+    /// Some Connection field lists `keep-alive`.
+    keep_alive: bool,
+}
+
+/// Why Content-Length fields give no length.
+#[derive(Debug, Clone, Copy)]
+enum LengthFault {
+    Invalid,
+    Conflicting,
+}
+
+impl FramingFields {
+    /// Walks `headers` once.
+    pub(crate) fn of(headers: &HeaderMap) -> FramingFields {
+        let mut f = FramingFields {
+            transfer_encoding: false,
+            chunked_last: false,
+            content_length_fields: false,
+            content_length: Ok(None),
+            close: false,
+            keep_alive: false,
+        };
+        for (name, value) in headers {
+            let value = value.as_bytes();
+            if name == TRANSFER_ENCODING {
+                f.transfer_encoding = true;
+                let last = value
+                    .split(|&b| b == b',')
+                    .map(trim_ows)
+                    .rfind(|c| !c.is_empty());
+                if let Some(coding) = last {
+                    f.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                }
+            } else if name == CONTENT_LENGTH {
+                f.content_length_fields = true;
+                if let Ok(found) = f.content_length {
+                    f.content_length = lengths_agree(found, value);
+                }
+            } else if name == CONNECTION {
+                f.close |= list_contains(value, "close");
+                f.keep_alive |= list_contains(value, "keep-alive");
+            }
+        }
+        f
+    }
+
+    /// The single value of the Content-Length fields, if any.
+    fn content_length(&self) -> Result<Option<u64>> {
+        self.content_length.map_err(|fault| {
+            framing_error(match fault {
+                LengthFault::Invalid => ErrorKind::InvalidContentLength,
+                LengthFault::Conflicting => ErrorKind::ConflictingContentLength,
+            })
+        })
+    }
+}
+
+/// `found`, the length the Content-Length values before this one gave,
+/// checked against every member of the list `value`.
+fn lengths_agree(
+    mut found: Option<u64>,
+    value: &[u8],
+) -> core::result::Result<Option<u64>, LengthFault> {
+    for item in value.split(|&b| b == b',') {
+        let n = parse_decimal(trim_ows(item)).ok_or(LengthFault::Invalid)?;
+        match found {
+            Some(prev) if prev != n => return Err(LengthFault::Conflicting),
+            _ => found = Some(n),
+        }
+    }
+    Ok(found)
 }
 
 /// The single value of the Content-Length fields, if any. Repeated fields
@@ -155,20 +247,7 @@ pub fn response_framing(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>> {
-    let mut found: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(trim_ows(item))
-                .ok_or_else(|| framing_error(ErrorKind::InvalidContentLength))?;
-            match found {
-                Some(prev) if prev != n => {
-                    return Err(framing_error(ErrorKind::ConflictingContentLength))
-                }
-                _ => found = Some(n),
-            }
-        }
-    }
-    Ok(found)
+    FramingFields::of(headers).content_length()
 }
 
 /// `1*DIGIT` (RFC 9110 §8.6) as a u64. Leading zeros are digits like any
@@ -209,17 +288,26 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn keep_alive(request: &HeaderMap, version: Version, response: &HeaderMap) -> bool {
-    let says = |map: &HeaderMap, token| {
-        map.get_all(CONNECTION)
-            .iter()
-            .any(|v| list_contains(v.as_bytes(), token))
-    };
-    if says(request, "close") || says(response, "close") {
+    keep_alive_of(
+        FramingFields::of(request).close,
+        version,
+        &FramingFields::of(response),
+    )
+}
+
+/// [`keep_alive`] from whether the request said `Connection: close` and
+/// the response's framing fields.
+pub(crate) fn keep_alive_of(
+    request_close: bool,
+    version: Version,
+    response: &FramingFields,
+) -> bool {
+    if request_close || response.close {
         return false;
     }
     match version {
         Version::HTTP_11 => true,
-        Version::HTTP_10 => says(response, "keep-alive"),
+        Version::HTTP_10 => response.keep_alive,
         _ => false,
     }
 }
@@ -325,6 +413,36 @@ mod tests {
                 v11,
                 &[("transfer-encoding", "chunked, gzip")],
                 Close,
+                true,
+            ),
+            // The last coding over every field decides; an empty list
+            // member (or field) names none.
+            (
+                Method::GET,
+                200,
+                v11,
+                &[
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "gzip"),
+                ],
+                Close,
+                true,
+            ),
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("transfer-encoding", "chunked"), ("transfer-encoding", ",")],
+                Chunked,
+                false,
+            ),
+            // Content-Length after Transfer-Encoding is just as ambiguous.
+            (
+                Method::GET,
+                200,
+                v11,
+                &[("content-length", "4"), ("transfer-encoding", "chunked")],
+                Chunked,
                 true,
             ),
             (
@@ -442,6 +560,23 @@ mod tests {
             (&[("content-length", "99999999999999999999")][..], false),
             (&[("content-length", "18446744073709551616")][..], false),
             (&[("content-length", "1 2")][..], false),
+            // The first fault in field order is the one named.
+            (
+                &[
+                    ("content-length", "1"),
+                    ("content-length", "2"),
+                    ("content-length", "x"),
+                ][..],
+                true,
+            ),
+            (
+                &[
+                    ("content-length", "x"),
+                    ("content-length", "1"),
+                    ("content-length", "2"),
+                ][..],
+                false,
+            ),
         ] {
             let err = response_framing(
                 &Method::GET,
