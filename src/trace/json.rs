@@ -45,6 +45,14 @@ fn bytes_str(out: &mut String, b: &[u8]) {
     string(out, &String::from_utf8_lossy(b));
 }
 
+/// `"reason"`: the reason phrase of the head `raw_head` as the server
+/// sent it, which the status code alone does not keep (`""` when there
+/// was none, or it was not UTF-8).
+fn reason(out: &mut String, raw_head: &[u8]) {
+    key(out, "reason");
+    string(out, &crate::h1::head::reason_phrase(raw_head));
+}
+
 fn headers(out: &mut String, map: &HeaderMap) {
     out.push('{');
     for (i, name) in map.keys().enumerate() {
@@ -270,9 +278,12 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             out.push(']');
         }
         EventKind::Got1xxResponse {
-            code, headers: h, ..
+            code,
+            headers: h,
+            raw_head,
         } => {
             let _ = write!(out, ",\"code\":{}", code.as_u16());
+            reason(out, raw_head);
             key(out, "headers");
             headers(out, h);
         }
@@ -281,9 +292,10 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             status,
             version,
             headers: h,
-            ..
+            raw_head,
         } => {
             let _ = write!(out, ",\"status\":{}", status.as_u16());
+            reason(out, raw_head);
             key(out, "version");
             string(out, &format!("{version:?}"));
             key(out, "headers");
@@ -316,13 +328,18 @@ pub fn write_json(event: &Event<'_>, start: Instant, out: &mut String) {
             key(out, "target");
             string(out, target);
         }
-        EventKind::ProxyConnectDone { status, error, .. } => {
-            key(out, "status");
+        EventKind::ProxyConnectDone {
+            status,
+            error,
+            raw_head,
+        } => {
+            // No head came: both are null.
             match status {
                 Some(s) => {
-                    let _ = write!(out, "{}", s.as_u16());
+                    let _ = write!(out, ",\"status\":{}", s.as_u16());
+                    reason(out, raw_head);
                 }
-                None => out.push_str("null"),
+                None => out.push_str(",\"status\":null,\"reason\":null"),
             }
             opt_error(out, error.map(|e| e as _));
         }
@@ -375,6 +392,63 @@ mod tests {
         assert_eq!(
             out,
             r#"{"t_us":1500,"req":3,"event":"dns_done","resend":0,"hop":0,"addrs":["127.0.0.1","::1"],"coalesced":false,"error":null}"#
+        );
+    }
+
+    #[test]
+    fn heads_carry_the_reason_phrase_sent() {
+        let start = Instant::now();
+        let line = |kind| {
+            let ev = Event {
+                at: start,
+                req: Some(RequestId(1)),
+                resend: 0,
+                hop: 0,
+                kind,
+            };
+            let mut out = String::new();
+            write_json(&ev, start, &mut out);
+            out
+        };
+        let mut h = HeaderMap::new();
+        h.insert("content-length", "0".parse().unwrap());
+        let got = line(EventKind::GotResponseHeaders {
+            status: http::StatusCode::NOT_FOUND,
+            version: http::Version::HTTP_11,
+            headers: &h,
+            raw_head: b"HTTP/1.1 404 Gone \"Fishing\"\r\nContent-Length: 0\r\n\r\n",
+        });
+        assert_eq!(
+            got,
+            r#"{"t_us":0,"req":1,"event":"got_response_headers","resend":0,"hop":0,"status":404,"reason":"Gone \"Fishing\"","version":"HTTP/1.1","headers":{"content-length":["0"]}}"#
+        );
+        let empty = HeaderMap::new();
+        let got = line(EventKind::Got1xxResponse {
+            code: http::StatusCode::CONTINUE,
+            headers: &empty,
+            raw_head: b"HTTP/1.1 100\r\n\r\n",
+        });
+        assert_eq!(
+            got,
+            r#"{"t_us":0,"req":1,"event":"got_1xx_response","resend":0,"hop":0,"code":100,"reason":"","headers":{}}"#
+        );
+        let refused = line(EventKind::ProxyConnectDone {
+            status: Some(http::StatusCode::FORBIDDEN),
+            error: None,
+            raw_head: b"HTTP/1.0 403 Filtered\r\n\r\n",
+        });
+        assert!(
+            refused.ends_with(r#""status":403,"reason":"Filtered","error":null}"#),
+            "{refused}"
+        );
+        let none = line(EventKind::ProxyConnectDone {
+            status: None,
+            error: None,
+            raw_head: b"",
+        });
+        assert!(
+            none.ends_with(r#""status":null,"reason":null,"error":null}"#),
+            "{none}"
         );
     }
 
