@@ -956,8 +956,7 @@ impl Exchange {
             // The whole body is already buffered: discard it and keep the
             // connection, as if it had been read.
             if let Some(conn) = self.conn.as_mut() {
-                let n = conn.recv.body().len();
-                conn.recv.take_body(n);
+                conn.recv.discard_body();
             }
             self.try_finish(ctx, now);
             if self.is_finished() {

@@ -309,7 +309,10 @@ impl Exchange {
     /// left (`u64::MAX` for a close-delimited one). `None` before the
     /// head and for a chunked body, whose size only its chunks tell.
     pub fn body_left(&self) -> Option<u64> {
-        let buffered = self.conn.as_ref().map_or(0, |c| c.recv.body().len() as u64);
+        let buffered = self
+            .conn
+            .as_ref()
+            .map_or(0, |c| c.recv.body_waiting() as u64);
         match &self.receiving {
             Receiving::Head => None,
             Receiving::Body(decoder) => decoder.identity_left().map(|l| l.saturating_add(buffered)),
@@ -348,11 +351,20 @@ impl Exchange {
         now: Instant,
     ) -> Result<BodyRead> {
         if let Some(conn) = self.conn.as_mut() {
-            let avail = conn.recv.body();
-            if !avail.is_empty() {
-                let n = avail.len().min(out.len());
-                out[..n].copy_from_slice(&avail[..n]);
-                conn.recv.take_body(n);
+            // Piece by piece (a chunked body's pieces lie between their
+            // framing), as much as `out` holds.
+            let mut n = 0;
+            while n < out.len() {
+                let avail = conn.recv.body();
+                if avail.is_empty() {
+                    break;
+                }
+                let k = avail.len().min(out.len() - n);
+                out[n..n + k].copy_from_slice(&avail[..k]);
+                conn.recv.take_body(k);
+                n += k;
+            }
+            if n > 0 {
                 if matches!(self.receiving, Receiving::Body(_)) {
                     // Reading again after a pause: the idle clock restarts.
                     self.idle_deadline = self.timeouts.body_idle.map(|t| crate::after(now, t));

@@ -172,8 +172,7 @@ impl Exchange {
         self.chained = true;
         if matches!(self.receiving, Receiving::Done) {
             if let Some(conn) = self.conn.as_mut() {
-                let n = conn.recv.body().len();
-                conn.recv.take_body(n);
+                conn.recv.discard_body();
             }
         }
         // Completes (pooling the connection) when the body was complete,
@@ -203,8 +202,7 @@ impl Exchange {
     pub(crate) fn refuse_redirect(&mut self, e: Error, ctx: &mut Ctx<'_>, now: Instant) {
         if matches!(self.receiving, Receiving::Done) {
             if let Some(conn) = self.conn.as_mut() {
-                let n = conn.recv.body().len();
-                conn.recv.take_body(n);
+                conn.recv.discard_body();
             }
         }
         self.fail_with_reason(e, crate::trace::CloseReason::Cancelled, ctx, now);
