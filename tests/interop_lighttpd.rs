@@ -21,16 +21,9 @@ use support::lighttpd::{lighttpd_or_skip, random_1m, SMALL_TEXT};
 
 /// Runs `f` against a fresh server (or skips).
 fn served(f: impl FnOnce(&Served<'_>)) {
-    let Some(server) = lighttpd_or_skip() else {
-        return;
-    };
-    let url = |path: &str| server.url(path);
-    let big = random_1m();
-    f(&Served {
-        url: &url,
-        small: SMALL_TEXT,
-        big: &big,
-    });
+    if let Some(server) = lighttpd_or_skip() {
+        cgi::with_served(|path| server.url(path), SMALL_TEXT, &random_1m(), f);
+    }
 }
 
 #[test]

@@ -106,6 +106,22 @@ pub struct Served<'a> {
     pub big: &'a [u8],
 }
 
+/// Runs `f` on the server whose paths `url` makes, whose static files
+/// hold `small` and `big`: what each server's test file wraps around its
+/// own start-up.
+pub fn with_served(
+    url: impl Fn(&str) -> String,
+    small: &str,
+    big: &[u8],
+    f: impl FnOnce(&Served<'_>),
+) {
+    f(&Served {
+        url: &url,
+        small,
+        big,
+    });
+}
+
 /// The small file (its head as sent names `server`), the 1 MiB file and a
 /// range of it, on one connection.
 pub fn static_files_and_a_range(s: &Served<'_>, server: &str) {
